@@ -1,0 +1,57 @@
+# Nexus: `make run` starts everything for development; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NPX := npx --no-install
+RUNTIME ?= node
+export NPM_CONFIG_UPDATE_NOTIFIER := false
+export NPM_CONFIG_FUND := false
+export NPM_CONFIG_AUDIT := false
+
+.PHONY: help install generate check-gen lint typecheck test run broker gateway migrate rewrap bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.package-lock.json ## Install dependencies (npm ci) when package-lock.json changed
+
+generate: install ## Regenerate gen/ from proto/
+	$(NPX) buf generate
+
+check-gen: install ## Fail when gen/ is stale against proto/
+	@rm -rf .nexus/gen-check && mkdir -p .nexus/gen-check
+	@$(NPX) buf generate -o .nexus/gen-check
+	@diff -r gen .nexus/gen-check/gen >/dev/null || { echo "gen/ is stale: run 'make generate' and commit gen/"; diff -r gen .nexus/gen-check/gen | head -20; exit 1; }
+	@rm -rf .nexus/gen-check
+
+lint: install ## buf lint, buf format and the TypeScript type check
+	$(NPX) buf lint
+	$(NPX) buf format -d --exit-code --exclude-path proto/google --exclude-path proto/grpc
+	$(NPX) tsc -p tsconfig.json
+
+typecheck: install
+	$(NPX) tsc -p tsconfig.json
+
+test: install check-gen lint ## Run every test against a real PostgreSQL
+	$(NPX) tsx test/support/run-tests.ts
+
+run: install ## Start Broker and Gateway with an embedded PostgreSQL and development keys (RUNTIME=deno for Deno)
+	$(NPX) tsx src/runtime/node/dev.ts --runtime=$(RUNTIME)
+
+broker: install ## Start the Broker, configured only by the environment
+	$(NPX) tsx src/runtime/node/broker.ts
+
+gateway: install ## Start the Gateway, configured only by the environment
+	$(NPX) tsx src/runtime/node/gateway.ts
+
+migrate: install ## Apply migrations to DATABASE_URL and exit
+	$(NPX) tsx src/runtime/node/migrate.ts
+
+rewrap: install ## Re-encrypt every secret with ENCRYPTION_ACTIVE_KEY and exit
+	$(NPX) tsx src/runtime/node/rewrap.ts
+
+clean: ## Remove node_modules and local development data (.nexus/)
+	rm -rf node_modules .nexus test-output

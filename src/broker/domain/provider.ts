@@ -1,0 +1,111 @@
+/**
+ * Providers: the third-party services connections are made to. Pure types and
+ * rules, no I/O.
+ */
+
+/** How a provider authenticates users. */
+export const authTypes = ["oauth2", "api_key", "basic_auth", "header", "query_param", "hmac_payload", "aws_sigv4"] as const;
+export type AuthType = (typeof authTypes)[number];
+
+/** Static (non-OAuth) auth types: the user enters a credential on a capture page. */
+export function isStaticAuthType(t: AuthType): boolean {
+  return t !== "oauth2";
+}
+
+/** Client authentication methods at the token endpoint. */
+export type TokenEndpointAuthMethod = "client_secret_basic" | "client_secret_post";
+
+/** How agents apply a credential (see the strategy table of the API). */
+export interface Strategy {
+  readonly type: string;
+  readonly config: Readonly<Record<string, string>>;
+}
+
+/** A JSON value as stored in JSONB. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+/** Provider quirks and static-credential settings (the `params` of the API). */
+export interface ProviderParams {
+  readonly authorizeParams: Readonly<Record<string, string>>;
+  /** Empty: choose from discovery, else client_secret_basic. */
+  readonly tokenEndpointAuthMethod: TokenEndpointAuthMethod | "";
+  readonly scopeSeparator: string | undefined;
+  readonly skipScopeOnAuthorize: boolean;
+  readonly skipScopeOnExchange: boolean;
+  readonly pkce: boolean;
+  readonly credentialSchema: JsonObject | undefined;
+  readonly authStrategy: Strategy | undefined;
+}
+
+/** A provider as stored. Its client secret stays sealed until a token request needs it. */
+export interface Provider {
+  readonly id: string;
+  readonly name: string;
+  readonly authType: AuthType;
+  readonly clientId: string;
+  /** Vault ciphertext of the client secret; null when none is stored. */
+  readonly clientSecretCt: string | null;
+  readonly keyId: string | null;
+  readonly issuer: string;
+  readonly enableDiscovery: boolean;
+  readonly authUrl: string;
+  readonly tokenUrl: string;
+  readonly scopes: readonly string[];
+  readonly params: ProviderParams;
+  readonly description: string;
+  readonly category: string;
+  readonly apiBaseUrl: string;
+  readonly userInfoEndpoint: string;
+  readonly aliases: readonly string[];
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly deletedAt: Date | null;
+  readonly version: bigint;
+}
+
+/** Lowercase kebab-case, as names and aliases must be. */
+export const providerNamePattern = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+export const maxProviderNameLength = 64;
+
+/** Default params: PKCE on, space-separated scopes, no extras. */
+export const defaultProviderParams: ProviderParams = {
+  authorizeParams: {},
+  tokenEndpointAuthMethod: "",
+  scopeSeparator: undefined,
+  skipScopeOnAuthorize: false,
+  skipScopeOnExchange: false,
+  pkce: true,
+  credentialSchema: undefined,
+  authStrategy: undefined,
+};
+
+/** The strategy agents get for a static provider when it names none. */
+export function defaultStrategy(authType: AuthType): Strategy | undefined {
+  switch (authType) {
+    case "oauth2":
+      return { type: "oauth2", config: {} };
+    case "api_key":
+      return { type: "header", config: { header_name: "X-API-Key", credential_field: "api_key" } };
+    case "basic_auth":
+      return { type: "basic_auth", config: { username_field: "username", password_field: "password" } };
+    default:
+      return undefined;
+  }
+}
+
+/** The JSON Schema a static provider collects when it names none. */
+export function defaultCredentialSchema(authType: AuthType): JsonObject | undefined {
+  switch (authType) {
+    case "api_key":
+      return { type: "object", required: ["api_key"], properties: { api_key: { type: "string", title: "API key", format: "password" } } };
+    case "basic_auth":
+      return {
+        type: "object",
+        required: ["username", "password"],
+        properties: { username: { type: "string", title: "Username" }, password: { type: "string", title: "Password", format: "password" } },
+      };
+    default:
+      return undefined;
+  }
+}

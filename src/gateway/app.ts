@@ -1,0 +1,54 @@
+import type { Registry } from "prom-client";
+import { GatewayService } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
+import { createErrorInterceptor } from "../shared/connect-errors.ts";
+import type { Logger } from "../shared/logger.ts";
+import { createApiKeyAuth } from "../shared/server/api-key-auth.ts";
+import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
+import { type BrokerTransportFactory, createBrokerClients } from "./broker-clients.ts";
+import { createBrokerHealth } from "./broker-health.ts";
+import type { GatewayConfig } from "./config.ts";
+import { createGatewayHandlers } from "./handlers/gateway-handlers.ts";
+
+/** What the Gateway needs from its runtime. */
+export interface GatewayDeps {
+  /** Builds the transport to the Broker with the interceptors the Gateway needs. */
+  readonly brokerTransport: BrokerTransportFactory;
+  readonly now: () => number;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly shutdownSignal: AbortSignal;
+}
+
+/** A built Gateway, not yet listening. */
+export interface Gateway {
+  readonly app: HttpApp;
+  close(): Promise<void>;
+}
+
+/** Procedures that need no agent key: browser-safe calls, health and reflection. */
+export const gatewayPublicProcedures = [
+  "/grpc.health.v1.Health/",
+  "/grpc.reflection.v1.ServerReflection/",
+  "/grpc.reflection.v1alpha.ServerReflection/",
+  `/${GatewayService.typeName}/ListProviders`,
+  `/${GatewayService.typeName}/GetCaptureSchema`,
+  `/${GatewayService.typeName}/CaptureCredential`,
+];
+
+/** The Gateway's composition root. It holds no database, no vault key and no refresh token. */
+export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {
+  const broker = createBrokerClients(deps.brokerTransport, config.brokerApiKey);
+  const auth = await createApiKeyAuth({ keys: config.agentApiKeys, role: "agent", publicProcedures: gatewayPublicProcedures });
+  const app = createHttpApp({
+    routes: (router) => {
+      router.service(GatewayService, createGatewayHandlers(broker));
+    },
+    interceptors: [createErrorInterceptor(deps.logger), auth],
+    health: createBrokerHealth(broker, deps.now),
+    registry: deps.registry,
+    corsAllowedOrigins: config.corsAllowedOrigins,
+    shutdownSignal: deps.shutdownSignal,
+    logger: deps.logger,
+  });
+  return { app, async close() {} };
+}

@@ -1,0 +1,31 @@
+import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { ConnectionService } from "../../gen/nexus/broker/v1/connection_service_pb.ts";
+import { ProviderService } from "../../gen/nexus/broker/v1/provider_service_pb.ts";
+import { Health } from "../../gen/grpc/health/v1/health_pb.ts";
+
+/** The Broker, as the Gateway reaches it: generated clients over one transport. */
+export interface BrokerClients {
+  readonly providers: Client<typeof ProviderService>;
+  readonly connections: Client<typeof ConnectionService>;
+  readonly health: Client<typeof Health>;
+}
+
+/** Makes the transport to the Broker; the runtime decides how (HTTP/2 on Node and Deno). */
+export type BrokerTransportFactory = (interceptors: Interceptor[]) => Transport;
+
+/**
+ * Creates the Broker clients. Every call carries the Gateway's Broker key; a
+ * key is never logged or forwarded anywhere else.
+ */
+export function createBrokerClients(makeTransport: BrokerTransportFactory, brokerApiKey: string): BrokerClients {
+  const withKey: Interceptor = (next) => (request) => {
+    request.header.set("x-api-key", brokerApiKey);
+    return next(request);
+  };
+  const transport = makeTransport([withKey]);
+  return {
+    providers: createClient(ProviderService, transport),
+    connections: createClient(ConnectionService, transport),
+    health: createClient(Health, transport),
+  };
+}

@@ -1,0 +1,54 @@
+import { createConfigReader, type Env, keyHint } from "../shared/config-reader.ts";
+import type { LogLevel } from "../shared/logger.ts";
+
+/** The Gateway's configuration, decoded and validated. It holds no vault key and no database. */
+export interface GatewayConfig {
+  readonly port: number;
+  /** Where the Broker listens, without a trailing slash. */
+  readonly brokerUrl: URL;
+  /** The key the Gateway presents to the Broker. */
+  readonly brokerApiKey: string;
+  /** Keys agents present. */
+  readonly agentApiKeys: readonly string[];
+  /** Browser origins allowed to call the Gateway; `https://*.example.com` matches subdomains. */
+  readonly corsAllowedOrigins: readonly string[];
+  readonly logLevel: LogLevel;
+}
+
+const originPattern = /^https?:\/\/(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/;
+
+/**
+ * Reads the Gateway's configuration from `env`, reporting every problem at
+ * once (a ConfigError) with how to fix it.
+ */
+export function loadGatewayConfig(env: Env): GatewayConfig {
+  const r = createConfigReader(env);
+  const port = r.port("GATEWAY_PORT", 8090);
+  const brokerUrl = r.url("BROKER_URL", { default: "http://127.0.0.1:8080" });
+  const brokerApiKey = r.string("BROKER_API_KEY", {
+    required: "Set it to one of the Broker's API_KEY values.",
+  });
+  const agentApiKeys = r.list("AGENT_API_KEYS");
+  if (agentApiKeys.length === 0) {
+    r.problem(`AGENT_API_KEYS is not set. List the keys agents present, comma-separated. ${keyHint}`);
+  }
+  for (const k of agentApiKeys) {
+    if (k.length < 16) r.problem("AGENT_API_KEYS values must be at least 16 characters; use random keys.");
+  }
+  const corsAllowedOrigins = r.list("CORS_ALLOWED_ORIGINS").map((o) => o.toLowerCase().replace(/\/$/, ""));
+  for (const o of corsAllowedOrigins) {
+    if (!originPattern.test(o)) {
+      r.problem(`CORS_ALLOWED_ORIGINS entry "${o}" must be an origin such as https://app.example.com or https://*.example.com.`);
+    }
+  }
+  const config = {
+    port,
+    brokerUrl: brokerUrl ?? new URL("http://127.0.0.1:8080"),
+    brokerApiKey: brokerApiKey ?? "",
+    agentApiKeys,
+    corsAllowedOrigins,
+    logLevel: r.logLevel(),
+  } satisfies GatewayConfig;
+  r.finish();
+  return Object.freeze(config);
+}

@@ -1,0 +1,153 @@
+// Entry point: `make run`. Development mode: an embedded PostgreSQL (unless
+// DATABASE_URL is set), development keys created once in .nexus/dev.env, then
+// Broker and Gateway. Every environment variable overrides the defaults here.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { startEmbeddedPostgres, type RunningPostgres } from "./embedded-postgres.ts";
+import { runService } from "./run-service.ts";
+import { startBroker, type RunningService } from "./start-broker.ts";
+import { startGateway } from "./start-gateway.ts";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+const stateDir = `${root}.nexus`;
+const keysFile = `${stateDir}/dev.env`;
+const runtime = process.argv.find((a) => a.startsWith("--runtime="))?.split("=")[1] ?? "node";
+
+/** Reads .nexus/dev.env, creating it with fresh random keys the first time. */
+async function developmentKeys(): Promise<Record<string, string>> {
+  if (!existsSync(keysFile)) {
+    const key = () => randomBytes(32).toString("base64");
+    const token = (prefix: string) => `${prefix}_${randomBytes(24).toString("base64url")}`;
+    const lines = [
+      "# Nexus development keys, created by `make run`. FOR DEVELOPMENT ONLY: never use them in production.",
+      `ENCRYPTION_KEY=${key()}`,
+      `STATE_KEY=${key()}`,
+      `API_KEY=${token("nxadmin")}`,
+      `AGENT_API_KEYS=${token("nxagent")}`,
+    ];
+    await mkdir(stateDir, { recursive: true });
+    await writeFile(keysFile, `${lines.join("\n")}\n`, { mode: 0o600 });
+  }
+  const entries = (await readFile(keysFile, "utf8")).split("\n").filter((l) => /^[A-Z_]+=/.test(l));
+  return Object.fromEntries(entries.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer().once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+}
+
+async function freePortFrom(start: number): Promise<number> {
+  for (let p = start; p < start + 100; p++) if (await portIsFree(p)) return p;
+  throw new Error(`no free port from ${start} to ${start + 99}`);
+}
+
+const keys = await developmentKeys();
+let pg: RunningPostgres | undefined;
+let databaseUrl = process.env.DATABASE_URL;
+if (databaseUrl === undefined || databaseUrl.trim() === "") {
+  const port = await freePortFrom(Number(process.env.NEXUS_DEV_PG_PORT ?? 54329));
+  process.stderr.write(`Starting PostgreSQL (data kept in .nexus/pgdata, port ${port})...\n`);
+  pg = await startEmbeddedPostgres({ dataDir: `${stateDir}/pgdata`, port, persistent: true });
+  await pg.ensureDatabase("nexus");
+  databaseUrl = pg.url("nexus");
+}
+
+const brokerPort = Number(process.env.BROKER_PORT ?? 8080);
+const gatewayPort = Number(process.env.GATEWAY_PORT ?? 8090);
+const defaults: Record<string, string> = {
+  ...keys,
+  DATABASE_URL: databaseUrl,
+  BROKER_PORT: String(brokerPort),
+  GATEWAY_PORT: String(gatewayPort),
+  BASE_URL: `http://localhost:${brokerPort}`,
+  ALLOWED_RETURN_DOMAINS: "localhost,127.0.0.1",
+  BROKER_URL: `http://127.0.0.1:${brokerPort}`,
+  BROKER_API_KEY: keys.API_KEY ?? "",
+  CORS_ALLOWED_ORIGINS: `http://localhost:${gatewayPort},http://127.0.0.1:${gatewayPort}`,
+};
+// Whatever the environment sets wins over the development defaults.
+const env: Record<string, string | undefined> = { ...defaults, ...process.env, DATABASE_URL: databaseUrl };
+
+function banner(): void {
+  process.stderr.write(`
+  Nexus is running${runtime === "deno" ? " under Deno" : ""}.
+
+    Gateway (agents, browsers)  http://localhost:${env.GATEWAY_PORT}
+    Broker  (private, admin)    http://localhost:${env.BROKER_PORT}
+    OAuth redirect URI          ${env.BASE_URL}/auth/callback
+
+  WARNING: development keys from .nexus/dev.env. FOR DEVELOPMENT ONLY.
+    Admin key (X-API-Key for the Broker):  ${env.API_KEY}
+    Agent key (Bearer for the Gateway):    ${env.AGENT_API_KEYS?.split(",")[0]}
+
+  Try:  curl -s http://localhost:${env.GATEWAY_PORT}/v1/providers
+  Stop: Ctrl-C
+\n`);
+}
+
+function spawnDeno(entry: string): ChildProcess {
+  const child = spawn("npx", ["--no-install", "deno", "run", "-A", `src/runtime/deno/${entry}.ts`], {
+    cwd: root, env: env as NodeJS.ProcessEnv, stdio: ["ignore", "inherit", "inherit"],
+  });
+  child.on("exit", (code) => {
+    process.stderr.write(`deno ${entry} exited with code ${code}\n`);
+    process.exit(code ?? 1);
+  });
+  return child;
+}
+
+async function waitForHealth(port: string | undefined): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing answered on port ${port} within 30 s`);
+}
+
+await runService("development stack", async (): Promise<RunningService> => {
+  if (runtime === "deno") {
+    const children = [spawnDeno("broker")];
+    await waitForHealth(env.BROKER_PORT);
+    children.push(spawnDeno("gateway"));
+    await waitForHealth(env.GATEWAY_PORT);
+    banner();
+    return {
+      port: Number(env.GATEWAY_PORT),
+      url: `http://localhost:${env.GATEWAY_PORT}`,
+      async close() {
+        for (const c of children) {
+          c.removeAllListeners("exit");
+          c.kill("SIGTERM");
+        }
+        await Promise.all(children.map((c) => new Promise((r) => c.once("exit", r))));
+        await pg?.stop();
+      },
+    };
+  }
+  const broker = await startBroker(env);
+  const gateway = await startGateway(env);
+  banner();
+  return {
+    port: gateway.port,
+    url: gateway.url,
+    async close() {
+      await gateway.close();
+      await broker.close();
+      await pg?.stop();
+    },
+  };
+});
+
+await chmod(keysFile, 0o600);

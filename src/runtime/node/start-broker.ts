@@ -1,0 +1,70 @@
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { buildBroker } from "../../broker/app.ts";
+import { loadBrokerConfig } from "../../broker/config.ts";
+import { applyMigrations } from "../../broker/db/migrate.ts";
+import { createSql } from "../../broker/db/sql.ts";
+import { createKeyRing } from "../../broker/vault/key-ring.ts";
+import { createVault } from "../../broker/vault/vault.ts";
+import type { Env } from "../../shared/config-reader.ts";
+import { createLogger } from "../../shared/logger.ts";
+import { loadMigrations } from "./load-migrations.ts";
+import { serve } from "./serve.ts";
+
+/** A started process. */
+export interface RunningService {
+  readonly port: number;
+  readonly url: string;
+  /** Graceful stop: drain in-flight calls, then release everything. */
+  close(): Promise<void>;
+}
+
+/** Overrides for tests and embedding. */
+export interface StartOptions {
+  /** Overrides BROKER_PORT / GATEWAY_PORT (0 picks a free port). */
+  port?: number;
+  /** Receives log lines. @default process.stderr */
+  logWrite?: (line: string) => void;
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+/** Starts the Broker from an environment: migrate, check keys, serve. */
+export async function startBroker(env: Env, options: StartOptions = {}): Promise<RunningService> {
+  const config = loadBrokerConfig(env);
+  const logger = createLogger({
+    level: config.logLevel,
+    write: options.logWrite ?? ((line) => process.stderr.write(line)),
+    base: { service: "broker" },
+  });
+  const sql = createSql(config.databaseUrl, { applicationName: "nexus-broker" });
+  try {
+    await applyMigrations(sql, await loadMigrations());
+    const vault = createVault(createKeyRing(config.encryptionKeys, config.activeKeyId));
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    const shutdown = new AbortController();
+    const broker = await buildBroker(config, {
+      sql,
+      vault,
+      fetch: options.fetch ?? globalThis.fetch,
+      now: options.now ?? Date.now,
+      registry,
+      logger,
+      shutdownSignal: shutdown.signal,
+    });
+    const server = await serve({ app: broker.app, port: options.port ?? config.port, logger });
+    logger.info("broker listening", { port: server.port, base_url: config.baseUrl.href });
+    return {
+      port: server.port,
+      url: `http://127.0.0.1:${server.port}`,
+      async close() {
+        await server.close(10_000, () => shutdown.abort());
+        await broker.close();
+        await sql.end({ timeout: 5 });
+      },
+    };
+  } catch (error) {
+    await sql.end({ timeout: 1 });
+    throw error;
+  }
+}

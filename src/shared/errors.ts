@@ -1,0 +1,93 @@
+/**
+ * The one error type of Nexus. Every failure a caller can act on carries a
+ * reason from a closed set; `connect-errors.ts` maps each reason to exactly one
+ * Connect code. Services throw these and never see Connect.
+ *
+ * Messages are for humans and never hold a secret (token, key, code, state).
+ */
+
+/** The closed set of failure reasons, as they appear on the wire. */
+export const errorReasons = [
+  // Bad input from the caller.
+  "invalid_argument",
+  "return_url_rejected",
+  "credential_invalid",
+  "state_missing",
+  "state_invalid",
+  "state_wrong_provider",
+  "iss_missing",
+  "iss_mismatch",
+  // Who is calling.
+  "unauthenticated",
+  "permission_denied",
+  // What does not exist.
+  "not_found",
+  "provider_not_found",
+  "connection_not_found",
+  "name_taken",
+  // The state of things forbids the call.
+  "state_expired",
+  "state_replayed",
+  "provider_deleted",
+  "connection_pending",
+  "connection_failed",
+  "attention_required",
+  "connection_revoked",
+  "not_refreshable",
+  "provider_error",
+  "code_exchange_failed",
+  "id_token_invalid",
+  // Something else is down or slow; retrying later can help.
+  "provider_unavailable",
+  "refresh_backoff",
+  "unavailable",
+  "deadline_exceeded",
+  // Limits.
+  "payload_too_large",
+  "header_too_large",
+  // Our own faults; never carry details to the caller.
+  "decrypt_failed",
+  "key_unknown",
+  "internal",
+] as const;
+
+/** A reason a Nexus call failed. */
+export type ErrorReason = (typeof errorReasons)[number];
+
+/** Options of {@linkcode NexusError}. */
+export interface NexusErrorOptions {
+  /** The input field at fault, for `invalid_argument` and its kin. */
+  field?: string;
+  /** Seconds after which a retry may succeed, for `unavailable` kinds. */
+  retryAfterSeconds?: number;
+  /** The underlying error, kept for logs and never sent to callers. */
+  cause?: unknown;
+}
+
+/** A failure with a machine-readable reason. */
+export class NexusError extends Error {
+  /** Why the call failed. */
+  readonly reason: ErrorReason;
+  /** The input field at fault, when there is one. */
+  readonly field: string | undefined;
+  /** Seconds after which a retry may succeed, when known. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(reason: ErrorReason, message: string, options: NexusErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "NexusError";
+    this.reason = reason;
+    this.field = options.field;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+/** Shorthand for an `invalid_argument` error naming the field at fault. */
+export function invalidArgument(field: string, message: string): NexusError {
+  return new NexusError("invalid_argument", `${field}: ${message}`, { field });
+}
+
+/** Tells whether a string is one of the closed set of reasons. */
+export function isErrorReason(value: string): value is ErrorReason {
+  return (errorReasons as readonly string[]).includes(value);
+}

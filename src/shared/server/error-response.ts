@@ -1,0 +1,51 @@
+import type { ConnectError } from "@connectrpc/connect";
+import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import type { ErrorReason } from "../errors.ts";
+import { withReason } from "../connect-errors.ts";
+
+/**
+ * An HTTP response carrying Connect's error JSON (`{"code","message","details"}`)
+ * with Connect's HTTP status for the code, so that REST callers, Connect clients
+ * and curl users all read errors the same way.
+ */
+export function errorResponse(
+  reason: ErrorReason,
+  message: string,
+  options: { status?: number; header?: Headers; metadata?: Record<string, string> } = {},
+): UniversalServerResponse {
+  return connectErrorResponse(withReason(reason, message, options.metadata ?? {}), options);
+}
+
+/** Like {@linkcode errorResponse}, for an existing ConnectError. */
+export function connectErrorResponse(
+  error: ConnectError,
+  options: { status?: number; header?: Headers } = {},
+): UniversalServerResponse {
+  const header = new Headers(options.header);
+  header.set("content-type", "application/json");
+  return {
+    status: options.status ?? codeToHttpStatus(error.code),
+    header,
+    body: once(errorToJsonBytes(error, {})),
+  };
+}
+
+/** A JSON response. */
+export function jsonResponse(status: number, value: unknown, header?: Headers): UniversalServerResponse {
+  const h = new Headers(header);
+  h.set("content-type", "application/json");
+  return { status, header: h, body: once(new TextEncoder().encode(JSON.stringify(value))) };
+}
+
+/** A response with a fixed body. */
+export function bytesResponse(status: number, contentType: string, body: Uint8Array | string, header?: Headers): UniversalServerResponse {
+  const h = new Headers(header);
+  h.set("content-type", contentType);
+  return { status, header: h, body: once(typeof body === "string" ? new TextEncoder().encode(body) : body) };
+}
+
+/** An async iterable yielding one chunk: the body shape universal responses take. */
+export async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
+  yield chunk;
+}

@@ -1,0 +1,151 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { type ConnectRouter, createConnectRouter, type Interceptor } from "@connectrpc/connect";
+import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { Registry } from "prom-client";
+import type { Logger } from "../logger.ts";
+import { createCors } from "./cors.ts";
+import { bytesResponse, connectErrorResponse, errorResponse, jsonResponse } from "./error-response.ts";
+import { type HealthSource, registerHealth } from "./health-service.ts";
+import { registerReflection } from "./reflection-service.ts";
+import { createRestTranscoder, type RestRouteInfo } from "./rest-transcoder.ts";
+import { toConnectError } from "../connect-errors.ts";
+
+/** Extra non-RPC route, for example a static page; answers undefined to pass. */
+export type PageHandler = (request: UniversalServerRequest, url: URL) => Promise<UniversalServerResponse | undefined>;
+
+/** Options of {@linkcode createHttpApp}. */
+export interface HttpAppOptions {
+  /** Registers the process's own services. */
+  routes: (router: ConnectRouter) => void;
+  /** Run around every RPC, native or transcoded from REST. */
+  interceptors: Interceptor[];
+  /** Readiness, for grpc.health.v1 and GET /healthz. */
+  health: HealthSource;
+  /** Metrics served at GET /metrics. Never the global registry. */
+  registry: Registry;
+  /** Browser origins allowed cross-origin; undefined disables CORS handling. */
+  corsAllowedOrigins?: readonly string[];
+  /** Largest request message or REST body, in bytes. @default 1048576 */
+  readMaxBytes?: number;
+  /** Largest single request header value, in bytes. @default 8192 */
+  maxHeaderValueBytes?: number;
+  /** Largest deadline a client may ask for. @default 60000 */
+  maxTimeoutMs?: number;
+  /** Aborted on shutdown: every in-flight handler's signal follows it. */
+  shutdownSignal?: AbortSignal;
+  /** Tried for requests no RPC or REST route takes. */
+  pages?: PageHandler;
+  logger: Logger;
+}
+
+/** One process's HTTP surface, independent of the runtime serving it. */
+export interface HttpApp {
+  /** Answers one request. Never throws. */
+  handle(request: UniversalServerRequest): Promise<UniversalServerResponse>;
+  /** The REST routes, transcoded from the contract. */
+  readonly restRoutes: readonly RestRouteInfo[];
+  /** The services served, for reflection and docs. */
+  readonly services: readonly DescService[];
+}
+
+/**
+ * Builds a process's HTTP surface from its Connect routes: gRPC, gRPC-Web and
+ * Connect (JSON and binary) on every RPC path, REST transcoded from the
+ * google.api.http annotations, grpc.health.v1 and GET /healthz, gRPC
+ * reflection, GET /metrics, CORS and request limits.
+ */
+export function createHttpApp(options: HttpAppOptions): HttpApp {
+  const readMaxBytes = options.readMaxBytes ?? 1024 * 1024;
+  const maxHeaderValueBytes = options.maxHeaderValueBytes ?? 8192;
+  const logger = options.logger;
+  const router = createConnectRouter({
+    interceptors: options.interceptors,
+    readMaxBytes,
+    maxTimeoutMs: options.maxTimeoutMs ?? 60_000,
+    jsonOptions: { ignoreUnknownFields: false },
+    ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }),
+  });
+  options.routes(router);
+  const own = uniqueServices(router.handlers);
+  registerHealth(router, options.health, ["", ...own.map((s) => s.typeName)]);
+  registerReflection(router, uniqueServices(router.handlers));
+  const services = uniqueServices(router.handlers);
+  const byPath = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, h]));
+  const transcoder = createRestTranscoder(router.handlers, { readMaxBytes });
+  const cors = options.corsAllowedOrigins === undefined ? undefined : createCors(options.corsAllowedOrigins);
+
+  async function route(request: UniversalServerRequest, url: URL): Promise<UniversalServerResponse> {
+    const rpc = byPath.get(url.pathname);
+    if (rpc !== undefined) return rpc(request);
+    const rest = transcoder.match(request.method, url.pathname);
+    if (rest?.kind === "route") return transcoder.handle(request, rest);
+    if (rest?.kind === "method_not_allowed") {
+      return errorResponse("not_found", `${request.method} is not allowed on ${url.pathname}; use ${rest.allowed.join(" or ")}`, {
+        status: 405,
+        header: new Headers({ allow: rest.allowed.join(", ") }),
+      });
+    }
+    if (request.method === "GET" || request.method === "HEAD") {
+      if (url.pathname === "/healthz") {
+        const status = await options.health.check(request.signal);
+        return jsonResponse(status === "SERVING" ? 200 : 503, { status });
+      }
+      if (url.pathname === "/metrics") {
+        return bytesResponse(200, options.registry.contentType, await options.registry.metrics());
+      }
+    }
+    const page = await options.pages?.(request, url);
+    if (page !== undefined) return page;
+    return errorResponse("not_found", `no route for ${request.method} ${url.pathname}`);
+  }
+
+  async function handle(request: UniversalServerRequest): Promise<UniversalServerResponse> {
+    const started = Date.now();
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      return errorResponse("invalid_argument", "the request URL is malformed");
+    }
+    let response: UniversalServerResponse;
+    try {
+      response = await guarded(request, url);
+    } catch (error) {
+      // Handlers answer errors themselves; reaching here is a fault of ours.
+      response = connectErrorResponse(toConnectError(error, logger));
+    }
+    // Paths only: query strings of /auth/* carry codes and states.
+    logger.debug("request", { method: request.method, path: url.pathname, status: response.status, ms: Date.now() - started });
+    return response;
+  }
+
+  async function guarded(request: UniversalServerRequest, url: URL): Promise<UniversalServerResponse> {
+    const oversized = oversizedHeader(request.header, maxHeaderValueBytes);
+    if (oversized !== undefined) {
+      return errorResponse("header_too_large", `request header ${JSON.stringify(oversized)} is longer than ${maxHeaderValueBytes} bytes`, { status: 431 });
+    }
+    const origin = request.header.get("origin");
+    if (cors === undefined || origin === null) return route(request, url);
+    if (request.method === "OPTIONS") return cors.preflight(request);
+    if (!cors.allows(origin, request)) {
+      return errorResponse("permission_denied", `origin ${JSON.stringify(origin)} is not in CORS_ALLOWED_ORIGINS`, {
+        status: 403,
+        header: new Headers({ vary: "Origin" }),
+      });
+    }
+    return cors.decorate(await route(request, url), origin);
+  }
+
+  return { handle, restRoutes: transcoder.routes, services };
+}
+
+function uniqueServices(handlers: readonly UniversalHandler[]): DescService[] {
+  return [...new Set(handlers.map((h) => h.service))];
+}
+
+function oversizedHeader(header: Headers, limit: number): string | undefined {
+  for (const [name, value] of header) {
+    if (value.length > limit) return name;
+  }
+  return undefined;
+}

@@ -1,0 +1,106 @@
+import { dirname, join, normalize } from "node:path";
+
+/** A source file: its path relative to the repository root, and its text. */
+export interface SourceFile {
+  readonly path: string;
+  readonly source: string;
+}
+
+/** A broken rule: where, what it imported, and which rule. */
+export interface Violation {
+  readonly file: string;
+  readonly specifier: string;
+  readonly rule: string;
+}
+
+interface Rule {
+  readonly name: string;
+  readonly applies: (path: string) => boolean;
+  readonly forbids: (target: string, specifier: string) => boolean;
+}
+
+const under = (prefix: string) => (path: string) => path.startsWith(prefix);
+const isNode = (s: string) => s.startsWith("node:");
+const runtimeOrVault = (p: string) => p.startsWith("src/runtime/") || p.startsWith("src/broker/vault/");
+
+/** The layer boundaries of the tree (see docs/architecture.md). */
+export const rules: readonly Rule[] = [
+  {
+    name: "broker handlers reach data only through services",
+    applies: under("src/broker/handlers/"),
+    forbids: (t, s) =>
+      ["src/broker/repositories/", "src/broker/db/", "src/broker/vault/", "src/broker/oauth/"].some((p) => t.startsWith(p)) ||
+      s === "postgres",
+  },
+  {
+    name: "broker services depend on ports, not on storage, transport or generated code",
+    applies: (p) => p.startsWith("src/broker/services/") || p.startsWith("src/broker/refresh/"),
+    forbids: (t, s) =>
+      ["src/broker/repositories/", "src/broker/db/", "src/broker/vault/", "src/broker/handlers/", "gen/"].some((p) => t.startsWith(p)) ||
+      s === "postgres" || s.startsWith("@connectrpc/"),
+  },
+  {
+    name: "broker repositories and the vault know nothing of services, handlers or the contract",
+    applies: (p) => p.startsWith("src/broker/repositories/") || p.startsWith("src/broker/vault/"),
+    forbids: (t) => ["src/broker/services/", "src/broker/handlers/", "src/broker/refresh/", "gen/"].some((p) => t.startsWith(p)),
+  },
+  {
+    name: "broker domain is pure",
+    applies: under("src/broker/domain/"),
+    // Packages resolve to "" and are forbidden too: the domain imports nothing but itself and the error type.
+    forbids: (t) => !t.startsWith("src/broker/domain/") && t !== "src/shared/errors.ts",
+  },
+  {
+    name: "the Gateway reaches the Broker only over RPC",
+    applies: under("src/gateway/"),
+    forbids: (t) => t.startsWith("src/broker/") || t.startsWith("src/runtime/"),
+  },
+  {
+    name: "the agent client depends on nothing server-side",
+    applies: under("src/client/"),
+    forbids: (t) => t.startsWith("src/broker/") || t.startsWith("src/gateway/") || t.startsWith("src/runtime/"),
+  },
+  {
+    name: "shared code depends on no process",
+    applies: under("src/shared/"),
+    forbids: (t) => ["src/broker/", "src/gateway/", "src/runtime/", "src/client/"].some((p) => t.startsWith(p)),
+  },
+  {
+    name: "only runtime entries and the vault import node:*",
+    applies: (p) => p.startsWith("src/") && !runtimeOrVault(p),
+    forbids: (_t, s) => isNode(s),
+  },
+];
+
+const importPattern = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|^\s*import\s*["']([^"']+)["']/gm;
+
+/** The module specifiers a file imports or re-exports. */
+export function importsOf(source: string): string[] {
+  const out: string[] = [];
+  for (const m of source.matchAll(importPattern)) out.push((m[1] ?? m[2] ?? m[3])!);
+  return out;
+}
+
+/** Runtime globals core code must not touch, so it runs in Deno and browsers too. */
+const globalPattern = /(?<![.\w])(process\.|Buffer\.|Deno\.)/;
+
+/** Checks every rule on every file. */
+export function checkArchitecture(files: readonly SourceFile[]): Violation[] {
+  const violations: Violation[] = [];
+  for (const file of files) {
+    for (const specifier of importsOf(file.source)) {
+      const target = specifier.startsWith(".") ? normalize(join(dirname(file.path), specifier)) : "";
+      for (const rule of rules) {
+        if (rule.applies(file.path) && rule.forbids(target, specifier)) {
+          violations.push({ file: file.path, specifier, rule: rule.name });
+        }
+      }
+    }
+    if (file.path.startsWith("src/") && !runtimeOrVault(file.path)) {
+      const code = file.source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
+      const m = globalPattern.exec(code);
+      if (m) violations.push({ file: file.path, specifier: m[1]!, rule: "core code uses web-platform APIs, not runtime globals" });
+    }
+  }
+  return violations;
+}
