@@ -2,11 +2,11 @@ import { create, type DescField, type DescMessage, fromBinary, getOption, hasOpt
 import { type ReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
 import { ConnectError } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { http } from "../../../gen/google/api/annotations_pb.ts";
 import type { HttpRule } from "../../../gen/google/api/http_pb.ts";
 import type { HttpBody } from "../../../gen/google/api/httpbody_pb.ts";
 import { withReason } from "../connect-errors.ts";
+import { bytesResponse, connectErrorResponse, once } from "./error-response.ts";
 import { createPathTemplate, type PathTemplate } from "./path-template.ts";
 import { createRestRequestBuilder, type RestBody, type RestRequestBuilder } from "./rest-request-builder.ts";
 
@@ -105,10 +105,10 @@ export function createRestTranscoder(handlers: readonly UniversalHandler[], opti
     let input: Message;
     try {
       const body = await readBody(request, route.builder.takesBody, options.readMaxBytes);
-      if (body.kind === "unsupported") return errorResponse(withReason("invalid_argument", body.message, {}), 415);
+      if (body.kind === "unsupported") return connectErrorResponse(withReason("invalid_argument", body.message, {}), { status: 415 });
       input = route.builder.build(captures, url.searchParams, body.kind === "none" ? undefined : body);
     } catch (error) {
-      if (error instanceof ConnectError) return errorResponse(error);
+      if (error instanceof ConnectError) return connectErrorResponse(error);
       throw error;
     }
     const header = new Headers();
@@ -236,7 +236,7 @@ async function render(route: RestRoute, response: UniversalServerResponse): Prom
   if (field !== undefined) {
     if (field.fieldKind !== "message") {
       const json = toJson(output, message, { useProtoFieldName: true, alwaysEmitImplicit: true }) as JsonObject;
-      return withBody(status, header, "application/json", JSON.stringify(json[field.name] ?? null));
+      return bytesResponse(status, "application/json", JSON.stringify(json[field.name] ?? null), header);
     }
     const r = reflect(output, message);
     schema = field.message;
@@ -244,19 +244,13 @@ async function render(route: RestRoute, response: UniversalServerResponse): Prom
   }
   if (schema.typeName === "google.api.HttpBody") {
     const page = value as HttpBody;
-    return withBody(status, header, page.contentType === "" ? "application/octet-stream" : page.contentType, page.data);
+    return bytesResponse(status, page.contentType === "" ? "application/octet-stream" : page.contentType, page.data, header);
   }
-  return withBody(status, header, "application/json", toJsonString(schema, value, { useProtoFieldName: true }));
+  // REST callers get a stable shape: empty lists and zero values are written out, not omitted.
+  return bytesResponse(status, "application/json", toJsonString(schema, value, { useProtoFieldName: true, alwaysEmitImplicit: true }), header);
 }
 
-function withBody(status: number, header: Headers, contentType: string, body: string | Uint8Array): UniversalServerResponse {
-  header.set("content-type", contentType);
-  return { status, header, body: once(typeof body === "string" ? new TextEncoder().encode(body) : body) };
-}
 
-function errorResponse(error: ConnectError, status = codeToHttpStatus(error.code)): UniversalServerResponse {
-  return { status, header: new Headers({ "content-type": "application/json" }), body: once(errorToJsonBytes(error, {})) };
-}
 
 function isProtocolHeader(name: string): boolean {
   return name.startsWith("connect-") || name.startsWith("grpc-");
@@ -289,6 +283,3 @@ function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
   return all;
 }
 
-async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
-  yield chunk;
-}
