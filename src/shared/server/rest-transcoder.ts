@@ -1,4 +1,4 @@
-import { create, type DescField, type DescMessage, fromBinary, getOption, hasOption, type JsonObject, type JsonValue, type Message, toBinary, toJson, toJsonString } from "@bufbuild/protobuf";
+import { create, type DescField, type DescMessage, fromBinary, getOption, hasOption, type JsonObject, type JsonValue, type Message, toBinary, toJson } from "@bufbuild/protobuf";
 import { type ReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
 import { ConnectError } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
@@ -7,6 +7,7 @@ import type { HttpRule } from "../../../gen/google/api/http_pb.ts";
 import type { HttpBody } from "../../../gen/google/api/httpbody_pb.ts";
 import { withReason } from "../connect-errors.ts";
 import { bytesResponse, connectErrorResponse, once } from "./error-response.ts";
+import { stripInputOnlyFields } from "./input-only-fields.ts";
 import { createPathTemplate, type PathTemplate } from "./path-template.ts";
 import { createRestRequestBuilder, type RestBody, type RestRequestBuilder } from "./rest-request-builder.ts";
 
@@ -247,7 +248,8 @@ async function render(route: RestRoute, response: UniversalServerResponse): Prom
     return bytesResponse(status, page.contentType === "" ? "application/octet-stream" : page.contentType, page.data, header);
   }
   // REST callers get a stable shape: empty lists and zero values are written out, not omitted.
-  return bytesResponse(status, "application/json", toJsonString(schema, value, { useProtoFieldName: true, alwaysEmitImplicit: true }), header);
+  const json = stripInputOnlyFields(schema, toJson(schema, value, { useProtoFieldName: true, alwaysEmitImplicit: true }));
+  return bytesResponse(status, "application/json", JSON.stringify(json), header);
 }
 
 
