@@ -169,6 +169,35 @@ describe("every protocol on both ports", () => {
     });
   });
 
+  describe("CORS", () => {
+    it("answers a preflight from an allowed origin with the gRPC-Web and Connect headers", async () => {
+      const res = await fetch(`${stack.gateway.url}/nexus.gateway.v1.GatewayService/GetToken`, {
+        method: "OPTIONS",
+        headers: { origin: "https://app.example.com", "access-control-request-method": "POST", "access-control-request-headers": "content-type,x-grpc-web,x-user-agent,authorization" },
+      });
+      assert.equal(res.status, 204);
+      assert.equal(res.headers.get("access-control-allow-origin"), "https://app.example.com");
+      assert.match(res.headers.get("access-control-allow-headers") ?? "", /x-grpc-web/);
+      assert.match(res.headers.get("access-control-allow-methods") ?? "", /POST/);
+      const actual = await fetch(`${stack.gateway.url}/v1/providers`, { headers: { origin: "https://app.example.com" } });
+      assert.equal(actual.headers.get("access-control-allow-origin"), "https://app.example.com");
+      assert.match(actual.headers.get("access-control-expose-headers") ?? "", /grpc-status/);
+    });
+
+    it("refuses a preflight and a request from an origin that is not allowed", async () => {
+      for (const origin of ["https://evil.example", "https://app.example.com.evil.example", "http://app.example.com"]) {
+        const pre = await fetch(`${stack.gateway.url}/v1/providers`, {
+          method: "OPTIONS", headers: { origin, "access-control-request-method": "GET" },
+        });
+        assert.equal(pre.status, 403, origin);
+        assert.equal(pre.headers.get("access-control-allow-origin"), null);
+        const res = await fetch(`${stack.gateway.url}/v1/providers`, { headers: { origin } });
+        assert.equal(res.status, 403, origin);
+        assert.equal(res.headers.get("access-control-allow-origin"), null);
+      }
+    });
+  });
+
   describe("bad input gets a clear error and the server keeps serving", () => {
     const stillServing = async () => {
       assert.equal((await fetch(`${stack.gateway.url}/healthz`)).status, 200);
