@@ -9,20 +9,40 @@ import { createApiKeyAuth } from "../shared/server/api-key-auth.ts";
 import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
 import type { BrokerConfig } from "./config.ts";
 import type { Sql } from "./db/sql.ts";
+import { createAuditHandlers } from "./handlers/audit-handlers.ts";
+import { createAuthorizationHandlers } from "./handlers/authorization-handlers.ts";
+import { createConnectionHandlers } from "./handlers/connection-handlers.ts";
 import { createProviderHandlers } from "./handlers/provider-handlers.ts";
-import { createProviderRepository } from "./repositories/provider-repository.ts";
+import { createBrokerMetrics } from "./metrics/broker-metrics.ts";
+import { createDiscovery } from "./oauth/discovery.ts";
+import type { FetchLike } from "./oauth/fetch-with-timeout.ts";
+import { createStateSigner } from "./oauth/handshake-state.ts";
+import { createIdTokenVerifier } from "./oauth/id-token.ts";
+import { createAuditRepository } from "./repositories/audit-repository.ts";
+import { createConnectionRepository } from "./repositories/connection-repository.ts";
 import { createDatabaseHealth } from "./repositories/database-health.ts";
+import { createProviderRepository } from "./repositories/provider-repository.ts";
 import { createSealedValueRepository } from "./repositories/sealed-value-repository.ts";
+import { createAuditService } from "./services/audit-service.ts";
+import { createCallbackService } from "./services/callback-service.ts";
+import { createCaptureService } from "./services/capture-service.ts";
+import { createConnectionService } from "./services/connection-service.ts";
+import { createHandshakeService } from "./services/handshake-service.ts";
 import { assertKeysLoaded } from "./services/key-rotation-service.ts";
+import { createEndpointResolver } from "./services/provider-endpoints.ts";
 import { createProviderService } from "./services/provider-service.ts";
+import { createRefreshService } from "./services/refresh-service.ts";
+import type { ServiceDeps } from "./services/service-deps.ts";
+import { createTokenService } from "./services/token-service.ts";
 import type { Vault } from "./vault/vault.ts";
 
 /** What the Broker needs from its runtime; tests pass their own. */
 export interface BrokerDeps {
   readonly sql: Sql;
   readonly vault: Vault;
-  readonly fetch: typeof fetch;
+  readonly fetch: FetchLike;
   readonly now: () => number;
+  readonly randomUUID: () => string;
   readonly registry: Registry;
   readonly logger: Logger;
   /** Aborted when the process shuts down. */
@@ -32,7 +52,7 @@ export interface BrokerDeps {
 /** A built Broker, not yet listening. */
 export interface Broker {
   readonly app: HttpApp;
-  /** Stops background work. The runtime closes the server and the pool. */
+  /** Stops background work and flushes the audit log. The runtime closes the server and the pool. */
   close(): Promise<void>;
 }
 
@@ -44,18 +64,54 @@ export const brokerPublicProcedures = [
   `/${AuthorizationService.typeName}/`,
 ];
 
+/** How long one call to a provider may take. */
+const providerTimeoutMs = 15_000;
+
 /** The Broker's composition root: the one place that wires every layer. */
 export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promise<Broker> {
   await assertKeysLoaded(createSealedValueRepository(deps.sql), [...config.encryptionKeys.keys()]);
-  const providers = createProviderRepository(deps.sql);
-  const providerService = createProviderService({ providers });
+  const audit = createAuditService({ store: createAuditRepository(deps.sql), now: deps.now, logger: deps.logger });
+  const allowHttpLoopback = config.allowHttpLoopbackProviders;
+  const discovery = createDiscovery({ fetch: deps.fetch, now: deps.now, allowInsecureLoopback: allowHttpLoopback });
+  const base = config.baseUrl.href.replace(/\/$/, "");
+  const services: ServiceDeps = {
+    providers: createProviderRepository(deps.sql),
+    connections: createConnectionRepository(deps.sql),
+    audit,
+    sealer: deps.vault,
+    endpoints: createEndpointResolver(discovery, allowHttpLoopback),
+    states: createStateSigner(config.stateKey, deps.now),
+    idTokens: createIdTokenVerifier({ fetch: deps.fetch, now: deps.now }),
+    metrics: createBrokerMetrics(deps.registry),
+    fetch: deps.fetch,
+    now: deps.now,
+    randomUUID: deps.randomUUID,
+    logger: deps.logger,
+    settings: {
+      redirectUri: config.redirectUri,
+      capturePageUrl: `${base}/auth/capture`,
+      allowedReturnDomains: config.allowedReturnDomains,
+      refreshMarginSeconds: config.refreshMarginSeconds,
+      allowHttpLoopback,
+      providerTimeoutMs,
+    },
+  };
+  const refresher = createRefreshService(services);
+  const captures = createCaptureService(services);
   const auth = await createApiKeyAuth({ keys: config.apiKeys, role: "key", publicProcedures: brokerPublicProcedures });
   const app = createHttpApp({
     routes: (router) => {
-      router.service(ProviderService, createProviderHandlers(providerService));
-      router.service(ConnectionService, {});
-      router.service(AuditService, {});
-      router.service(AuthorizationService, {});
+      router.service(ProviderService, createProviderHandlers(createProviderService(services)));
+      router.service(ConnectionService, createConnectionHandlers({
+        handshakes: createHandshakeService(services),
+        tokens: createTokenService(services, refresher),
+        connections: createConnectionService(services),
+        captures,
+      }));
+      router.service(AuditService, createAuditHandlers(audit));
+      router.service(AuthorizationService, createAuthorizationHandlers({
+        callbacks: createCallbackService(services), captures, logger: deps.logger, captureAction: "/auth/capture",
+      }));
     },
     interceptors: [createErrorInterceptor(deps.logger), auth],
     health: createDatabaseHealth(deps.sql, deps.now),
@@ -65,6 +121,8 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   });
   return {
     app,
-    async close() {},
+    async close() {
+      await audit.close();
+    },
   };
 }

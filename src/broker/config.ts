@@ -22,6 +22,8 @@ export interface BrokerConfig {
   readonly refreshConcurrency: number;
   readonly refreshGiveUpDays: number;
   readonly auditRetentionDays: number;
+  /** Accept http:// provider URLs on loopback hosts. Development and tests only. */
+  readonly allowHttpLoopbackProviders: boolean;
   readonly logLevel: LogLevel;
 }
 
@@ -108,6 +110,7 @@ export function loadBrokerConfig(env: Env): BrokerConfig {
     refreshConcurrency: r.integer("REFRESH_CONCURRENCY", { default: 8, min: 1, max: 1024 }),
     refreshGiveUpDays: r.integer("REFRESH_GIVE_UP_DAYS", { default: 4, min: 1, max: 365 }),
     auditRetentionDays: r.integer("AUDIT_RETENTION_DAYS", { default: 90, min: 1, max: 36_500 }),
+    allowHttpLoopbackProviders: r.boolean("ALLOW_HTTP_LOOPBACK_PROVIDERS", false),
     logLevel: r.logLevel(),
   } satisfies BrokerConfig;
   r.finish();

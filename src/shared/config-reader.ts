@@ -32,6 +32,8 @@ export interface ConfigReader {
   string(name: string, options?: { default?: string; required?: string }): string | undefined;
   /** An integer within bounds. */
   integer(name: string, options: { default: number; min: number; max: number }): number;
+  /** `true`/`false` (also 1/0, yes/no). */
+  boolean(name: string, fallback: boolean): boolean;
   /** A TCP port. */
   port(name: string, defaultPort: number): number;
   /** An absolute http(s) URL, normalised without a trailing slash. */
@@ -70,6 +72,14 @@ export function createConfigReader(env: Env): ConfigReader {
         return fallback;
       }
       return n;
+    },
+    boolean(name, fallback) {
+      const v = raw(name)?.toLowerCase();
+      if (v === undefined) return fallback;
+      if (["true", "1", "yes"].includes(v)) return true;
+      if (["false", "0", "no"].includes(v)) return false;
+      problems.push(`${name} must be true or false, got "${v}".`);
+      return fallback;
     },
     port(name, defaultPort) {
       return reader.integer(name, { default: defaultPort, min: 0, max: 65535 });

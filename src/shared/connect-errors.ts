@@ -23,6 +23,7 @@ const codeByReason: { readonly [R in ErrorReason]: Code } = {
   provider_not_found: Code.NotFound,
   connection_not_found: Code.NotFound,
   name_taken: Code.AlreadyExists,
+  concurrent_change: Code.Aborted,
   state_expired: Code.FailedPrecondition,
   state_replayed: Code.FailedPrecondition,
   provider_deleted: Code.FailedPrecondition,

@@ -25,6 +25,8 @@ export const errorReasons = [
   "provider_not_found",
   "connection_not_found",
   "name_taken",
+  // Two writers raced; read again and retry.
+  "concurrent_change",
   // The state of things forbids the call.
   "state_expired",
   "state_replayed",

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { createSealedValueRepository, sealedFields } from "../../src/broker/repositories/sealed-value-repository.ts";
+import { sealedFields } from "../../src/broker/domain/sealed-fields.ts";
+import { createSealedValueRepository } from "../../src/broker/repositories/sealed-value-repository.ts";
 import { assertKeysLoaded, rewrapAll } from "../../src/broker/services/key-rotation-service.ts";
 import { createKeyRing } from "../../src/broker/vault/key-ring.ts";
 import { createVault, type Vault } from "../../src/broker/vault/vault.ts";

@@ -22,6 +22,8 @@ export interface StackOptions {
   brokerEnv?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
   fetch?: typeof fetch;
+  /** The Broker's clock. */
+  now?: () => number;
   /** Start only the Broker. */
   brokerOnly?: boolean;
 }
@@ -39,6 +41,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     API_KEY: adminKey,
     BASE_URL: "http://127.0.0.1:1",
     ALLOWED_RETURN_DOMAINS: "app.example.com,localhost,127.0.0.1",
+    ALLOW_HTTP_LOOPBACK_PROVIDERS: "true",
     LOG_LEVEL: "debug",
     ...options.brokerEnv,
   };
@@ -46,6 +49,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     port: 0,
     logWrite: (l) => void logs.push(l),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(options.now === undefined ? {} : { now: options.now }),
   });
   const gatewayEnv: Record<string, string> = {
     BROKER_URL: broker.url,

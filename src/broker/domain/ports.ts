@@ -2,7 +2,8 @@
  * The interfaces services depend on. Repositories (raw SQL) and the vault
  * implement them; tests may fake them. Services never see postgres.js.
  */
-import type { AuthType, Provider, ProviderParams } from "./provider.ts";
+import type { Connection, ConnectionStatus, CredentialRecord, Handshake, HandshakeKind } from "./connection.ts";
+import type { AuthType, JsonObject, Provider, ProviderParams } from "./provider.ts";
 
 /** A provider to insert or the full new state of one to replace. */
 export interface ProviderWrite {
@@ -72,4 +73,145 @@ export interface SealedValueStore {
    * locking them so concurrent writers wait; returns how many were moved.
    */
   rewrapBatch(kind: SealedColumnKind, rewrapper: Rewrapper, limit: number): Promise<number>;
+}
+
+/** A new pending connection and its handshake, written together. */
+export interface NewHandshake {
+  readonly connection: {
+    readonly id: string;
+    readonly workspaceId: string;
+    readonly providerId: string;
+    readonly scopes: readonly string[];
+    readonly returnUrl: string;
+    readonly createdBy: string;
+  };
+  readonly handshake: {
+    readonly id: string;
+    readonly kind: HandshakeKind;
+    readonly verifier: { readonly ciphertext: string; readonly keyId: string } | null;
+    readonly nonce: string;
+    readonly issuer: string;
+    readonly issRequired: boolean;
+    readonly redirectUri: string;
+  };
+  /** Seconds until the handshake lapses, counted on the database clock. */
+  readonly lifetimeSeconds: number;
+}
+
+/** A credential to store: sealed values and, for OAuth, the token lifetime. */
+export interface NewCredential {
+  readonly keyId: string;
+  readonly secretCt: string;
+  readonly refreshCt: string | null;
+  /** Seconds until the access token expires, from now on the database clock; undefined when it does not. */
+  readonly expiresInSeconds: number | undefined;
+  /** Refresh margin: the refresh is due this long (at most a third of the lifetime) before expiry. */
+  readonly refreshMarginSeconds: number;
+}
+
+/** A page of connections. */
+export interface ConnectionQuery {
+  readonly workspaceId?: string;
+  readonly providerId?: string;
+  readonly status?: ConnectionStatus;
+  /** Only connections created before this one (cursor). */
+  readonly before?: { readonly createdAt: Date; readonly id: string };
+  readonly limit: number;
+}
+
+/** Where connections, their credentials and their handshakes live. */
+export interface ConnectionStore {
+  /** Creates a pending connection and its handshake in one transaction. */
+  start(input: NewHandshake): Promise<void>;
+  get(id: string): Promise<Connection | undefined>;
+  list(query: ConnectionQuery): Promise<Connection[]>;
+  /** The newest active connection of a workspace to a provider, by the provider's name or alias. */
+  newestActive(workspaceId: string, providerName: string): Promise<Connection | undefined>;
+  /** Reads a handshake without consuming it. */
+  peekHandshake(id: string): Promise<Handshake | undefined>;
+  /** Deletes and returns a handshake: only one caller ever gets it. */
+  consumeHandshake(id: string): Promise<Handshake | undefined>;
+  /**
+   * Stores the credential and makes a pending connection active, in one
+   * transaction. False when the connection was no longer pending.
+   */
+  activate(connectionId: string, credential: NewCredential, grantedScopes: readonly string[]): Promise<boolean>;
+  /** Moves a pending connection to failed. False when it was not pending. */
+  fail(connectionId: string, reason: string): Promise<boolean>;
+  /**
+   * Moves an active connection to attention_required, only if its credential
+   * is still at `credentialVersion` (a newer token means someone else succeeded).
+   */
+  requireAttention(connectionId: string, reason: string, credentialVersion: bigint): Promise<boolean>;
+  /** Deletes the credential and marks the connection revoked. */
+  revoke(connectionId: string): Promise<Connection | undefined>;
+  getCredential(connectionId: string): Promise<CredentialRecord | undefined>;
+  /**
+   * Replaces the sealed values of a credential if its version is still
+   * `expectedVersion` (compare-and-set). False when someone else wrote first.
+   */
+  replaceCredential(connectionId: string, expectedVersion: bigint, credential: NewCredential): Promise<boolean>;
+}
+
+/** An audit event to record. Never a secret in any field. */
+export interface AuditEventInput {
+  readonly eventType: string;
+  readonly connectionId?: string;
+  readonly providerId?: string;
+  readonly providerName?: string;
+  readonly caller?: string;
+  readonly outcome: "success" | "failure";
+  readonly reason?: string;
+  readonly details?: JsonObject;
+}
+
+/** A recorded audit event. */
+export interface AuditEventRecord {
+  readonly id: bigint;
+  readonly occurredAt: Date;
+  readonly eventType: string;
+  readonly connectionId: string | null;
+  readonly providerId: string | null;
+  readonly providerName: string;
+  readonly caller: string;
+  readonly outcome: "success" | "failure";
+  readonly reason: string;
+  readonly details: JsonObject;
+}
+
+/** Filters of an audit query, newest first. */
+export interface AuditQuery {
+  readonly connectionId?: string;
+  readonly eventType?: string;
+  readonly since?: Date;
+  readonly until?: Date;
+  /** Only events with a smaller id (cursor). */
+  readonly beforeId?: bigint;
+  readonly limit: number;
+}
+
+/** Where audit events live. */
+export interface AuditStore {
+  insertMany(events: readonly (AuditEventInput & { readonly occurredAt: Date })[]): Promise<void>;
+  list(query: AuditQuery): Promise<AuditEventRecord[]>;
+  /** Deletes up to `batch` events older than `cutoff`; returns how many. */
+  pruneBefore(cutoff: Date, batch: number): Promise<number>;
+}
+
+/** The audit log as services use it. */
+export interface AuditLog {
+  /** Queues an event; it is written within a fraction of a second, in a batch. */
+  record(event: AuditEventInput): void;
+  /** Writes an event before returning. */
+  recordNow(event: AuditEventInput): Promise<void>;
+}
+
+/** Credential metrics as services report them (no label ever holds a secret or a user id). */
+export interface BrokerMetrics {
+  /** A GetToken/ResolveToken answered, by the provider's name. */
+  tokenGet(provider: string, status: "success" | "error"): void;
+  /** A refresh attempt ended, and how long it took. */
+  refresh(status: "success" | "error", seconds: number): void;
+  /** A static credential capture ended. */
+  capture(status: "success" | "error"): void;
 }

@@ -96,14 +96,22 @@ export function defaultStrategy(authType: AuthType): Strategy | undefined {
 
 /** The JSON Schema a static provider collects when it names none. */
 export function defaultCredentialSchema(authType: AuthType): JsonObject | undefined {
+  const secret = (title: string) => ({ type: "string", title, format: "password" });
   switch (authType) {
     case "api_key":
-      return { type: "object", required: ["api_key"], properties: { api_key: { type: "string", title: "API key", format: "password" } } };
+      return { type: "object", required: ["api_key"], properties: { api_key: secret("API key") } };
+    case "header":
+    case "query_param":
+      return { type: "object", required: ["api_key"], properties: { api_key: secret("API key") } };
     case "basic_auth":
+      return { type: "object", required: ["username", "password"], properties: { username: { type: "string", title: "Username" }, password: secret("Password") } };
+    case "hmac_payload":
+      return { type: "object", required: ["api_secret"], properties: { api_secret: secret("Signing secret") } };
+    case "aws_sigv4":
       return {
         type: "object",
-        required: ["username", "password"],
-        properties: { username: { type: "string", title: "Username" }, password: { type: "string", title: "Password", format: "password" } },
+        required: ["access_key", "secret_key"],
+        properties: { access_key: { type: "string", title: "Access key ID" }, secret_key: secret("Secret access key"), session_token: secret("Session token (optional)") },
       };
     default:
       return undefined;

@@ -1,13 +1,42 @@
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { ProviderService as ProviderServiceDesc } from "../../../gen/nexus/broker/v1/provider_service_pb.ts";
 import type { ProviderService } from "../services/provider-service.ts";
-import { providerToProto } from "./provider-mapping.ts";
+import { callerOf } from "./caller.ts";
+import { applyPatch, draftFromProto, providerToDraft, providerToProto } from "./provider-mapping.ts";
 
 /** The ProviderService RPCs: proto in, proto out. Errors are mapped by the error interceptor. */
-export function createProviderHandlers(providers: ProviderService): Partial<ServiceImpl<typeof ProviderServiceDesc>> {
+export function createProviderHandlers(providers: ProviderService): ServiceImpl<typeof ProviderServiceDesc> {
   return {
+    async createProvider(req, ctx: HandlerContext) {
+      const p = await providers.create(draftFromProto(req.profile), callerOf(ctx), ctx.signal);
+      ctx.responseHeader.set("x-http-code", "201");
+      ctx.responseHeader.set("location", `/providers/${p.id}`);
+      return { id: p.id, name: p.name };
+    },
     async listProviders() {
       return { providers: (await providers.list()).map(providerToProto) };
+    },
+    async getProvider(req) {
+      return { provider: providerToProto(await providers.get(req.id)) };
+    },
+    async getProviderByName(req) {
+      return { provider: providerToProto(await providers.getByName(req.name)) };
+    },
+    async updateProvider(req, ctx) {
+      const p = await providers.update(req.id, draftFromProto(req.profile), callerOf(ctx), { signal: ctx.signal });
+      return { provider: providerToProto(p) };
+    },
+    async patchProvider(req, ctx) {
+      const current = await providers.get(req.id);
+      const paths = req.updateMask?.paths ?? [];
+      const patch = draftFromProto(req.profile);
+      const next = applyPatch(providerToDraft(current), patch, paths);
+      const p = await providers.update(req.id, next, callerOf(ctx), { signal: ctx.signal, expectedVersion: current.version, changed: paths });
+      return { provider: providerToProto(p) };
+    },
+    async deleteProvider(req, ctx) {
+      await providers.remove(req.id, callerOf(ctx));
+      return {};
     },
   };
 }

@@ -1,16 +1,7 @@
 import type { Rewrapper, SealedColumnKind, SealedValueStore } from "../domain/ports.ts";
 import type { Sql } from "../db/sql.ts";
+import { sealedFields } from "../domain/sealed-fields.ts";
 
-/**
- * The sealed columns of the schema and how each ciphertext is bound: the seal
- * context (table, row id, field) must match what wrote it.
- */
-export const sealedFields = {
-  providerClientSecret: { table: "providers", field: "client_secret" },
-  credentialSecret: { table: "credentials", field: "secret" },
-  credentialRefreshToken: { table: "credentials", field: "refresh_token" },
-  handshakeVerifier: { table: "handshakes", field: "code_verifier" },
-} as const;
 
 /** Key usage and rewrap over every sealed column. */
 export function createSealedValueRepository(sql: Sql): SealedValueStore {

@@ -1,20 +1,106 @@
-import type { ProviderStore } from "../domain/ports.ts";
+import { NexusError } from "../../shared/errors.ts";
+import { parseUuid } from "../domain/input-rules.ts";
+import type { ProviderWrite } from "../domain/ports.ts";
 import type { Provider } from "../domain/provider.ts";
-
-/** Dependencies of {@linkcode createProviderService}. */
-export interface ProviderServiceDeps {
-  readonly providers: ProviderStore;
-}
+import { sealedFields } from "../domain/sealed-fields.ts";
+import type { ProviderDraft, ValidDraft } from "./provider-validation.ts";
+import { validateDraft } from "./provider-validation.ts";
+import type { ServiceDeps } from "./service-deps.ts";
 
 /** Use cases of the provider registry. */
 export interface ProviderService {
+  create(draft: ProviderDraft, caller: string, signal?: AbortSignal): Promise<Provider>;
   /** Live providers, newest first. */
   list(): Promise<Provider[]>;
+  get(id: string): Promise<Provider>;
+  /** By name or alias, case-insensitive. */
+  getByName(name: string): Promise<Provider>;
+  /**
+   * Replaces a provider. With `expectedVersion` the write only happens if no
+   * one changed the provider since it was read (a PATCH's read-modify-write).
+   */
+  update(id: string, draft: ProviderDraft, caller: string, options?: { signal?: AbortSignal; expectedVersion?: bigint; changed?: readonly string[] }): Promise<Provider>;
+  /** Soft delete: no new consents; existing connections keep working. */
+  remove(id: string, caller: string): Promise<void>;
 }
 
-/** Creates the provider registry's use cases. */
-export function createProviderService(deps: ProviderServiceDeps): ProviderService {
+/** Creates the provider registry. */
+export function createProviderService(deps: ServiceDeps): ProviderService {
+  const settings = { allowHttpLoopback: deps.settings.allowHttpLoopback };
+
+  /** Discovery runs at registration, so a broken issuer is an error now rather than at the first consent. */
+  async function checkReachable(d: ValidDraft, id: string, signal?: AbortSignal): Promise<void> {
+    if (d.authType !== "oauth2" || d.issuer === "") return;
+    const probe = { ...toProvider(d, id), clientSecretCt: null, keyId: null } satisfies Provider;
+    await deps.endpoints.resolve(probe, signal);
+  }
+
+  async function assertNamesFree(d: ValidDraft, id: string): Promise<void> {
+    for (const n of [d.name, ...d.aliases]) {
+      const other = await deps.providers.getByName(n);
+      if (other !== undefined && other.id !== id) {
+        throw new NexusError("name_taken", `"${n}" is already the name or an alias of provider "${other.name}"`, { field: n === d.name ? "profile.name" : "profile.aliases" });
+      }
+    }
+  }
+
+  function write(d: ValidDraft, id: string): ProviderWrite {
+    return {
+      ...d,
+      clientSecret: d.clientSecret === ""
+        ? (d.authType === "oauth2" ? undefined : null)
+        : { ciphertext: deps.sealer.seal(d.clientSecret, { ...sealedFields.providerClientSecret, rowId: id }), keyId: deps.sealer.activeKeyId },
+    };
+  }
+
+  async function mustGet(id: string): Promise<Provider> {
+    const provider = await deps.providers.getById(parseUuid(id, "id"));
+    if (provider === undefined) throw new NexusError("provider_not_found", `no provider ${id}`, { field: "id" });
+    return provider;
+  }
+
   return {
+    async create(draft, caller, signal) {
+      const d = validateDraft(draft, { hasStoredSecret: false, ...settings });
+      const id = deps.randomUUID();
+      await assertNamesFree(d, id);
+      await checkReachable(d, id, signal);
+      const provider = await deps.providers.create(id, write(d, id));
+      await deps.audit.recordNow({ eventType: "provider.created", providerId: id, providerName: d.name, caller, outcome: "success", details: { auth_type: d.authType } });
+      return provider;
+    },
     list: () => deps.providers.list(),
+    get: mustGet,
+    async getByName(name) {
+      const provider = await deps.providers.getByName(name.trim().toLowerCase());
+      if (provider === undefined) throw new NexusError("provider_not_found", `no provider named ${JSON.stringify(name)}`, { field: "name" });
+      return provider;
+    },
+    async update(id, draft, caller, options = {}) {
+      const current = await mustGet(id);
+      if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
+        throw new NexusError("concurrent_change", "the provider changed while this update was prepared; read it again and retry");
+      }
+      const d = validateDraft(draft, { hasStoredSecret: current.clientSecretCt !== null, ...settings });
+      await assertNamesFree(d, current.id);
+      await checkReachable(d, current.id, options.signal);
+      const updated = await deps.providers.replace(current.id, current.version, write(d, current.id));
+      if (updated === undefined) throw new NexusError("concurrent_change", "the provider changed while this update was prepared; read it again and retry");
+      await deps.audit.recordNow({
+        eventType: "provider.updated", providerId: current.id, providerName: d.name, caller, outcome: "success",
+        details: { fields: (options.changed ?? ["*"]).join(",").slice(0, 500), secret_replaced: draft.clientSecret !== "" },
+      });
+      return updated;
+    },
+    async remove(id, caller) {
+      const current = await mustGet(id);
+      if (!(await deps.providers.softDelete(current.id))) throw new NexusError("provider_not_found", `no provider ${id}`, { field: "id" });
+      await deps.audit.recordNow({ eventType: "provider.deleted", providerId: current.id, providerName: current.name, caller, outcome: "success" });
+    },
   };
+}
+
+function toProvider(d: ValidDraft, id: string): Omit<Provider, "clientSecretCt" | "keyId"> {
+  const at = new Date(0);
+  return { ...d, id, createdAt: at, updatedAt: at, deletedAt: null, version: 0n };
 }

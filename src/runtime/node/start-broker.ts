@@ -48,6 +48,7 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
       vault,
       fetch: options.fetch ?? globalThis.fetch,
       now: options.now ?? Date.now,
+      randomUUID: () => crypto.randomUUID(),
       registry,
       logger,
       shutdownSignal: shutdown.signal,

@@ -1,0 +1,83 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { type Connection, ConnectionSchema, type ConnectionService as ConnectionServiceDesc } from "../../../gen/nexus/broker/v1/connection_service_pb.ts";
+import { type Credential, CredentialSchema } from "../../../gen/nexus/common/v1/credential_pb.ts";
+import type { CaptureService } from "../services/capture-service.ts";
+import type { ConnectionService, ConnectionView } from "../services/connection-service.ts";
+import type { CredentialPayload } from "../services/credential-payload.ts";
+import type { HandshakeService } from "../services/handshake-service.ts";
+import type { TokenService } from "../services/token-service.ts";
+import { callerOf } from "./caller.ts";
+
+/** The use cases the connection RPCs call. */
+export interface ConnectionHandlerDeps {
+  readonly handshakes: HandshakeService;
+  readonly tokens: TokenService;
+  readonly connections: ConnectionService;
+  readonly captures: CaptureService;
+}
+
+/** The ConnectionService RPCs. */
+export function createConnectionHandlers(deps: ConnectionHandlerDeps): ServiceImpl<typeof ConnectionServiceDesc> {
+  return {
+    async startConnection(req, ctx) {
+      const r = await deps.handshakes.start({
+        workspaceId: req.workspaceId, providerId: req.providerId, providerName: req.providerName,
+        scopes: req.scopes, returnUrl: req.returnUrl, caller: callerOf(ctx),
+      }, ctx.signal);
+      return { ...r, scopes: [...r.scopes] };
+    },
+    async getConnection(req) {
+      return { connection: connectionToProto(await deps.connections.get(req.connectionId)) };
+    },
+    async listConnections(req) {
+      const page = await deps.connections.list(req);
+      return { connections: page.connections.map(connectionToProto), nextPageToken: page.nextPageToken };
+    },
+    async getToken(req, ctx) {
+      ctx.responseHeader.set("cache-control", "no-store");
+      return { credential: credentialToProto(await deps.tokens.get(req.connectionId, callerOf(ctx), ctx.signal)) };
+    },
+    async refreshToken(req, ctx) {
+      ctx.responseHeader.set("cache-control", "no-store");
+      return { credential: credentialToProto(await deps.tokens.refresh(req.connectionId, callerOf(ctx), ctx.signal)) };
+    },
+    async resolveToken(req, ctx) {
+      ctx.responseHeader.set("cache-control", "no-store");
+      const r = await deps.tokens.resolve(req.workspaceId, req.providerName, callerOf(ctx), ctx.signal);
+      return { credential: credentialToProto(r.payload), connectionId: r.connectionId };
+    },
+    async getCaptureSchema(req) {
+      const form = await deps.captures.form(req.state);
+      return { providerName: form.providerName, schema: form.schema as never };
+    },
+    async captureCredential(req, ctx) {
+      const r = await deps.captures.capture(req.state, req.credentials, callerOf(ctx), ctx.signal);
+      return r;
+    },
+    async revokeConnection(req, ctx) {
+      return { connection: connectionToProto(await deps.connections.revoke(req.connectionId, callerOf(ctx), ctx.signal)) };
+    },
+  };
+}
+
+/** A credential payload as the contract carries it. */
+export function credentialToProto(p: CredentialPayload): Credential {
+  return create(CredentialSchema, {
+    strategy: { type: p.strategy.type, config: { ...p.strategy.config } },
+    credentials: { ...p.credentials },
+    ...(p.expiresAt === undefined ? {} : { expiresAt: Math.max(0, p.expiresAt) }),
+  });
+}
+
+function connectionToProto(v: ConnectionView): Connection {
+  const c = v.connection;
+  return create(ConnectionSchema, {
+    id: c.id, workspaceId: c.workspaceId, providerId: c.providerId, providerName: v.provider?.name ?? "",
+    status: c.status, statusReason: c.statusReason, scopes: [...c.scopes], grantedScopes: [...c.grantedScopes],
+    createTime: timestampFromDate(c.createdAt), updateTime: timestampFromDate(c.updatedAt),
+    ...(v.expiresAt === null ? {} : { expireTime: timestampFromDate(v.expiresAt) }),
+    authType: v.provider?.authType ?? "",
+  });
+}

@@ -1,0 +1,45 @@
+import { Counter, Histogram, type Registry } from "prom-client";
+import type { BrokerMetrics } from "../domain/ports.ts";
+
+/**
+ * The credential metrics of API.md, on the injected registry. Label values are
+ * provider names and outcome words only, never a token, key or user id.
+ */
+export function createBrokerMetrics(registry: Registry): BrokerMetrics {
+  const tokenGets = new Counter({
+    name: "oauth_token_get_total",
+    help: "Credential reads (GetToken, ResolveToken) by provider name and outcome.",
+    labelNames: ["provider", "status"] as const,
+    registers: [registry],
+  });
+  const refreshes = new Counter({
+    name: "oauth_token_refreshes_total",
+    help: "Token refresh attempts (background and on demand) by outcome.",
+    labelNames: ["status"] as const,
+    registers: [registry],
+  });
+  const refreshDuration = new Histogram({
+    name: "oauth_refresh_duration_seconds",
+    help: "End-to-end duration of a token refresh, provider call included.",
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const captures = new Counter({
+    name: "oauth_credential_captures_total",
+    help: "Static credential captures by outcome.",
+    labelNames: ["status"] as const,
+    registers: [registry],
+  });
+  for (const status of ["success", "error"] as const) {
+    refreshes.inc({ status }, 0);
+    captures.inc({ status }, 0);
+  }
+  return {
+    tokenGet: (provider, status) => tokenGets.inc({ provider, status }),
+    refresh(status, seconds) {
+      refreshes.inc({ status });
+      refreshDuration.observe(seconds);
+    },
+    capture: (status) => captures.inc({ status }),
+  };
+}

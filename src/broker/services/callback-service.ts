@@ -1,0 +1,184 @@
+import { NexusError } from "../../shared/errors.ts";
+import type { Handshake } from "../domain/connection.ts";
+import { withQuery } from "../domain/return-url.ts";
+import { sealedFields } from "../domain/sealed-fields.ts";
+import type { StateClaims } from "../oauth/handshake-state.ts";
+import { exchangeToken } from "../oauth/token-endpoint.ts";
+import { oauthSecret } from "./credential-payload.ts";
+import type { ServiceDeps } from "./service-deps.ts";
+
+/** The provider's authorization response, as the browser brought it. */
+export interface CallbackInput {
+  readonly code: string;
+  readonly state: string;
+  readonly error: string;
+  readonly errorDescription: string;
+  readonly iss: string;
+}
+
+/**
+ * Where the browser goes next: back to the application (success or a
+ * failure it can show), or a plain page when the state cannot be trusted to
+ * name an application.
+ */
+export type CallbackOutcome =
+  | { readonly kind: "redirect"; readonly url: string; readonly connectionId: string; readonly ok: boolean }
+  | { readonly kind: "page"; readonly reason: "state_missing" | "state_invalid" | "state_expired" | "state_replayed"; readonly status: number };
+
+/** The OAuth 2.0 redirect target. */
+export interface CallbackService {
+  complete(input: CallbackInput, signal?: AbortSignal): Promise<CallbackOutcome>;
+}
+
+const providerErrorPattern = /^[a-z_]{1,64}$/;
+
+/**
+ * Completes a consent. The state is checked before anything else, and its
+ * handshake is consumed atomically, so a replay or a double click exchanges
+ * the code at most once. Every failure after that marks the connection failed
+ * and sends the browser back to the application with `status=error`.
+ */
+export function createCallbackService(deps: ServiceDeps): CallbackService {
+  async function fail(handshake: Handshake, reason: string, details: Record<string, string | number> = {}): Promise<CallbackOutcome> {
+    await deps.connections.fail(handshake.connectionId, reason);
+    await deps.audit.recordNow({
+      eventType: "callback.failed",
+      connectionId: handshake.connectionId,
+      providerId: handshake.providerId,
+      outcome: "failure",
+      reason,
+      details,
+    });
+    return {
+      kind: "redirect",
+      ok: false,
+      connectionId: handshake.connectionId,
+      url: withQuery(handshake.returnUrl, { status: "error", error: reason, connection_id: handshake.connectionId }),
+    };
+  }
+
+  async function rejectState(reason: "state_missing" | "state_invalid" | "state_replayed", claims?: StateClaims): Promise<CallbackOutcome> {
+    await deps.audit.recordNow({
+      eventType: "callback.failed",
+      ...(claims === undefined ? {} : { connectionId: claims.connectionId, providerId: claims.providerId }),
+      outcome: "failure",
+      reason,
+    });
+    return { kind: "page", reason, status: 400 };
+  }
+
+  return {
+    async complete(input, signal) {
+      const check = await deps.states.check(input.state);
+      if (!check.ok) {
+        if (check.reason !== "state_expired") return rejectState(check.reason);
+        const handshake = await deps.connections.consumeHandshake(check.claims.handshakeId);
+        return handshake === undefined ? { kind: "page", reason: "state_expired", status: 400 } : fail(handshake, "state_expired");
+      }
+      const { claims } = check;
+      const handshake = await deps.connections.consumeHandshake(claims.handshakeId);
+      if (handshake === undefined) return rejectState("state_replayed", claims);
+      if (handshake.connectionId !== claims.connectionId || handshake.kind !== "oauth2") return rejectState("state_invalid", claims);
+      if (handshake.expired) return fail(handshake, "state_expired");
+      if (input.error !== "") {
+        // The provider's own code (access_denied, ...) is passed on; its description is never reflected.
+        return fail(handshake, providerErrorPattern.test(input.error) ? input.error : "provider_error");
+      }
+      if (handshake.issuer !== "") {
+        if (input.iss !== "" && input.iss !== handshake.issuer) return fail(handshake, "iss_mismatch");
+        if (input.iss === "" && handshake.issRequired) return fail(handshake, "iss_missing");
+      }
+      if (input.code === "") return fail(handshake, "invalid_request");
+      const provider = await deps.providers.getById(handshake.providerId, { includeDeleted: true });
+      if (provider === undefined || provider.deletedAt !== null) return fail(handshake, "provider_deleted");
+      const connection = await deps.connections.get(handshake.connectionId);
+      if (connection === undefined) return rejectState("state_invalid", claims);
+
+      let endpoints;
+      try {
+        endpoints = await deps.endpoints.resolve(provider, signal);
+      } catch (error) {
+        if (error instanceof NexusError) return fail(handshake, error.reason === "provider_unavailable" ? "provider_unavailable" : "code_exchange_failed");
+        throw error;
+      }
+      const clientSecret = provider.clientSecretCt === null
+        ? ""
+        : deps.sealer.openText(provider.clientSecretCt, { ...sealedFields.providerClientSecret, rowId: provider.id });
+      const verifier = handshake.verifierCt === null
+        ? undefined
+        : deps.sealer.openText(handshake.verifierCt, { ...sealedFields.handshakeVerifier, rowId: handshake.id });
+      const result = await exchangeToken(
+        {
+          tokenEndpoint: endpoints.tokenEndpoint,
+          clientId: provider.clientId,
+          clientSecret,
+          authMethod: endpoints.authMethod,
+          ...(provider.params.scopeSeparator === undefined ? {} : { scopeSeparator: provider.params.scopeSeparator }),
+        },
+        {
+          type: "authorization_code",
+          code: input.code,
+          redirectUri: handshake.redirectUri,
+          ...(verifier === undefined ? {} : { codeVerifier: verifier }),
+          ...(provider.params.skipScopeOnExchange ? {} : { scopes: connection.scopes }),
+        },
+        { fetch: deps.fetch, now: deps.now, timeoutMs: deps.settings.providerTimeoutMs, ...(signal === undefined ? {} : { signal }) },
+      );
+      if (!result.ok) {
+        const reason = result.kind === "transient" ? "provider_unavailable" : "code_exchange_failed";
+        return fail(handshake, reason, { provider_error: result.error, http_status: result.status });
+      }
+      const tokens = result.tokens;
+      if (handshake.nonce !== "") {
+        if (tokens.idToken === undefined) return fail(handshake, "id_token_invalid", { check: "missing" });
+        try {
+          await deps.idTokens.verify(tokens.idToken, {
+            issuer: endpoints.issuer,
+            jwksUri: endpoints.jwksUri ?? "",
+            clientId: provider.clientId,
+            nonce: handshake.nonce,
+            accessToken: tokens.accessToken,
+          });
+        } catch (error) {
+          if (error instanceof NexusError) return fail(handshake, error.reason === "provider_unavailable" ? "provider_unavailable" : "id_token_invalid");
+          throw error;
+        }
+      }
+      const keyId = deps.sealer.activeKeyId;
+      const rowId = handshake.connectionId;
+      const activated = await deps.connections.activate(
+        handshake.connectionId,
+        {
+          keyId,
+          secretCt: deps.sealer.seal(oauthSecret(tokens), { ...sealedFields.credentialSecret, rowId }),
+          refreshCt: tokens.refreshToken === undefined ? null : deps.sealer.seal(tokens.refreshToken, { ...sealedFields.credentialRefreshToken, rowId }),
+          expiresInSeconds: tokens.expiresIn,
+          refreshMarginSeconds: deps.settings.refreshMarginSeconds,
+        },
+        grantedScopes(tokens.scope, provider.params.scopeSeparator) ?? connection.scopes,
+      );
+      if (!activated) return rejectState("state_replayed", claims);
+      await deps.audit.recordNow({
+        eventType: "callback.succeeded",
+        connectionId: handshake.connectionId,
+        providerId: provider.id,
+        providerName: provider.name,
+        outcome: "success",
+        details: { has_refresh_token: tokens.refreshToken !== undefined, expires_in: tokens.expiresIn ?? -1 },
+      });
+      return {
+        kind: "redirect",
+        ok: true,
+        connectionId: handshake.connectionId,
+        url: withQuery(handshake.returnUrl, { status: "success", connection_id: handshake.connectionId }),
+      };
+    },
+  };
+}
+
+/** The scopes the provider says it granted; undefined when it did not say. */
+function grantedScopes(scope: string | undefined, separator: string | undefined): string[] | undefined {
+  if (scope === undefined || scope.trim() === "") return undefined;
+  const parts = separator !== undefined && separator.trim() !== "" ? scope.split(separator) : scope.split(/\s+/);
+  return [...new Set(parts.map((s) => s.trim()).filter((s) => s !== ""))];
+}

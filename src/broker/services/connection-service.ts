@@ -1,0 +1,111 @@
+import { invalidArgument, NexusError } from "../../shared/errors.ts";
+import { type Connection, type ConnectionStatus, connectionStatuses } from "../domain/connection.ts";
+import { parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import type { Provider } from "../domain/provider.ts";
+import { sealedFields } from "../domain/sealed-fields.ts";
+import { revokeToken } from "../oauth/revocation.ts";
+import type { ServiceDeps } from "./service-deps.ts";
+
+/** A connection with what callers need to know about its provider and token. */
+export interface ConnectionView {
+  readonly connection: Connection;
+  readonly provider: Provider | undefined;
+  readonly expiresAt: Date | null;
+}
+
+/** Reading, listing and revoking connections. */
+export interface ConnectionService {
+  get(connectionId: string): Promise<ConnectionView>;
+  list(query: { workspaceId: string; providerName: string; status: string; pageSize: number; pageToken: string }): Promise<{ connections: ConnectionView[]; nextPageToken: string }>;
+  revoke(connectionId: string, caller: string, signal?: AbortSignal): Promise<ConnectionView>;
+}
+
+/** Creates the connection use cases. */
+export function createConnectionService(deps: ServiceDeps): ConnectionService {
+  async function view(connection: Connection): Promise<ConnectionView> {
+    const provider = await deps.providers.getById(connection.providerId, { includeDeleted: true });
+    const record = connection.status === "active" ? await deps.connections.getCredential(connection.id) : undefined;
+    return { connection, provider, expiresAt: record?.expiresAt ?? null };
+  }
+  async function mustGet(connectionId: string): Promise<Connection> {
+    const id = parseUuid(connectionId, "connection_id");
+    const connection = await deps.connections.get(id);
+    if (connection === undefined) throw new NexusError("connection_not_found", `no connection ${id}`, { field: "connection_id" });
+    return connection;
+  }
+  return {
+    async get(connectionId) {
+      return view(await mustGet(connectionId));
+    },
+    async list(q) {
+      const limit = q.pageSize === 0 ? 50 : q.pageSize;
+      if (limit < 1 || limit > 500) throw invalidArgument("page_size", "must be from 1 to 500");
+      let providerId: string | undefined;
+      if (q.providerName !== "") {
+        const provider = await deps.providers.getByName(q.providerName.trim().toLowerCase());
+        if (provider === undefined) return { connections: [], nextPageToken: "" };
+        providerId = provider.id;
+      }
+      if (q.status !== "" && !(connectionStatuses as readonly string[]).includes(q.status)) {
+        throw invalidArgument("status", `must be one of ${connectionStatuses.join(", ")}`);
+      }
+      const rows = await deps.connections.list({
+        ...(q.workspaceId === "" ? {} : { workspaceId: parseWorkspaceId(q.workspaceId) }),
+        ...(providerId === undefined ? {} : { providerId }),
+        ...(q.status === "" ? {} : { status: q.status as ConnectionStatus }),
+        ...(q.pageToken === "" ? {} : { before: decodePageToken(q.pageToken) }),
+        limit: limit + 1,
+      });
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        connections: await Promise.all(page.map(view)),
+        nextPageToken: rows.length > limit && last !== undefined ? encodePageToken(last) : "",
+      };
+    },
+    async revoke(connectionId, caller, signal) {
+      const connection = await mustGet(connectionId);
+      const provider = await deps.providers.getById(connection.providerId, { includeDeleted: true });
+      const record = await deps.connections.getCredential(connection.id);
+      let revokedAtProvider = "not_attempted";
+      if (provider?.authType === "oauth2" && record?.refreshCt != null) {
+        // Best effort (RFC 7009): the local secrets go whatever the provider answers.
+        try {
+          const endpoints = await deps.endpoints.resolve(provider, signal);
+          if (endpoints.revocationEndpoint !== undefined) {
+            const token = deps.sealer.openText(record.refreshCt, { ...sealedFields.credentialRefreshToken, rowId: connection.id });
+            const clientSecret = provider.clientSecretCt === null ? "" : deps.sealer.openText(provider.clientSecretCt, { ...sealedFields.providerClientSecret, rowId: provider.id });
+            revokedAtProvider = await revokeToken(
+              { revocationEndpoint: endpoints.revocationEndpoint, tokenEndpoint: endpoints.tokenEndpoint, clientId: provider.clientId, clientSecret, authMethod: endpoints.authMethod },
+              token, "refresh_token", { fetch: deps.fetch, timeoutMs: deps.settings.providerTimeoutMs, ...(signal === undefined ? {} : { signal }) },
+            );
+          }
+        } catch (error) {
+          deps.logger.warn("revocation at the provider failed", { connection_id: connection.id, err: error });
+          revokedAtProvider = "failed";
+        }
+      }
+      const revoked = await deps.connections.revoke(connection.id);
+      await deps.audit.recordNow({
+        eventType: "connection.revoked", connectionId: connection.id, providerId: connection.providerId,
+        ...(provider === undefined ? {} : { providerName: provider.name }), caller, outcome: "success", details: { at_provider: revokedAtProvider },
+      });
+      return { connection: revoked ?? connection, provider, expiresAt: null };
+    },
+  };
+}
+
+function encodePageToken(c: Connection): string {
+  return btoa(JSON.stringify([c.createdAt.toISOString(), c.id])).replaceAll("=", "");
+}
+
+function decodePageToken(token: string): { createdAt: Date; id: string } {
+  try {
+    const [at, id] = JSON.parse(atob(token)) as [string, string];
+    const createdAt = new Date(at);
+    if (Number.isNaN(createdAt.getTime())) throw new Error("bad date");
+    return { createdAt, id: parseUuid(id, "page_token") };
+  } catch {
+    throw invalidArgument("page_token", "is not a token this API returned");
+  }
+}

@@ -1,0 +1,49 @@
+import { NexusError } from "../../shared/errors.ts";
+import type { Provider, Strategy } from "../domain/provider.ts";
+import { fetchWithTimeout } from "../oauth/fetch-with-timeout.ts";
+import type { ServiceDeps } from "./service-deps.ts";
+
+/**
+ * Checks a captured credential against the provider's API when the provider
+ * names both `api_base_url` and `user_info_endpoint`: 401 or 403 means the
+ * user typed a wrong key; a provider that is down cannot tell, so the user may
+ * retry. Strategies that sign the request (HMAC, SigV4) are not checked here.
+ */
+export async function checkCredentialLive(
+  deps: Pick<ServiceDeps, "fetch" | "settings">,
+  provider: Provider,
+  strategy: Strategy,
+  credentials: Readonly<Record<string, string>>,
+  signal?: AbortSignal,
+): Promise<"checked" | "skipped"> {
+  if (provider.apiBaseUrl === "" || provider.userInfoEndpoint === "") return "skipped";
+  const url = new URL(provider.userInfoEndpoint, provider.apiBaseUrl.endsWith("/") ? provider.apiBaseUrl : `${provider.apiBaseUrl}/`);
+  const headers = new Headers({ accept: "application/json" });
+  const c = strategy.config;
+  switch (strategy.type) {
+    case "header":
+      headers.set(c.header_name!, `${c.value_prefix ?? ""}${credentials[c.credential_field!] ?? ""}`);
+      break;
+    case "query_param":
+      url.searchParams.set(c.param_name!, credentials[c.credential_field!] ?? "");
+      break;
+    case "basic_auth": {
+      const pair = `${credentials[c.username_field ?? "username"] ?? ""}:${credentials[c.password_field ?? "password"] ?? ""}`;
+      headers.set("authorization", `Basic ${btoa(String.fromCharCode(...new TextEncoder().encode(pair)))}`);
+      break;
+    }
+    default:
+      return "skipped";
+  }
+  let status: number;
+  try {
+    const response = await fetchWithTimeout(deps.fetch, url, { headers }, { timeoutMs: deps.settings.providerTimeoutMs, signal });
+    status = response.status;
+    await response.body?.cancel();
+  } catch {
+    throw new NexusError("provider_unavailable", "could not reach the provider to check the credential; try again");
+  }
+  if (status === 401 || status === 403) throw new NexusError("credential_invalid", "the provider rejected this credential");
+  if (status >= 500) throw new NexusError("provider_unavailable", `the provider answered ${status} while checking the credential; try again`);
+  return "checked";
+}

@@ -1,0 +1,113 @@
+import { invalidArgument } from "../../shared/errors.ts";
+import { assertCredentialSchema, assertStrategyFits, defaultsFor } from "../domain/credential-schema.ts";
+import { hasControlCharacters, parseScopes } from "../domain/input-rules.ts";
+import { type AuthType, authTypes, maxProviderNameLength, type ProviderParams, providerNamePattern } from "../domain/provider.ts";
+import { assertExtraParamsAllowed } from "../oauth/authorization-url.ts";
+import { validateEndpointUrl } from "../oauth/discovery.ts";
+
+/** A provider as a caller describes it, before validation. */
+export interface ProviderDraft {
+  readonly name: string;
+  readonly authType: string;
+  readonly clientId: string;
+  /** Plaintext; empty keeps the stored secret on update. */
+  readonly clientSecret: string;
+  readonly issuer: string;
+  readonly enableDiscovery: boolean;
+  readonly authUrl: string;
+  readonly tokenUrl: string;
+  readonly scopes: readonly string[];
+  readonly params: ProviderParams;
+  readonly description: string;
+  readonly category: string;
+  readonly apiBaseUrl: string;
+  readonly userInfoEndpoint: string;
+  readonly aliases: readonly string[];
+}
+
+/** A validated draft: names normalised, and for static providers the effective schema and strategy filled in. */
+export type ValidDraft = ProviderDraft & { readonly authType: AuthType };
+
+/**
+ * Checks a draft field by field; every rejection names the field and says
+ * what is expected. Network checks (discovery) come after, in the service.
+ */
+export function validateDraft(draft: ProviderDraft, options: { hasStoredSecret: boolean; allowHttpLoopback: boolean }): ValidDraft {
+  const name = draft.name.trim();
+  if (name === "") throw invalidArgument("profile.name", "is required");
+  if (name.length > maxProviderNameLength || !providerNamePattern.test(name)) {
+    throw invalidArgument("profile.name", "must be lowercase kebab-case (letters, digits and single hyphens), at most 64 characters, such as google or github-enterprise");
+  }
+  if (!(authTypes as readonly string[]).includes(draft.authType)) {
+    throw invalidArgument("profile.auth_type", `must be one of ${authTypes.join(", ")}`);
+  }
+  const authType = draft.authType as AuthType;
+  const aliases = [...new Set(draft.aliases.map((a) => a.trim()))];
+  if (aliases.length > 10) throw invalidArgument("profile.aliases", "may hold at most 10 aliases");
+  for (const alias of aliases) {
+    if (!providerNamePattern.test(alias) || alias.length > maxProviderNameLength) throw invalidArgument("profile.aliases", `"${alias.slice(0, 64)}" is not lowercase kebab-case`);
+    if (alias === name) throw invalidArgument("profile.aliases", "must not repeat the provider's name");
+  }
+  text("profile.description", draft.description, 2000);
+  text("profile.category", draft.category, 100);
+  const scopes = parseScopes(draft.scopes, "profile.scopes");
+  let apiBaseUrl = "";
+  if (draft.apiBaseUrl !== "") apiBaseUrl = validateEndpointUrl(draft.apiBaseUrl, "profile.api_base_url", options.allowHttpLoopback).href;
+  const userInfoEndpoint = draft.userInfoEndpoint.trim();
+  if (userInfoEndpoint !== "" && !userInfoEndpoint.startsWith("/")) {
+    validateEndpointUrl(userInfoEndpoint, "profile.user_info_endpoint", options.allowHttpLoopback);
+  }
+  if (userInfoEndpoint.startsWith("/") && apiBaseUrl === "") throw invalidArgument("profile.user_info_endpoint", "is a path, so api_base_url is required");
+  const base = { ...draft, name, authType, aliases, scopes, apiBaseUrl, userInfoEndpoint };
+  return authType === "oauth2" ? validateOAuth(base, options) : validateStatic(base);
+}
+
+function validateOAuth(d: ValidDraft, options: { hasStoredSecret: boolean; allowHttpLoopback: boolean }): ValidDraft {
+  if (d.clientId.trim() === "") throw invalidArgument("profile.client_id", "is required for oauth2 providers");
+  text("profile.client_id", d.clientId, 512);
+  if (d.clientSecret === "" && !options.hasStoredSecret) throw invalidArgument("profile.client_secret", "is required for oauth2 providers");
+  if (d.clientSecret.length > 2048) throw invalidArgument("profile.client_secret", "must be at most 2048 characters");
+  if (d.enableDiscovery) {
+    if (d.issuer === "") throw invalidArgument("profile.issuer", "is required when enable_discovery is true");
+  } else if (d.authUrl === "" || d.tokenUrl === "") {
+    if (d.issuer !== "" && d.authUrl === "" && d.tokenUrl === "") {
+      throw invalidArgument("profile.enable_discovery", "must be true to read the endpoints from the issuer; or give auth_url and token_url");
+    }
+    throw invalidArgument(d.authUrl === "" ? "profile.auth_url" : "profile.token_url", "is required unless enable_discovery is true");
+  }
+  if (d.issuer !== "") validateEndpointUrl(d.issuer, "profile.issuer", options.allowHttpLoopback);
+  const authUrl = d.authUrl === "" ? "" : validateEndpointUrl(d.authUrl, "profile.auth_url", options.allowHttpLoopback).href;
+  const tokenUrl = d.tokenUrl === "" ? "" : validateEndpointUrl(d.tokenUrl, "profile.token_url", options.allowHttpLoopback).href;
+  assertExtraParamsAllowed(d.params.authorizeParams);
+  if (d.params.credentialSchema !== undefined) throw invalidArgument("profile.params.credential_schema", "is only for static providers");
+  if (d.params.authStrategy !== undefined) throw invalidArgument("profile.params.auth_strategy", "is only for static providers; oauth2 always uses a bearer token");
+  if (d.params.scopeSeparator !== undefined && (d.params.scopeSeparator === "" || d.params.scopeSeparator.length > 3)) {
+    throw invalidArgument("profile.params.scope_separator", "must be 1 to 3 characters, such as \",\"");
+  }
+  return { ...d, authUrl, tokenUrl };
+}
+
+function validateStatic(d: ValidDraft): ValidDraft {
+  for (const [field, value] of [["client_id", d.clientId], ["client_secret", d.clientSecret], ["issuer", d.issuer], ["auth_url", d.authUrl], ["token_url", d.tokenUrl]] as const) {
+    if (value !== "") throw invalidArgument(`profile.${field}`, "is only for oauth2 providers");
+  }
+  if (d.enableDiscovery) throw invalidArgument("profile.enable_discovery", "is only for oauth2 providers");
+  const p = d.params;
+  if (Object.keys(p.authorizeParams).length > 0 || p.tokenEndpointAuthMethod !== "" || p.scopeSeparator !== undefined || p.skipScopeOnAuthorize || p.skipScopeOnExchange || !p.pkce) {
+    throw invalidArgument("profile.params", "OAuth settings (authorize_params, token_endpoint_auth_method, scope_separator, skip_scope_*, pkce) are only for oauth2 providers");
+  }
+  const defaults = defaultsFor(d.authType);
+  const schema = p.credentialSchema ?? defaults.schema;
+  const strategy = p.authStrategy ?? defaults.strategy;
+  if (schema === undefined) throw invalidArgument("profile.params.credential_schema", `is required for ${d.authType} providers`);
+  assertCredentialSchema(schema);
+  if (strategy === undefined) throw invalidArgument("profile.params.auth_strategy", `is required for ${d.authType} providers: say how agents apply the credential`);
+  assertStrategyFits(d.authType, strategy, schema);
+  // Store what is in force, so reads show it and later default changes do not alter existing providers.
+  return { ...d, params: { ...p, credentialSchema: schema, authStrategy: strategy } };
+}
+
+function text(field: string, value: string, max: number): void {
+  if (value.length > max) throw invalidArgument(field, `must be at most ${max} characters`);
+  if (hasControlCharacters(value)) throw invalidArgument(field, "must not contain control characters");
+}

@@ -1,0 +1,37 @@
+import type { Logger } from "../../shared/logger.ts";
+import type { AuditLog, BrokerMetrics, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
+import type { FetchLike } from "../oauth/fetch-with-timeout.ts";
+import type { StateSigner } from "../oauth/handshake-state.ts";
+import type { IdTokenVerifier } from "../oauth/id-token.ts";
+import type { EndpointResolver } from "./provider-endpoints.ts";
+
+/** Settings the use cases read, taken from the Broker's configuration. */
+export interface ServiceSettings {
+  /** `BASE_URL/auth/callback`. */
+  readonly redirectUri: string;
+  /** `BASE_URL/auth/capture`: the page that collects static credentials. */
+  readonly capturePageUrl: string;
+  readonly allowedReturnDomains: readonly string[];
+  readonly refreshMarginSeconds: number;
+  /** Accept http provider URLs on loopback hosts (development and tests only). */
+  readonly allowHttpLoopback: boolean;
+  /** Deadline of one call to a provider. */
+  readonly providerTimeoutMs: number;
+}
+
+/** Everything the Broker's use cases depend on, as interfaces. */
+export interface ServiceDeps {
+  readonly providers: ProviderStore;
+  readonly connections: ConnectionStore;
+  readonly audit: AuditLog;
+  readonly sealer: Sealer;
+  readonly endpoints: EndpointResolver;
+  readonly states: StateSigner;
+  readonly idTokens: IdTokenVerifier;
+  readonly metrics: BrokerMetrics;
+  readonly fetch: FetchLike;
+  readonly now: () => number;
+  readonly randomUUID: () => string;
+  readonly logger: Logger;
+  readonly settings: ServiceSettings;
+}
