@@ -41,7 +41,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const auth = await createApiKeyAuth({ keys: config.agentApiKeys, role: "agent", publicProcedures: gatewayPublicProcedures });
   const app = createHttpApp({
     routes: (router) => {
-      router.service(GatewayService, createGatewayHandlers(broker));
+      router.service(GatewayService, createGatewayHandlers(broker, deps.logger));
     },
     interceptors: [createErrorInterceptor(deps.logger), auth],
     health: createBrokerHealth(broker, deps.now),

@@ -32,6 +32,8 @@ export interface FakeProvider {
   /** Answers for the next token requests, in order; when empty, "ok". */
   readonly script: TokenScript[];
   readonly seen: SeenTokenRequest[];
+  /** Token requests scripted to hang that the caller gave up on (the connection closed). */
+  readonly abandoned: { count: number };
   /** Refresh tokens currently valid (rotation invalidates the old one). */
   readonly validRefreshTokens: Set<string>;
   /** Signs an id_token with the provider's key. */
@@ -52,6 +54,7 @@ export async function startFakeProvider(options: { issRequired?: boolean } = {})
   const validRefreshTokens = new Set<string>();
   const nonces = new Map<string, string>();
   const hanging = new Set<ServerResponse>();
+  const abandoned = { count: 0 };
   let issuer = "";
 
   const signIdToken = (claims: JWTPayload) =>
@@ -63,6 +66,9 @@ export async function startFakeProvider(options: { issRequired?: boolean } = {})
     const step = script.shift() ?? { kind: "ok" };
     if (step.kind === "hang") {
       hanging.add(res);
+      res.once("close", () => {
+        if (hanging.delete(res)) abandoned.count++;
+      });
       return;
     }
     if (step.kind === "status") {
@@ -128,7 +134,7 @@ export async function startFakeProvider(options: { issRequired?: boolean } = {})
   issuer = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 
   return {
-    issuer, clientId, clientSecret, script, seen, validRefreshTokens, signIdToken,
+    issuer, clientId, clientSecret, script, seen, validRefreshTokens, signIdToken, abandoned,
     authorize(authUrl, extra = {}) {
       const u = new URL(authUrl);
       const code = `code-${randomBytes(8).toString("hex")}`;
@@ -141,7 +147,9 @@ export async function startFakeProvider(options: { issRequired?: boolean } = {})
       return back;
     },
     async close() {
-      for (const res of hanging) res.destroy();
+      const open = [...hanging];
+      hanging.clear();
+      for (const res of open) res.destroy();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     },

@@ -1,22 +1,121 @@
-import type { ServiceImpl } from "@connectrpc/connect";
+import { type CallOptions, Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.ts";
 import type { GatewayService } from "../../../gen/nexus/gateway/v1/gateway_service_pb.ts";
+import { reasonOf, withReason } from "../../shared/connect-errors.ts";
+import { invalidArgument } from "../../shared/errors.ts";
+import type { Logger } from "../../shared/logger.ts";
+import { kCaller } from "../../shared/request-context.ts";
 import type { BrokerClients } from "../broker-clients.ts";
+import { check } from "../input-rules.ts";
 
-/** The public GatewayService RPCs, each a validated call to the Broker. */
-export function createGatewayHandlers(broker: BrokerClients): Partial<ServiceImpl<typeof GatewayService>> {
+/**
+ * The public GatewayService: each RPC validates its input, then makes one
+ * call to the Broker carrying the agent's deadline, cancellation and
+ * identity. The Broker's errors reach the agent with their code and reason.
+ */
+export function createGatewayHandlers(broker: BrokerClients, logger: Logger): ServiceImpl<typeof GatewayService> {
+  function options(ctx: HandlerContext): CallOptions {
+    const timeoutMs = ctx.timeoutMs();
+    const caller = ctx.values.get(kCaller);
+    return {
+      signal: ctx.signal,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(caller === "" ? {} : { headers: { "x-nexus-caller": caller } }),
+    };
+  }
+
+  async function relay<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw relayError(error, logger);
+    }
+  }
+
   return {
-    async listProviders(_request, context) {
-      const res = await broker.providers.listProviders({}, { signal: context.signal });
+    async requestConnection(req, ctx) {
+      const userId = check.workspace(req.userId, "user_id");
+      if (req.providerName === "" && req.providerId === "") throw invalidArgument("provider_name", "give provider_name or provider_id");
+      const providerName = req.providerName === "" ? "" : check.providerName(req.providerName, "provider_name");
+      const providerId = req.providerId === "" ? "" : check.uuid(req.providerId, "provider_id");
+      const scopes = check.scopes(req.scopes, "scopes");
+      const returnUrl = check.absoluteUrl(req.returnUrl, "return_url");
+      const r = await relay(() => broker.connections.startConnection({ workspaceId: userId, providerName, providerId, scopes, returnUrl }, options(ctx)));
+      return { authUrl: r.authUrl, connectionId: r.connectionId, state: r.state, providerId: r.providerId, scopes: r.scopes, expiresAt: r.expiresAt };
+    },
+    async checkConnection(req, ctx) {
+      const connectionId = check.uuid(req.connectionId, "connection_id");
+      const r = await relay(() => broker.connections.getConnection({ connectionId }, options(ctx)));
+      return { status: r.connection?.status ?? "", reason: r.connection?.statusReason ?? "" };
+    },
+    async getToken(req, ctx) {
+      const connectionId = check.uuid(req.connectionId, "connection_id");
+      ctx.responseHeader.set("cache-control", "no-store");
+      const r = await relay(() => broker.connections.getToken({ connectionId }, options(ctx)));
+      return r.credential === undefined ? {} : { credential: r.credential };
+    },
+    async refreshToken(req, ctx) {
+      const connectionId = check.uuid(req.connectionId, "connection_id");
+      ctx.responseHeader.set("cache-control", "no-store");
+      const r = await relay(() => broker.connections.refreshToken({ connectionId }, options(ctx)));
+      return r.credential === undefined ? {} : { credential: r.credential };
+    },
+    async resolveToken(req, ctx) {
+      const workspaceId = check.workspace(req.workspaceId, "workspace_id");
+      const providerName = check.providerName(req.providerName, "provider_name");
+      ctx.responseHeader.set("cache-control", "no-store");
+      const r = await relay(() => broker.connections.resolveToken({ workspaceId, providerName }, options(ctx)));
+      return r.credential === undefined ? {} : { credential: r.credential };
+    },
+    async listProviders(_req, ctx) {
+      const r = await relay(() => broker.providers.listProviders({}, options(ctx)));
       return {
-        providers: res.providers.map((p) => ({
-          id: p.id,
-          name: p.name,
-          authType: p.authType,
-          category: p.category,
-          description: p.description,
-          scopes: p.scopes,
+        providers: r.providers.map((p) => ({
+          id: p.id, name: p.name, authType: p.authType, category: p.category, description: p.description, scopes: p.scopes,
         })),
       };
     },
+    async getCaptureSchema(req, ctx) {
+      const state = check.state(req.state, "state");
+      const r = await relay(() => broker.connections.getCaptureSchema({ state }, options(ctx)));
+      return { providerName: r.providerName, ...(r.schema === undefined ? {} : { schema: r.schema }) };
+    },
+    async captureCredential(req, ctx) {
+      const state = check.state(req.state, "state");
+      const credentials = check.credentials(req.credentials, "credentials");
+      const r = await relay(() => broker.connections.captureCredential({ state, credentials }, options(ctx)));
+      return { connectionId: r.connectionId, status: r.status };
+    },
   };
+}
+
+/**
+ * An error from the Broker, as the agent should see it. The Broker's own
+ * errors keep their code, message and details (but not its response headers).
+ * Transport failures become `unavailable` without the socket's details, and
+ * the Broker refusing the Gateway's own key is an operator's fault, not the
+ * agent's: it is logged and reported as internal.
+ */
+export function relayError(error: unknown, logger: Logger): ConnectError {
+  const err = ConnectError.from(error);
+  const reason = reasonOf(err);
+  if (reason === "unauthenticated") {
+    logger.error("the Broker refused BROKER_API_KEY", { rpc_code: Code[err.code] });
+    return withReason("internal", "the Gateway cannot authenticate to the Broker", {});
+  }
+  if (reason !== undefined) {
+    const details = err.findDetails(ErrorInfoSchema).map((value) => ({ desc: ErrorInfoSchema, value }));
+    return new ConnectError(err.rawMessage, err.code, undefined, details);
+  }
+  switch (err.code) {
+    case Code.Unavailable:
+      return withReason("unavailable", "the Broker is not reachable; try again shortly", {});
+    case Code.DeadlineExceeded:
+      return withReason("deadline_exceeded", "the Broker did not answer within the deadline", {});
+    case Code.Canceled:
+      return err;
+    default:
+      logger.error("unexpected Broker error", { rpc_code: Code[err.code], err });
+      return withReason("internal", "an internal error occurred", {});
+  }
 }

@@ -68,6 +68,7 @@ const defaults: Record<string, string> = {
   GATEWAY_PORT: String(gatewayPort),
   BASE_URL: `http://localhost:${brokerPort}`,
   ALLOWED_RETURN_DOMAINS: "localhost,127.0.0.1",
+  ALLOW_HTTP_LOOPBACK_PROVIDERS: "true",
   BROKER_URL: `http://127.0.0.1:${brokerPort}`,
   BROKER_API_KEY: keys.API_KEY ?? "",
   CORS_ALLOWED_ORIGINS: `http://localhost:${gatewayPort},http://127.0.0.1:${gatewayPort}`,
