@@ -15,12 +15,17 @@ import { createConnectionHandlers } from "./handlers/connection-handlers.ts";
 import { createProviderHandlers } from "./handlers/provider-handlers.ts";
 import { createBrokerMetrics } from "./metrics/broker-metrics.ts";
 import { createDiscovery } from "./oauth/discovery.ts";
+import { startHousekeeping } from "./refresh/housekeeping.ts";
+import { startRefreshLoop } from "./refresh/refresh-loop.ts";
 import type { FetchLike } from "./oauth/fetch-with-timeout.ts";
 import { createStateSigner } from "./oauth/handshake-state.ts";
 import { createIdTokenVerifier } from "./oauth/id-token.ts";
 import { createAuditRepository } from "./repositories/audit-repository.ts";
 import { createConnectionRepository } from "./repositories/connection-repository.ts";
 import { createDatabaseHealth } from "./repositories/database-health.ts";
+import { createHousekeepingRepository } from "./repositories/housekeeping-repository.ts";
+import { instrument } from "./repositories/instrument.ts";
+import { createRefreshQueueRepository } from "./repositories/refresh-queue-repository.ts";
 import { createProviderRepository } from "./repositories/provider-repository.ts";
 import { createSealedValueRepository } from "./repositories/sealed-value-repository.ts";
 import { createAuditService } from "./services/audit-service.ts";
@@ -47,11 +52,21 @@ export interface BrokerDeps {
   readonly logger: Logger;
   /** Aborted when the process shuts down. */
   readonly shutdownSignal: AbortSignal;
+  /** Uniform in [0, 1): jitter. @default Math.random */
+  readonly random?: () => number;
+  /** This process's name on refresh leases. @default broker-<random> */
+  readonly instanceId?: string;
+  /** How often housekeeping sweeps and the connection gauge is updated. @default 30000 */
+  readonly housekeepingIntervalMs?: number;
 }
 
 /** A built Broker, not yet listening. */
 export interface Broker {
   readonly app: HttpApp;
+  /** Makes the refresh loop look at the queue now. */
+  wakeRefreshLoop(): void;
+  /** Runs one housekeeping sweep now. */
+  runHousekeeping(): Promise<void>;
   /** Stops background work and flushes the audit log. The runtime closes the server and the pool. */
   close(): Promise<void>;
 }
@@ -64,28 +79,31 @@ export const brokerPublicProcedures = [
   `/${AuthorizationService.typeName}/`,
 ];
 
-/** How long one call to a provider may take. */
-const providerTimeoutMs = 15_000;
 
 /** The Broker's composition root: the one place that wires every layer. */
 export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promise<Broker> {
   await assertKeysLoaded(createSealedValueRepository(deps.sql), [...config.encryptionKeys.keys()]);
-  const audit = createAuditService({ store: createAuditRepository(deps.sql), now: deps.now, logger: deps.logger });
+  const metrics = createBrokerMetrics(deps.registry);
+  const timed = <T extends object>(repo: string, target: T) => instrument(repo, target, metrics.dbOperation);
+  const audit = createAuditService({ store: timed("audit", createAuditRepository(deps.sql)), now: deps.now, logger: deps.logger });
+  const random = deps.random ?? Math.random;
+  const instanceId = deps.instanceId ?? `broker-${deps.randomUUID().slice(0, 8)}`;
   const allowHttpLoopback = config.allowHttpLoopbackProviders;
   const discovery = createDiscovery({ fetch: deps.fetch, now: deps.now, allowInsecureLoopback: allowHttpLoopback });
   const base = config.baseUrl.href.replace(/\/$/, "");
   const services: ServiceDeps = {
-    providers: createProviderRepository(deps.sql),
-    connections: createConnectionRepository(deps.sql),
+    providers: timed("providers", createProviderRepository(deps.sql)),
+    connections: timed("connections", createConnectionRepository(deps.sql)),
     audit,
     sealer: deps.vault,
     endpoints: createEndpointResolver(discovery, allowHttpLoopback),
     states: createStateSigner(config.stateKey, deps.now),
     idTokens: createIdTokenVerifier({ fetch: deps.fetch, now: deps.now }),
-    metrics: createBrokerMetrics(deps.registry),
+    metrics,
     fetch: deps.fetch,
     now: deps.now,
     randomUUID: deps.randomUUID,
+    random,
     logger: deps.logger,
     settings: {
       redirectUri: config.redirectUri,
@@ -93,7 +111,12 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       allowedReturnDomains: config.allowedReturnDomains,
       refreshMarginSeconds: config.refreshMarginSeconds,
       allowHttpLoopback,
-      providerTimeoutMs,
+      // A provider call always ends well inside the lease, so a lease never lapses under a live refresh.
+      providerTimeoutMs: Math.min(15_000, (config.refreshLeaseSeconds * 1000) / 2),
+      instanceId,
+      refreshLeaseSeconds: config.refreshLeaseSeconds,
+      refreshBackoffSeconds: config.refreshBackoffSeconds,
+      refreshGiveUpDays: config.refreshGiveUpDays,
     },
   };
   const refresher = createRefreshService(services);
@@ -119,9 +142,32 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     shutdownSignal: deps.shutdownSignal,
     logger: deps.logger,
   });
+  const loop = startRefreshLoop({
+    queue: timed("refresh_queue", createRefreshQueueRepository(deps.sql)),
+    refresher,
+    logger: deps.logger,
+    random,
+    owner: instanceId,
+    concurrency: config.refreshConcurrency,
+    leaseSeconds: config.refreshLeaseSeconds,
+  });
+  const housekeeping = startHousekeeping({
+    store: timed("housekeeping", createHousekeepingRepository(deps.sql)),
+    audit,
+    metrics,
+    logger: deps.logger,
+    now: deps.now,
+    auditRetentionDays: config.auditRetentionDays,
+    ...(deps.housekeepingIntervalMs === undefined ? {} : { intervalMs: deps.housekeepingIntervalMs }),
+  });
+  void housekeeping.runOnce();
   return {
     app,
+    wakeRefreshLoop: loop.wake,
+    runHousekeeping: housekeeping.runOnce,
     async close() {
+      await loop.stop();
+      await housekeeping.stop();
       await audit.close();
     },
   };

@@ -21,6 +21,10 @@ export interface BrokerConfig {
   readonly refreshMarginSeconds: number;
   readonly refreshConcurrency: number;
   readonly refreshGiveUpDays: number;
+  /** How long a refresh lease lasts; provider calls get half of it. */
+  readonly refreshLeaseSeconds: number;
+  /** First retry delay after a transient refresh failure. */
+  readonly refreshBackoffSeconds: number;
   readonly auditRetentionDays: number;
   /** Accept http:// provider URLs on loopback hosts. Development and tests only. */
   readonly allowHttpLoopbackProviders: boolean;
@@ -109,6 +113,8 @@ export function loadBrokerConfig(env: Env): BrokerConfig {
     refreshMarginSeconds: r.integer("REFRESH_MARGIN_SECONDS", { default: 300, min: 1, max: 86_400 }),
     refreshConcurrency: r.integer("REFRESH_CONCURRENCY", { default: 8, min: 1, max: 1024 }),
     refreshGiveUpDays: r.integer("REFRESH_GIVE_UP_DAYS", { default: 4, min: 1, max: 365 }),
+    refreshLeaseSeconds: r.integer("REFRESH_LEASE_SECONDS", { default: 60, min: 2, max: 3600 }),
+    refreshBackoffSeconds: r.integer("REFRESH_BACKOFF_SECONDS", { default: 10, min: 1, max: 3600 }),
     auditRetentionDays: r.integer("AUDIT_RETENTION_DAYS", { default: 90, min: 1, max: 36_500 }),
     allowHttpLoopbackProviders: r.boolean("ALLOW_HTTP_LOOPBACK_PROVIDERS", false),
     logLevel: r.logLevel(),

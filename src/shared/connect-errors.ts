@@ -61,10 +61,13 @@ export function codeForReason(reason: ErrorReason): Code {
  */
 export function toConnectError(error: unknown, logger?: Logger): ConnectError {
   if (error instanceof NexusError) {
-    const internal = codeByReason[error.reason] === Code.Internal;
-    if (internal) logger?.error("internal error", { reason: error.reason, err: error });
-    const message = internal ? "an internal error occurred" : error.message;
-    return withReason(error.reason, message, {
+    // Internal faults (a vault key missing, a ciphertext that does not open) are the
+    // operator's business: they are logged in full, and callers learn only that one happened.
+    if (codeByReason[error.reason] === Code.Internal) {
+      logger?.error("internal error", { reason: error.reason, err: error });
+      return withReason("internal", "an internal error occurred", {});
+    }
+    return withReason(error.reason, error.message, {
       ...(error.field === undefined ? {} : { field: error.field }),
       ...(error.retryAfterSeconds === undefined ? {} : { retry_after_seconds: String(error.retryAfterSeconds) }),
     });

@@ -24,6 +24,8 @@ export interface StackOptions {
   fetch?: typeof fetch;
   /** The Broker's clock. */
   now?: () => number;
+  /** How often the Broker's housekeeping sweeps. */
+  housekeepingIntervalMs?: number;
   /** Start only the Broker. */
   brokerOnly?: boolean;
 }
@@ -50,6 +52,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     logWrite: (l) => void logs.push(l),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.housekeepingIntervalMs === undefined ? {} : { housekeepingIntervalMs: options.housekeepingIntervalMs }),
   });
   const gatewayEnv: Record<string, string> = {
     BROKER_URL: broker.url,

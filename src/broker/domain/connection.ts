@@ -40,6 +40,9 @@ export interface CredentialRecord {
   readonly version: bigint;
   readonly refreshedAt: Date | null;
   readonly refreshDueAt: Date | null;
+  /** Which Broker holds the refresh lease, and until when. */
+  readonly leaseOwner: string | null;
+  readonly leaseUntil: Date | null;
   readonly failureCount: number;
   readonly failingSince: Date | null;
   readonly nextAttemptAt: Date | null;

@@ -31,6 +31,16 @@ export function parseScopes(scopes: readonly string[], field = "scopes"): string
   return [...new Set(scopes)];
 }
 
+/** A provider name or alias to look up: lowercase kebab-case, at most 64 characters. */
+export function parseProviderName(value: string, field = "provider_name"): string {
+  const v = value.trim().toLowerCase();
+  if (v === "") throw invalidArgument(field, "is required");
+  if (v.length > 64 || !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(v)) {
+    throw invalidArgument(field, "must be a provider name: lowercase letters, digits and single hyphens");
+  }
+  return v;
+}
+
 /** Tells whether a value has control characters (never allowed in names, ids and credentials). */
 export function hasControlCharacters(value: string): boolean {
   return controlChars.test(value);

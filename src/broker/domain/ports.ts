@@ -148,9 +148,48 @@ export interface ConnectionStore {
   getCredential(connectionId: string): Promise<CredentialRecord | undefined>;
   /**
    * Replaces the sealed values of a credential if its version is still
-   * `expectedVersion` (compare-and-set). False when someone else wrote first.
+   * `expectedVersion` (compare-and-set), clearing its lease and failure
+   * bookkeeping. False when someone else wrote first.
    */
   replaceCredential(connectionId: string, expectedVersion: bigint, credential: NewCredential): Promise<boolean>;
+  /**
+   * Takes the refresh lease of a credential unless another process holds a
+   * live one; returns the credential version the lease covers.
+   */
+  claimLease(connectionId: string, owner: string, leaseSeconds: number): Promise<bigint | undefined>;
+  /** Gives a lease back without writing a token. */
+  releaseLease(connectionId: string, owner: string): Promise<void>;
+  /**
+   * Records a transient refresh failure: no attempt before `retryInSeconds`,
+   * lease released. Returns how many failures in a row, and since when.
+   */
+  recordRefreshFailure(connectionId: string, owner: string, failure: { error: string; retryInSeconds: number }): Promise<{ failureCount: number; failingSince: Date } | undefined>;
+}
+
+/** A credential claimed for a background refresh, at the version the lease covers. */
+export interface RefreshClaim {
+  readonly connectionId: string;
+  readonly version: bigint;
+}
+
+/** The queue of credentials due for refresh. */
+export interface RefreshQueue {
+  /** Leases up to `limit` due credentials (oldest due first), skipping ones other processes hold. */
+  claimDue(owner: string, limit: number, leaseSeconds: number): Promise<RefreshClaim[]>;
+  /** Seconds until the next credential becomes due, comes out of backoff, or loses its lease; undefined when none will. */
+  secondsUntilNextDue(): Promise<number | undefined>;
+  /** Calls `wake` whenever any process stores a credential due soon; resolves to an unsubscribe function. */
+  onWake(wake: () => void): Promise<() => Promise<void>>;
+}
+
+/** What lifecycle housekeeping changes. */
+export interface HousekeepingStore {
+  /** Pending connections past their handshake expiry become failed. */
+  expirePendingConnections(): Promise<{ id: string; providerId: string }[]>;
+  /** Handshakes past their expiry are deleted; returns how many. */
+  deleteExpiredHandshakes(): Promise<number>;
+  /** Connections per status (every status present, zero when none). */
+  countByStatus(): Promise<Record<ConnectionStatus, number>>;
 }
 
 /** An audit event to record. Never a secret in any field. */
@@ -214,4 +253,8 @@ export interface BrokerMetrics {
   refresh(status: "success" | "error", seconds: number): void;
   /** A static credential capture ended. */
   capture(status: "success" | "error"): void;
+  /** The current number of connections per status. */
+  connections(counts: Readonly<Record<string, number>>): void;
+  /** One repository call took this long. */
+  dbOperation(repo: string, method: string, seconds: number): void;
 }

@@ -23,6 +23,7 @@ const titles: Partial<Record<ErrorReason | "state_replayed", string>> = {
   state_expired: "This link has expired",
   state_replayed: "This link was already used",
   provider_deleted: "This provider is no longer available",
+  invalid_argument: "This sign-in response is malformed",
 };
 
 /**

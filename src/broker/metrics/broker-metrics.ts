@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { BrokerMetrics } from "../domain/ports.ts";
 
 /**
@@ -30,6 +30,19 @@ export function createBrokerMetrics(registry: Registry): BrokerMetrics {
     labelNames: ["status"] as const,
     registers: [registry],
   });
+  const connections = new Gauge({
+    name: "nexus_connections_total",
+    help: "Connections by status, as last counted (every 30 s).",
+    labelNames: ["status"] as const,
+    registers: [registry],
+  });
+  const dbDuration = new Histogram({
+    name: "nexus_db_operation_duration_seconds",
+    help: "Duration of each repository operation.",
+    labelNames: ["repo", "method"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
   for (const status of ["success", "error"] as const) {
     refreshes.inc({ status }, 0);
     captures.inc({ status }, 0);
@@ -41,5 +54,9 @@ export function createBrokerMetrics(registry: Registry): BrokerMetrics {
       refreshDuration.observe(seconds);
     },
     capture: (status) => captures.inc({ status }),
+    connections(counts) {
+      for (const [status, n] of Object.entries(counts)) connections.set({ status }, n);
+    },
+    dbOperation: (repo, method, seconds) => dbDuration.observe({ repo, method }, seconds),
   };
 }

@@ -1,6 +1,6 @@
 import type { Sql } from "../db/sql.ts";
 import type { Connection, CredentialRecord, Handshake } from "../domain/connection.ts";
-import type { ConnectionStore, NewCredential } from "../domain/ports.ts";
+import type { ConnectionStore } from "../domain/ports.ts";
 
 const connectionColumns = "id, workspace_id, provider_id, status, status_reason, scopes, granted_scopes, return_url, created_by, created_at, updated_at, pending_until, version";
 const handshakeColumns = "id, connection_id, provider_id, kind, key_id, verifier_ct, nonce, issuer, iss_required, redirect_uri, return_url, expires_at, expires_at <= now() as expired";
@@ -56,11 +56,10 @@ export function createConnectionRepository(sql: Sql): ConnectionStore {
             pending_until = null, updated_at = now(), version = version + 1
           where id = ${connectionId} and status = 'pending' returning id`;
         if (updated.length === 0) return false;
-        await tx`insert into credentials ${tx(credentialColumns(connectionId, cred))}
-          on conflict (connection_id) do update set key_id = excluded.key_id, secret_ct = excluded.secret_ct,
-            refresh_ct = excluded.refresh_ct, expires_at = excluded.expires_at, refresh_due_at = excluded.refresh_due_at,
-            refreshed_at = excluded.refreshed_at, version = credentials.version + 1`;
-        await setTimes(tx as unknown as Sql, connectionId, cred);
+        const life = cred.expiresInSeconds ?? null;
+        await tx`insert into credentials (connection_id, key_id, secret_ct, refresh_ct, refreshed_at, expires_at, refresh_due_at)
+          values (${connectionId}, ${cred.keyId}, ${cred.secretCt}, ${cred.refreshCt}, now(),
+                  ${expiresAtSql(tx as unknown as Sql, life)}, ${dueAtSql(tx as unknown as Sql, life, cred.refreshCt, cred.refreshMarginSeconds)})`;
         return true;
       });
     },
@@ -98,34 +97,46 @@ export function createConnectionRepository(sql: Sql): ConnectionStore {
       return row;
     },
     async replaceCredential(connectionId, expectedVersion, cred) {
-      return sql.begin(async (tx) => {
-        const rows = await tx`update credentials set key_id = ${cred.keyId}, secret_ct = ${cred.secretCt}, refresh_ct = ${cred.refreshCt},
-            refreshed_at = now(), version = version + 1, lease_owner = null, lease_until = null,
-            failure_count = 0, failing_since = null, next_attempt_at = null, last_error = ''
-          where connection_id = ${connectionId} and version = ${expectedVersion.toString()} returning connection_id`;
-        if (rows.length === 0) return false;
-        await setTimes(tx as unknown as Sql, connectionId, cred);
-        return true;
-      });
+      const life = cred.expiresInSeconds ?? null;
+      const rows = await sql`update credentials set key_id = ${cred.keyId}, secret_ct = ${cred.secretCt}, refresh_ct = ${cred.refreshCt},
+          refreshed_at = now(), version = version + 1, lease_owner = null, lease_until = null,
+          failure_count = 0, failing_since = null, next_attempt_at = null, last_error = '',
+          expires_at = ${expiresAtSql(sql, life)}, refresh_due_at = ${dueAtSql(sql, life, cred.refreshCt, cred.refreshMarginSeconds)}
+        where connection_id = ${connectionId} and version = ${expectedVersion.toString()} returning connection_id`;
+      return rows.length > 0;
+    },
+    async claimLease(connectionId, owner, leaseSeconds) {
+      const [row] = await sql<{ version: bigint }[]>`update credentials
+          set lease_owner = ${owner}, lease_until = now() + make_interval(secs => ${leaseSeconds})
+        where connection_id = ${connectionId} and (lease_until is null or lease_until < now() or lease_owner = ${owner})
+        returning version`;
+      return row?.version;
+    },
+    async releaseLease(connectionId, owner) {
+      await sql`update credentials set lease_owner = null, lease_until = null where connection_id = ${connectionId} and lease_owner = ${owner}`;
+    },
+    async recordRefreshFailure(connectionId, owner, failure) {
+      const [row] = await sql<{ failureCount: number; failingSince: Date }[]>`update credentials set
+          failure_count = failure_count + 1, failing_since = coalesce(failing_since, now()),
+          next_attempt_at = now() + make_interval(secs => ${failure.retryInSeconds}), last_error = ${failure.error},
+          lease_owner = null, lease_until = null
+        where connection_id = ${connectionId} and lease_owner = ${owner}
+        returning failure_count, failing_since`;
+      return row;
     },
   };
 }
 
-function credentialColumns(connectionId: string, c: NewCredential) {
-  return { connection_id: connectionId, key_id: c.keyId, secret_ct: c.secretCt, refresh_ct: c.refreshCt };
+/** `now + expires_in` on the database clock; null when the token does not expire. */
+function expiresAtSql(sql: Sql, life: number | null) {
+  return life === null ? sql`null` : sql`now() + make_interval(secs => ${life}::float8)`;
 }
 
 /**
- * Expiry and refresh due time on the database clock: expires_at = now +
- * expires_in; due = expires_at minus the smaller of the margin and a third of
- * the lifetime. No refresh token, or no expiry, means never due.
+ * When the refresh is due: expiry minus the smaller of the margin and a third of
+ * the lifetime. Never, without a refresh token or an expiry.
  */
-async function setTimes(tx: Sql, connectionId: string, c: NewCredential): Promise<void> {
-  const lifetime = c.expiresInSeconds ?? null;
-  await tx`update credentials set
-      refreshed_at = now(),
-      expires_at = case when ${lifetime}::float8 is null then null else now() + make_interval(secs => ${lifetime}::float8) end,
-      refresh_due_at = case when ${lifetime}::float8 is null or refresh_ct is null then null
-        else now() + make_interval(secs => ${lifetime}::float8 - least(${c.refreshMarginSeconds}::float8, ${lifetime}::float8 / 3)) end
-    where connection_id = ${connectionId}`;
+function dueAtSql(sql: Sql, life: number | null, refreshCt: string | null, margin: number) {
+  if (life === null || refreshCt === null) return sql`null`;
+  return sql`now() + make_interval(secs => ${life}::float8 - least(${margin}::float8, ${life}::float8 / 3))`;
 }

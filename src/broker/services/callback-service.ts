@@ -23,7 +23,7 @@ export interface CallbackInput {
  */
 export type CallbackOutcome =
   | { readonly kind: "redirect"; readonly url: string; readonly connectionId: string; readonly ok: boolean }
-  | { readonly kind: "page"; readonly reason: "state_missing" | "state_invalid" | "state_expired" | "state_replayed"; readonly status: number };
+  | { readonly kind: "page"; readonly reason: "state_missing" | "state_invalid" | "state_expired" | "state_replayed" | "invalid_argument"; readonly status: number };
 
 /** The OAuth 2.0 redirect target. */
 export interface CallbackService {
@@ -69,6 +69,9 @@ export function createCallbackService(deps: ServiceDeps): CallbackService {
 
   return {
     async complete(input, signal) {
+      // RFC 6749 4.1.2: a response carries a code or an error, never both. Refused before
+      // the state is used, so a forged URL cannot burn a user's handshake.
+      if (input.code !== "" && input.error !== "") return { kind: "page", reason: "invalid_argument", status: 400 };
       const check = await deps.states.check(input.state);
       if (!check.ok) {
         if (check.reason !== "state_expired") return rejectState(check.reason);

@@ -1,6 +1,6 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import { type Connection, type ConnectionStatus, connectionStatuses } from "../domain/connection.ts";
-import { parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import { parseProviderName, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
 import type { Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
 import { revokeToken } from "../oauth/revocation.ts";
@@ -42,7 +42,7 @@ export function createConnectionService(deps: ServiceDeps): ConnectionService {
       if (limit < 1 || limit > 500) throw invalidArgument("page_size", "must be from 1 to 500");
       let providerId: string | undefined;
       if (q.providerName !== "") {
-        const provider = await deps.providers.getByName(q.providerName.trim().toLowerCase());
+        const provider = await deps.providers.getByName(parseProviderName(q.providerName));
         if (provider === undefined) return { connections: [], nextPageToken: "" };
         providerId = provider.id;
       }

@@ -1,6 +1,6 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import { handshakeLifetimeSeconds } from "../domain/connection.ts";
-import { parseScopes, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import { parseProviderName, parseScopes, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
 import type { Provider } from "../domain/provider.ts";
 import { checkReturnUrl } from "../domain/return-url.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
@@ -122,14 +122,15 @@ async function findProvider(deps: ServiceDeps, providerId: string, providerName:
       throw new NexusError("provider_deleted", `provider "${provider.name}" was deleted; it takes no new connections`);
     }
   } else {
-    provider = await deps.providers.getByName(providerName.trim().toLowerCase());
+    provider = await deps.providers.getByName(parseProviderName(providerName));
   }
   if (provider === undefined) {
     throw new NexusError("provider_not_found", `no provider named ${JSON.stringify(providerName || providerId)}`, {
       field: providerId !== "" ? "provider_id" : "provider_name",
     });
   }
-  if (providerId !== "" && providerName !== "" && provider.name !== providerName.trim().toLowerCase() && !provider.aliases.includes(providerName.trim().toLowerCase())) {
+  const asked = providerName === "" ? "" : parseProviderName(providerName);
+  if (providerId !== "" && asked !== "" && provider.name !== asked && !provider.aliases.includes(asked)) {
     throw invalidArgument("provider_name", "names another provider than provider_id");
   }
   return provider;

@@ -1,5 +1,5 @@
 import { NexusError } from "../../shared/errors.ts";
-import { parseUuid } from "../domain/input-rules.ts";
+import { parseProviderName, parseUuid } from "../domain/input-rules.ts";
 import type { ProviderWrite } from "../domain/ports.ts";
 import type { Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
@@ -72,7 +72,7 @@ export function createProviderService(deps: ServiceDeps): ProviderService {
     list: () => deps.providers.list(),
     get: mustGet,
     async getByName(name) {
-      const provider = await deps.providers.getByName(name.trim().toLowerCase());
+      const provider = await deps.providers.getByName(parseProviderName(name, "name"));
       if (provider === undefined) throw new NexusError("provider_not_found", `no provider named ${JSON.stringify(name)}`, { field: "name" });
       return provider;
     },

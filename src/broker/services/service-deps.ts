@@ -15,8 +15,16 @@ export interface ServiceSettings {
   readonly refreshMarginSeconds: number;
   /** Accept http provider URLs on loopback hosts (development and tests only). */
   readonly allowHttpLoopback: boolean;
-  /** Deadline of one call to a provider. */
+  /** Deadline of one call to a provider; shorter than the refresh lease. */
   readonly providerTimeoutMs: number;
+  /** This process's name on refresh leases. */
+  readonly instanceId: string;
+  /** How long a refresh lease lasts. */
+  readonly refreshLeaseSeconds: number;
+  /** First retry delay after a transient refresh failure; doubles each time. */
+  readonly refreshBackoffSeconds: number;
+  /** Days of transient failures before a connection needs attention. */
+  readonly refreshGiveUpDays: number;
 }
 
 /** Everything the Broker's use cases depend on, as interfaces. */
@@ -32,6 +40,8 @@ export interface ServiceDeps {
   readonly fetch: FetchLike;
   readonly now: () => number;
   readonly randomUUID: () => string;
+  /** Uniform in [0, 1): jitter. */
+  readonly random: () => number;
   readonly logger: Logger;
   readonly settings: ServiceSettings;
 }

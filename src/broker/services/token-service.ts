@@ -1,6 +1,6 @@
 import { NexusError } from "../../shared/errors.ts";
 import type { Connection } from "../domain/connection.ts";
-import { parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import { parseProviderName, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
 import type { Provider } from "../domain/provider.ts";
 import { type CredentialPayload, credentialPayload } from "./credential-payload.ts";
 import { expired, type RefreshService } from "./refresh-service.ts";
@@ -67,8 +67,7 @@ export function createTokenService(deps: ServiceDeps, refresher: RefreshService)
     },
     async resolve(workspaceId, providerName, caller, signal) {
       const ws = parseWorkspaceId(workspaceId);
-      const name = providerName.trim().toLowerCase();
-      if (name === "") throw new NexusError("invalid_argument", "provider_name: is required", { field: "provider_name" });
+      const name = parseProviderName(providerName);
       const connection = await deps.connections.newestActive(ws, name);
       if (connection === undefined) {
         deps.metrics.tokenGet(name, "error");

@@ -26,6 +26,8 @@ export interface StartOptions {
   logWrite?: (line: string) => void;
   fetch?: typeof fetch;
   now?: () => number;
+  /** Broker only: how often housekeeping sweeps (tests shorten it). */
+  housekeepingIntervalMs?: number;
 }
 
 /** Starts the Broker from an environment: migrate, check keys, serve. */
@@ -49,6 +51,7 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
       fetch: options.fetch ?? globalThis.fetch,
       now: options.now ?? Date.now,
       randomUUID: () => crypto.randomUUID(),
+      ...(options.housekeepingIntervalMs === undefined ? {} : { housekeepingIntervalMs: options.housekeepingIntervalMs }),
       registry,
       logger,
       shutdownSignal: shutdown.signal,

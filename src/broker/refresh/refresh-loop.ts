@@ -1,0 +1,122 @@
+import { NexusError } from "../../shared/errors.ts";
+import type { Logger } from "../../shared/logger.ts";
+import type { RefreshClaim, RefreshQueue } from "../domain/ports.ts";
+import type { RefreshService } from "../services/refresh-service.ts";
+
+/** Dependencies of {@linkcode startRefreshLoop}. */
+export interface RefreshLoopDeps {
+  readonly queue: RefreshQueue;
+  readonly refresher: RefreshService;
+  readonly logger: Logger;
+  readonly random: () => number;
+  /** This process's name on leases. */
+  readonly owner: string;
+  /** Refreshes in flight at most. */
+  readonly concurrency: number;
+  readonly leaseSeconds: number;
+  /** Longest sleep between looks at the queue, in ms. @default 30000 */
+  readonly maxSleepMs?: number;
+  /** Spread of the random delay before each refresh, in ms. @default 200 */
+  readonly jitterMs?: number;
+}
+
+/** A running loop. */
+export interface RefreshLoop {
+  /** Looks at the queue now (a credential due soon was stored). */
+  wake(): void;
+  /** Stops claiming, aborts refreshes in flight (their leases are given back) and waits for them. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The background refresh loop: claims due credentials in batches (leases on
+ * the rows, so Brokers share the work without overlap), refreshes them with
+ * bounded concurrency and a little jitter, and otherwise sleeps until the next
+ * due time the database reports, or until woken by NOTIFY. A database outage
+ * is waited out with growing pauses; the loop never dies.
+ */
+export function startRefreshLoop(deps: RefreshLoopDeps): RefreshLoop {
+  const maxSleepMs = deps.maxSleepMs ?? 30_000;
+  const jitterMs = deps.jitterMs ?? 200;
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const running = new Set<Promise<void>>();
+  let woken = false;
+  let alarm: (() => void) | undefined;
+
+  function wake(): void {
+    woken = true;
+    alarm?.();
+  }
+
+  function nap(ms: number): Promise<void> {
+    if (woken || signal.aborted) {
+      woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        alarm = undefined;
+        woken = false;
+        resolve();
+      }
+      alarm = done;
+    });
+  }
+
+  async function refreshOne(claim: RefreshClaim): Promise<void> {
+    await new Promise((r) => setTimeout(r, deps.random() * jitterMs));
+    try {
+      await deps.refresher.refresh(claim.connectionId, { trigger: "background", leasedVersion: claim.version, signal });
+    } catch (error) {
+      // Expected outcomes were logged and audited by the refresh itself.
+      if (!(error instanceof NexusError) && !signal.aborted) deps.logger.error("background refresh failed", { connection_id: claim.connectionId, err: error });
+    }
+  }
+
+  async function loop(): Promise<void> {
+    let unlisten: (() => Promise<void>) | undefined;
+    let pause = 1000;
+    while (!signal.aborted) {
+      try {
+        unlisten ??= await deps.queue.onWake(wake);
+        const room = deps.concurrency - running.size;
+        const claims = room > 0 ? await deps.queue.claimDue(deps.owner, room, deps.leaseSeconds) : [];
+        for (const claim of claims) {
+          const task = refreshOne(claim).finally(() => {
+            running.delete(task);
+            wake();
+          });
+          running.add(task);
+        }
+        pause = 1000;
+        if (claims.length > 0 && claims.length === room) continue; // more may be due
+        if (running.size >= deps.concurrency) {
+          await nap(maxSleepMs);
+          continue;
+        }
+        const next = await deps.queue.secondsUntilNextDue();
+        await nap(next === undefined ? maxSleepMs : Math.min(maxSleepMs, Math.max(50, next * 1000)));
+      } catch (error) {
+        if (signal.aborted) break;
+        deps.logger.warn("refresh loop cannot reach the database; retrying", { err: error, retry_in_ms: pause });
+        await nap(pause);
+        pause = Math.min(pause * 2, 30_000);
+      }
+    }
+    await unlisten?.().catch(() => {});
+  }
+
+  const done = loop();
+  return {
+    wake,
+    async stop() {
+      controller.abort();
+      alarm?.();
+      await done;
+      await Promise.allSettled([...running]);
+    },
+  };
+}
