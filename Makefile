@@ -7,7 +7,7 @@ export NPM_CONFIG_UPDATE_NOTIFIER := false
 export NPM_CONFIG_FUND := false
 export NPM_CONFIG_AUDIT := false
 
-.PHONY: help install generate check-gen lint typecheck test run broker gateway migrate rewrap bench clean
+.PHONY: help install generate docs check-gen lint typecheck test run broker gateway migrate rewrap bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,11 +21,15 @@ install: node_modules/.package-lock.json ## Install dependencies (npm ci) when p
 generate: install ## Regenerate gen/ from proto/
 	$(NPX) buf generate
 
-check-gen: install ## Fail when gen/ is stale against proto/
+docs: install ## Regenerate docs/api.md from the proto comments
+	$(NPX) tsx scripts/api-reference.ts
+
+check-gen: install ## Fail when gen/ or docs/api.md is stale against proto/
 	@rm -rf .nexus/gen-check && mkdir -p .nexus/gen-check
 	@$(NPX) buf generate -o .nexus/gen-check
 	@diff -r gen .nexus/gen-check/gen >/dev/null || { echo "gen/ is stale: run 'make generate' and commit gen/"; diff -r gen .nexus/gen-check/gen | head -20; exit 1; }
 	@rm -rf .nexus/gen-check
+	@$(NPX) tsx scripts/api-reference.ts --check
 
 lint: install ## buf lint, buf format and the TypeScript type check
 	$(NPX) buf lint
