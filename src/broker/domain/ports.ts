@@ -149,9 +149,9 @@ export interface ConnectionStore {
   /**
    * Replaces the sealed values of a credential if its version is still
    * `expectedVersion` (compare-and-set), clearing its lease and failure
-   * bookkeeping. False when someone else wrote first.
+   * bookkeeping. Returns the new row; undefined when someone else wrote first.
    */
-  replaceCredential(connectionId: string, expectedVersion: bigint, credential: NewCredential): Promise<boolean>;
+  replaceCredential(connectionId: string, expectedVersion: bigint, credential: NewCredential): Promise<CredentialRecord | undefined>;
   /**
    * Takes the refresh lease of a credential unless another process holds a
    * live one; returns the credential version the lease covers.
@@ -166,10 +166,10 @@ export interface ConnectionStore {
   recordRefreshFailure(connectionId: string, owner: string, failure: { error: string; retryInSeconds: number }): Promise<{ failureCount: number; failingSince: Date } | undefined>;
 }
 
-/** A credential claimed for a background refresh, at the version the lease covers. */
+/** A credential claimed for a background refresh: the row as the lease found it, and its connection's provider. */
 export interface RefreshClaim {
-  readonly connectionId: string;
-  readonly version: bigint;
+  readonly record: CredentialRecord;
+  readonly providerId: string;
 }
 
 /** The queue of credentials due for refresh. */

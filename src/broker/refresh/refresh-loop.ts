@@ -69,10 +69,10 @@ export function startRefreshLoop(deps: RefreshLoopDeps): RefreshLoop {
   async function refreshOne(claim: RefreshClaim): Promise<void> {
     await new Promise((r) => setTimeout(r, deps.random() * jitterMs));
     try {
-      await deps.refresher.refresh(claim.connectionId, { trigger: "background", leasedVersion: claim.version, signal });
+      await deps.refresher.refresh(claim.record.connectionId, { trigger: "background", leased: claim, signal });
     } catch (error) {
       // Expected outcomes were logged and audited by the refresh itself.
-      if (!(error instanceof NexusError) && !signal.aborted) deps.logger.error("background refresh failed", { connection_id: claim.connectionId, err: error });
+      if (!(error instanceof NexusError) && !signal.aborted) deps.logger.error("background refresh failed", { connection_id: claim.record.connectionId, err: error });
     }
   }
 

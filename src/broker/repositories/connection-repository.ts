@@ -98,12 +98,12 @@ export function createConnectionRepository(sql: Sql): ConnectionStore {
     },
     async replaceCredential(connectionId, expectedVersion, cred) {
       const life = cred.expiresInSeconds ?? null;
-      const rows = await sql`update credentials set key_id = ${cred.keyId}, secret_ct = ${cred.secretCt}, refresh_ct = ${cred.refreshCt},
+      const [row] = await sql<CredentialRecord[]>`update credentials set key_id = ${cred.keyId}, secret_ct = ${cred.secretCt}, refresh_ct = ${cred.refreshCt},
           refreshed_at = now(), version = version + 1, lease_owner = null, lease_until = null,
           failure_count = 0, failing_since = null, next_attempt_at = null, last_error = '',
           expires_at = ${expiresAtSql(sql, life)}, refresh_due_at = ${dueAtSql(sql, life, cred.refreshCt, cred.refreshMarginSeconds)}
-        where connection_id = ${connectionId} and version = ${expectedVersion.toString()} returning connection_id`;
-      return rows.length > 0;
+        where connection_id = ${connectionId} and version = ${expectedVersion.toString()} returning *`;
+      return row;
     },
     async claimLease(connectionId, owner, leaseSeconds) {
       const [row] = await sql<{ version: bigint }[]>`update credentials

@@ -1,4 +1,5 @@
 import type { Sql } from "../db/sql.ts";
+import type { CredentialRecord } from "../domain/connection.ts";
 import type { RefreshQueue } from "../domain/ports.ts";
 
 /**
@@ -10,10 +11,10 @@ import type { RefreshQueue } from "../domain/ports.ts";
 export function createRefreshQueueRepository(sql: Sql): RefreshQueue {
   return {
     async claimDue(owner, limit, leaseSeconds) {
-      return sql<{ connectionId: string; version: bigint }[]>`
+      const rows = await sql<(CredentialRecord & { providerId: string })[]>`
         update credentials c set lease_owner = ${owner}, lease_until = now() + make_interval(secs => ${leaseSeconds})
         from (
-          select k.connection_id from credentials k join connections cn on cn.id = k.connection_id
+          select k.connection_id, cn.provider_id from credentials k join connections cn on cn.id = k.connection_id
           where k.refresh_due_at <= now() and cn.status = 'active'
             and (k.next_attempt_at is null or k.next_attempt_at <= now())
             and (k.lease_until is null or k.lease_until < now())
@@ -22,7 +23,9 @@ export function createRefreshQueueRepository(sql: Sql): RefreshQueue {
           for update of k skip locked
         ) due
         where c.connection_id = due.connection_id
-        returning c.connection_id, c.version`;
+        returning c.*, due.provider_id`;
+      // The claim returns the whole row, so a refresh needs no further read before calling the provider.
+      return rows.map(({ providerId, ...record }) => ({ record, providerId }));
     },
     async secondsUntilNextDue() {
       const [row] = await sql<{ seconds: number | null }[]>`

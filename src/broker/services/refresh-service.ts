@@ -1,5 +1,7 @@
 import { NexusError } from "../../shared/errors.ts";
 import type { CredentialRecord } from "../domain/connection.ts";
+import type { RefreshClaim } from "../domain/ports.ts";
+import type { Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
 import { exchangeToken, type TokenResult } from "../oauth/token-endpoint.ts";
 import { oauthSecret } from "./credential-payload.ts";
@@ -13,8 +15,8 @@ export interface RefreshOptions {
   readonly trigger: RefreshTrigger;
   readonly signal?: AbortSignal;
   readonly caller?: string;
-  /** The background loop already holds the lease, at this credential version. */
-  readonly leasedVersion?: bigint;
+  /** The background loop already holds the lease on this row. */
+  readonly leased?: RefreshClaim;
 }
 
 /** Refreshing OAuth tokens. */
@@ -39,36 +41,48 @@ export interface RefreshService {
 export function createRefreshService(deps: ServiceDeps): RefreshService {
   const inFlight = new Map<string, Promise<CredentialRecord>>();
   const s = deps.settings;
+  // Providers change rarely; a refresh storm would otherwise read the same row thousands of times.
+  const providers = new Map<string, { provider: Provider; at: number }>();
+  const providerTtlMs = 5000;
 
-  async function run(connectionId: string, options: RefreshOptions): Promise<CredentialRecord> {
-    const before = await mustGetCredential(connectionId);
-    if (options.leasedVersion === undefined) {
-      if (options.trigger === "on_demand" && !expired(before, deps.now())) return before;
-      if (before.refreshCt === null) throw notRefreshable();
-      assertNotBackingOff(before, deps.now());
-      const version = await deps.connections.claimLease(connectionId, s.instanceId, s.refreshLeaseSeconds);
-      if (version === undefined) return waitForSibling(connectionId, before, options);
-      return refreshHeld(connectionId, version, options);
-    }
-    return refreshHeld(connectionId, options.leasedVersion, options);
+  async function providerOf(providerId: string): Promise<Provider | undefined> {
+    const hit = providers.get(providerId);
+    if (hit !== undefined && deps.now() - hit.at < providerTtlMs) return hit.provider;
+    const provider = await deps.providers.getById(providerId, { includeDeleted: true });
+    if (provider === undefined) providers.delete(providerId);
+    else providers.set(providerId, { provider, at: deps.now() });
+    return provider;
   }
 
-  /** With the lease held: call the provider and record the outcome; the lease is always given back. */
-  async function refreshHeld(connectionId: string, version: bigint, options: RefreshOptions): Promise<CredentialRecord> {
-    let record: CredentialRecord;
+  async function run(connectionId: string, options: RefreshOptions): Promise<CredentialRecord> {
+    if (options.leased !== undefined) return refreshHeld(options.leased.record, options.leased.providerId, options);
+    const before = await mustGetCredential(connectionId);
+    if (options.trigger === "on_demand" && !expired(before, deps.now())) return before;
+    if (before.refreshCt === null) throw notRefreshable();
+    assertNotBackingOff(before, deps.now());
+    const version = await deps.connections.claimLease(connectionId, s.instanceId, s.refreshLeaseSeconds);
+    if (version === undefined) return waitForSibling(connectionId, before, options);
+    const leased = await mustGetCredential(connectionId);
+    const connection = await deps.connections.get(connectionId);
+    if (leased.version !== version || connection === undefined || (options.trigger === "on_demand" && !expired(leased, deps.now()))) {
+      await deps.connections.releaseLease(connectionId, s.instanceId);
+      if (connection === undefined) throw new NexusError("connection_not_found", `no connection ${connectionId}`);
+      return leased; // written by someone else since our first read
+    }
+    return refreshHeld(leased, connection.providerId, options);
+  }
+
+  /** With the lease held on `record`: call the provider and record the outcome; the lease is always given back. */
+  async function refreshHeld(record: CredentialRecord, providerId: string, options: RefreshOptions): Promise<CredentialRecord> {
+    const connectionId = record.connectionId;
+    const version = record.version;
     let result: TokenResult;
     let seconds: number;
     let context: { providerId: string; providerName: string };
     try {
-      record = await mustGetCredential(connectionId);
-      if (record.version !== version || (options.trigger === "on_demand" && !expired(record, deps.now()))) {
-        await deps.connections.releaseLease(connectionId, s.instanceId);
-        return record; // written by someone else since the lease was taken
-      }
       if (record.refreshCt === null) throw notRefreshable();
-      const connection = await deps.connections.get(connectionId);
-      const provider = connection && (await deps.providers.getById(connection.providerId, { includeDeleted: true }));
-      if (connection === undefined || provider === undefined) throw new NexusError("connection_not_found", `no connection ${connectionId}`);
+      const provider = await providerOf(providerId);
+      if (provider === undefined) throw new NexusError("connection_not_found", `no provider for connection ${connectionId}`);
       context = { providerId: provider.id, providerName: provider.name };
       const endpoints = await deps.endpoints.resolve(provider, options.signal);
       const refreshToken = deps.sealer.openText(record.refreshCt, { ...sealedFields.credentialRefreshToken, rowId: connectionId });
@@ -93,12 +107,13 @@ export function createRefreshService(deps: ServiceDeps): RefreshService {
           refreshMarginSeconds: s.refreshMarginSeconds,
         });
         deps.metrics.refresh("success", seconds);
-        deps.logger.info("token refreshed", { connection_id: connectionId, trigger: options.trigger, ms: Math.round(seconds * 1000), written });
+        deps.logger.info("token refreshed", { connection_id: connectionId, trigger: options.trigger, ms: Math.round(seconds * 1000), written: written !== undefined });
         deps.audit.record({
           ...context, connectionId, caller: options.caller ?? "nexus:refresh", eventType: "token.refreshed", outcome: "success",
-          details: { trigger: options.trigger, rotated: tokens.refreshToken !== undefined, written },
+          details: { trigger: options.trigger, rotated: tokens.refreshToken !== undefined, written: written !== undefined },
         });
-        return mustGetCredential(connectionId);
+        // Not written: our lease lapsed and someone else wrote a newer token, which wins.
+        return written ?? mustGetCredential(connectionId);
       }
     } catch (error) {
       await deps.connections.releaseLease(connectionId, s.instanceId).catch(() => {});
