@@ -198,7 +198,7 @@ describe("audit log over the database", () => {
     assert.equal(await s.prune(90), 0);
   });
 
-  it("survives a failing store: record() does not throw, the batch is retried once, then dropped", async () => {
+  it("survives a failing store: record() does not throw, the batch is retried, and dropped after 8 failed writes", async () => {
     let failures = 0;
     const canary = `canary-${randomUUID()}`;
     const flaky: AuditStore = {
@@ -224,10 +224,15 @@ describe("audit log over the database", () => {
     await s.flush();
     assert.equal(await count(), 3, "the failed batch is written on the next flush");
 
-    failures = 2;
+    // A short outage loses nothing: seven failed writes, then the eighth attempt succeeds.
+    failures = 7;
+    s.record(event({ eventType: "token.kept" }));
+    for (let i = 0; i < 8; i++) await s.flush();
+    assert.equal((await db.sql`select count(*)::int as n from audit_events where event_type = 'token.kept'`)[0]!.n, 1);
+
+    failures = 8;
     s.record(event({ eventType: "token.lost" }));
-    await s.flush();
-    await s.flush();
+    for (let i = 0; i < 8; i++) await s.flush();
     failures = 0;
     await s.flush();
     assert.equal((await db.sql`select count(*)::int as n from audit_events where event_type = 'token.lost'`)[0]!.n, 0);

@@ -12,7 +12,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair } from "jose";
 import type Provider from "oidc-provider";
-import type { Adapter, AdapterPayload, Configuration } from "oidc-provider";
+import type { Configuration } from "oidc-provider";
+import { createMemoryStore, loadProvider, quietly } from "../../src/runtime/node/sandbox/oidc-memory-store.ts";
 
 /** A client registered at the test IdP. */
 export interface TestIdpClient {
@@ -69,7 +70,7 @@ export async function startTestIdp(options: TestIdpOptions): Promise<TestIdp> {
     server.listen(0, "127.0.0.1", () => resolve());
   });
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const store = createStore();
+  const store = createMemoryStore();
   const ttl = options.accessTokenTtl ?? 60;
   const pkceRequired = options.pkceRequired ?? true;
 
@@ -210,95 +211,3 @@ function updateJar(jar: Map<string, string>, setCookie: string): void {
   else jar.set(name, value);
 }
 
-/** An in-memory adapter store shared by all models, with a grant index so grants can be revoked by account. */
-function createStore() {
-  const entries = new Map<string, { payload: AdapterPayload; expiresAt: number }>();
-  const byGrant = new Map<string, Set<string>>();
-  const secondary = new Map<string, string>(); // "uid:..." / "userCode:..." -> key
-
-  const get = (key: string): AdapterPayload | undefined => {
-    const entry = entries.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt <= Date.now()) {
-      entries.delete(key);
-      return undefined;
-    }
-    return structuredClone(entry.payload);
-  };
-  const revokeGrant = (grantId: string): void => {
-    for (const key of byGrant.get(grantId) ?? []) entries.delete(key);
-    byGrant.delete(grantId);
-    entries.delete(`Grant:${grantId}`);
-  };
-
-  const adapter = (model: string): Adapter => ({
-    async upsert(id, payload, expiresIn) {
-      const key = `${model}:${id}`;
-      const expiresAt = typeof expiresIn === "number" ? Date.now() + expiresIn * 1000 : Number.POSITIVE_INFINITY;
-      entries.set(key, { payload: structuredClone(payload), expiresAt });
-      if (payload.grantId !== undefined && model !== "Grant") {
-        const keys = byGrant.get(payload.grantId) ?? new Set<string>();
-        byGrant.set(payload.grantId, keys.add(key));
-      }
-      if (payload.uid !== undefined) secondary.set(`uid:${payload.uid}`, key);
-      if (payload.userCode !== undefined) secondary.set(`userCode:${payload.userCode}`, key);
-    },
-    async find(id) {
-      return get(`${model}:${id}`);
-    },
-    async findByUid(uid) {
-      const key = secondary.get(`uid:${uid}`);
-      return key === undefined ? undefined : get(key);
-    },
-    async findByUserCode(userCode) {
-      const key = secondary.get(`userCode:${userCode}`);
-      return key === undefined ? undefined : get(key);
-    },
-    async consume(id) {
-      const entry = entries.get(`${model}:${id}`);
-      if (entry !== undefined) entry.payload.consumed = Math.floor(Date.now() / 1000);
-    },
-    async destroy(id) {
-      entries.delete(`${model}:${id}`);
-    },
-    async revokeByGrantId(grantId) {
-      revokeGrant(grantId);
-    },
-  });
-
-  const revokeAccount = (accountId: string | undefined): void => {
-    for (const [key, entry] of entries) {
-      if (!key.startsWith("Grant:")) continue;
-      if (accountId === undefined || entry.payload.accountId === accountId) revokeGrant(key.slice("Grant:".length));
-    }
-  };
-
-  return { adapter, revokeAccount };
-}
-
-let providerClass: typeof Provider | undefined;
-
-/** Imports oidc-provider once, without its "unsupported runtime" notice on Node 20. */
-async function loadProvider(): Promise<typeof Provider> {
-  providerClass ??= (await quietly(() => import("oidc-provider"))).default;
-  return providerClass;
-}
-
-/** Runs `fn` with oidc-provider's console notices muted; everyone else's output passes through. */
-async function quietly<T>(fn: () => T | Promise<T>): Promise<T> {
-  const { warn, info } = console;
-  const filter =
-    (write: (...args: unknown[]) => void) =>
-    (...args: unknown[]): void => {
-      if (typeof args[0] === "string" && args[0].includes("oidc-provider ")) return;
-      write(...args);
-    };
-  console.warn = filter(warn);
-  console.info = filter(info);
-  try {
-    return await fn();
-  } finally {
-    console.warn = warn;
-    console.info = info;
-  }
-}

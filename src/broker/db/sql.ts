@@ -22,6 +22,8 @@ export function createSql(url: string, options: SqlOptions = {}): Sql {
     idle_timeout: 30,
     connect_timeout: 5,
     max_lifetime: 60 * 30,
+    // Reconnect the LISTEN connection quickly after a database restart (the default waits up to 20 s).
+    backoff: (attempt: number) => Math.min(0.1 * 2 ** attempt, 2),
     types: { bigint: postgres.BigInt },
     transform: { column: { from: postgres.toCamel } },
     onnotice: () => {},

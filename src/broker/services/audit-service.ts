@@ -41,11 +41,14 @@ export interface AuditServiceDeps {
 
 interface Pending {
   readonly event: SanitisedAuditEvent;
-  /** Failed writes so far; an event is retried once, then dropped. */
+  /** Failed writes so far; an event is dropped after `maxAttempts`. */
   readonly failures: number;
 }
 
 const pruneBatch = 1000;
+// With delays doubling from the flush interval up to 5 s, about 20 s of database outage loses nothing.
+const maxAttempts = 8;
+const maxRetryDelayMs = 5000;
 // Rows per INSERT: 9 parameters each stays far below PostgreSQL's 65535.
 const writeBatch = 1000;
 const maxCursorId = 9_223_372_036_854_775_807n;
@@ -66,6 +69,7 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
   let writing = false;
   let closed = false;
   let overflow = 0;
+  let consecutiveFailures = 0;
   // Flushes run one after another, so a retried event keeps its order and no batch is written twice.
   let chain: Promise<void> = Promise.resolve();
 
@@ -103,7 +107,9 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
         queue = queue.slice(batch.length);
         try {
           await store.insertMany(batch.map((p) => p.event));
+          consecutiveFailures = 0;
         } catch (error) {
+          consecutiveFailures++;
           failed(batch, error);
           // The retries wait for the next flush; this one is done.
           break;
@@ -112,16 +118,18 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
     } finally {
       writing = false;
     }
-    if (queue.length > 0 && timer === undefined && !closed) timer = setTimeout(onTimer, interval);
+    if (queue.length > 0 && timer === undefined && !closed) {
+      timer = setTimeout(onTimer, Math.min(interval * 2 ** consecutiveFailures, maxRetryDelayMs));
+    }
   }
 
   function failed(batch: readonly Pending[], error: unknown): void {
-    const retry = batch.filter((p) => p.failures === 0).map((p) => ({ event: p.event, failures: 1 }));
+    const retry = batch.filter((p) => p.failures + 1 < maxAttempts).map((p) => ({ event: p.event, failures: p.failures + 1 }));
     const dropped = batch.length - retry.length;
     // Only the error's name and code: a database message can quote the row, and the row is event content.
     const cause = describe(error);
     logger.error("audit batch write failed", { count: batch.length, retrying: retry.length, ...cause });
-    if (dropped > 0) logger.error("audit events dropped after a failed retry", { count: dropped, ...cause });
+    if (dropped > 0) logger.error("audit events dropped after repeated failed writes", { count: dropped, attempts: maxAttempts, ...cause });
     queue = [...retry, ...queue];
   }
 

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { buildBroker } from "../../broker/app.ts";
 import { loadBrokerConfig } from "../../broker/config.ts";
@@ -45,6 +46,8 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const shutdown = new AbortController();
+    // Every in-flight call listens on this signal; hundreds at once are normal, not a leak.
+    setMaxListeners(0, shutdown.signal);
     const broker = await buildBroker(config, {
       sql,
       vault,

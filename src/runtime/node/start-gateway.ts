@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { buildGateway } from "../../gateway/app.ts";
@@ -18,6 +19,8 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const shutdown = new AbortController();
+  // Every in-flight call listens on this signal; hundreds at once are normal, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const gateway = await buildGateway(config, {
     brokerTransport: (interceptors) =>
       createGrpcTransport({
