@@ -24,6 +24,8 @@ export interface StackOptions {
   fetch?: typeof fetch;
   /** The Broker's clock. */
   now?: () => number;
+  /** Run the Broker on this port (default: any free port). Lets BASE_URL be its real URL, for browser tests. */
+  brokerPort?: number;
   /** How often the Broker's housekeeping sweeps. */
   housekeepingIntervalMs?: number;
   /** Start only the Broker. */
@@ -48,7 +50,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     ...options.brokerEnv,
   };
   const broker = await startBroker(brokerEnv, {
-    port: 0,
+    port: options.brokerPort ?? 0,
     logWrite: (l) => void logs.push(l),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.now === undefined ? {} : { now: options.now }),

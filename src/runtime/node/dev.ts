@@ -8,6 +8,7 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { startEmbeddedPostgres, type RunningPostgres } from "./embedded-postgres.ts";
+import { type Sandbox, startSandbox } from "./sandbox/start-sandbox.ts";
 import { runService } from "./run-service.ts";
 import { startBroker, type RunningService } from "./start-broker.ts";
 import { startGateway } from "./start-gateway.ts";
@@ -76,6 +77,26 @@ const defaults: Record<string, string> = {
 // Whatever the environment sets wins over the development defaults.
 const env: Record<string, string | undefined> = { ...defaults, ...process.env, DATABASE_URL: databaseUrl };
 
+/**
+ * The sandbox providers run only in development mode: not when the environment
+ * brings production configuration (its own vault key, or a public BASE_URL).
+ */
+function sandboxWanted(): boolean {
+  if ((process.env.NEXUS_SANDBOX ?? "").toLowerCase() === "off") return false;
+  if (process.env.ENCRYPTION_KEY !== undefined || process.env.ENCRYPTION_KEYS !== undefined) return false;
+  const host = new URL(env.BASE_URL ?? "http://localhost").hostname;
+  return host === "localhost" || host === "127.0.0.1" || host === "[::1]";
+}
+let sandbox: Sandbox | undefined;
+async function startDevSandbox(): Promise<void> {
+  if (!sandboxWanted()) return;
+  sandbox = await startSandbox({
+    port: Number(process.env.NEXUS_SANDBOX_PORT ?? 8070),
+    brokerBaseUrl: env.BASE_URL ?? "",
+    broker: { url: `http://127.0.0.1:${env.BROKER_PORT}`, apiKey: env.API_KEY ?? "" },
+  });
+}
+
 function banner(): void {
   process.stderr.write(`
   Nexus is running${runtime === "deno" ? " under Deno" : ""}.
@@ -88,7 +109,11 @@ function banner(): void {
     Admin key (X-API-Key for the Broker):  ${env.API_KEY}
     Agent key (Bearer for the Gateway):    ${env.AGENT_API_KEYS?.split(",")[0]}
 
-  Try:  curl -s http://localhost:${env.GATEWAY_PORT}/v1/providers
+${sandbox === undefined ? "" : `  Sandbox providers, to try a connection without registering anything:
+    sandbox      OpenID provider at ${sandbox.issuer} (sign in as a test user)
+    sandbox-api  API-key service at ${sandbox.apiUrl} (its key: ${sandbox.apiKey})
+
+`}  Try:  curl -s http://localhost:${env.GATEWAY_PORT}/v1/providers
   Stop: Ctrl-C
 \n`);
 }
@@ -123,6 +148,7 @@ await runService("development stack", async (): Promise<RunningService> => {
     await waitForHealth(env.BROKER_PORT);
     children.push(spawnDeno("gateway"));
     await waitForHealth(env.GATEWAY_PORT);
+    await startDevSandbox();
     banner();
     return {
       port: Number(env.GATEWAY_PORT),
@@ -133,12 +159,14 @@ await runService("development stack", async (): Promise<RunningService> => {
           c.kill("SIGTERM");
         }
         await Promise.all(children.map((c) => new Promise((r) => c.once("exit", r))));
+        await sandbox?.close();
         await pg?.stop();
       },
     };
   }
   const broker = await startBroker(env);
   const gateway = await startGateway(env);
+  await startDevSandbox();
   banner();
   return {
     port: gateway.port,
@@ -146,6 +174,7 @@ await runService("development stack", async (): Promise<RunningService> => {
     async close() {
       await gateway.close();
       await broker.close();
+      await sandbox?.close();
       await pg?.stop();
     },
   };
