@@ -8,6 +8,7 @@ import { type BrokerTransportFactory, createBrokerClients } from "./broker-clien
 import { createBrokerHealth } from "./broker-health.ts";
 import type { GatewayConfig } from "./config.ts";
 import { createGatewayHandlers } from "./handlers/gateway-handlers.ts";
+import { createStaticSite, type StaticFile } from "./static-site.ts";
 
 /** What the Gateway needs from its runtime. */
 export interface GatewayDeps {
@@ -17,6 +18,8 @@ export interface GatewayDeps {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly shutdownSignal: AbortSignal;
+  /** The web app's files, served at `/` for paths no RPC or REST route takes; none when absent. */
+  readonly site?: ReadonlyMap<string, StaticFile>;
 }
 
 /** A built Gateway, not yet listening. */
@@ -48,6 +51,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     registry: deps.registry,
     corsAllowedOrigins: config.corsAllowedOrigins,
     shutdownSignal: deps.shutdownSignal,
+    ...(deps.site === undefined ? {} : { pages: createStaticSite(deps.site) }),
     logger: deps.logger,
   });
   return { app, async close() {} };

@@ -13,6 +13,8 @@ export interface GatewayConfig {
   /** Browser origins allowed to call the Gateway; `https://*.example.com` matches subdomains. */
   readonly corsAllowedOrigins: readonly string[];
   readonly logLevel: LogLevel;
+  /** A folder of static files (the built web app) to serve at `/`; none when unset. */
+  readonly webAppDir: string | undefined;
 }
 
 const originPattern = /^https?:\/\/(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/;
@@ -48,6 +50,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     agentApiKeys,
     corsAllowedOrigins,
     logLevel: r.logLevel(),
+    webAppDir: r.string("GATEWAY_WEB_APP_DIR"),
   } satisfies GatewayConfig;
   r.finish();
   return Object.freeze(config);

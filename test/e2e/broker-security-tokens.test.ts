@@ -235,11 +235,12 @@ describe("Broker security: code exchange, id_token and refresh (C-16…C-29, C-3
   });
 
   it("C-41 after a 429 with Retry-After: 120, an expired token is not refreshed again before 120 s", async () => {
-    // A token that is due at once (expires in 20 s, inside the 30 s margin of GetToken).
+    // A token that has just expired, so GetToken must refresh it.
     fake.script.splice(0);
     const s = await h.start(provider);
     fake.script.push({ kind: "ok", accessTokenTtl: 20 });
     await h.callback(h.authorize(fake, s.authUrl));
+    await h.stack.db.sql`update credentials set expires_at = now() - interval '1 second' where connection_id = ${s.id}`;
     fake.script.push({ kind: "status", status: 429, retryAfter: "120", body: JSON.stringify({ error: "slow_down" }) });
     const first = await h.rest("GET", `/connections/${s.id}/token`);
     assert.equal(first.status, 503, JSON.stringify(first.body));

@@ -153,8 +153,8 @@ export interface ConnectionStore {
    */
   replaceCredential(connectionId: string, expectedVersion: bigint, credential: NewCredential): Promise<CredentialRecord | undefined>;
   /**
-   * Takes the refresh lease of a credential unless another process holds a
-   * live one; returns the credential version the lease covers.
+   * Takes the refresh lease of a credential unless anyone, this process
+   * included, holds a live one; returns the credential version the lease covers.
    */
   claimLease(connectionId: string, owner: string, leaseSeconds: number): Promise<bigint | undefined>;
   /** Gives a lease back without writing a token. */

@@ -108,7 +108,7 @@ export function createConnectionRepository(sql: Sql): ConnectionStore {
     async claimLease(connectionId, owner, leaseSeconds) {
       const [row] = await sql<{ version: bigint }[]>`update credentials
           set lease_owner = ${owner}, lease_until = now() + make_interval(secs => ${leaseSeconds})
-        where connection_id = ${connectionId} and (lease_until is null or lease_until < now() or lease_owner = ${owner})
+        where connection_id = ${connectionId} and (lease_until is null or lease_until < now())
         returning version`;
       return row?.version;
     },

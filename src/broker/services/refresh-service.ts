@@ -175,18 +175,30 @@ export function createRefreshService(deps: ServiceDeps): RefreshService {
 
   return {
     refresh(connectionId, options) {
-      const running = inFlight.get(connectionId);
-      if (running !== undefined) return running;
-      const promise = run(connectionId, options).finally(() => inFlight.delete(connectionId));
+      // A refresh that already holds the lease always runs, and callers that come later join it; joining
+      // an on-demand caller that is itself waiting for this lease would leave the lease idle until it lapsed.
+      if (options.leased === undefined) {
+        const running = inFlight.get(connectionId);
+        if (running !== undefined) return running;
+      }
+      const promise: Promise<CredentialRecord> = run(connectionId, options).finally(() => {
+        if (inFlight.get(connectionId) === promise) inFlight.delete(connectionId);
+      });
       inFlight.set(connectionId, promise);
       return promise;
     },
   };
 }
 
-/** True when the access token has expired or will within 30 seconds. */
+/**
+ * True when the access token has expired or is about to: within 30 seconds,
+ * or within a third of its lifetime for shorter tokens, so that reading a
+ * short-lived token does not refresh it on every read.
+ */
 export function expired(record: CredentialRecord, now: number): boolean {
-  return record.expiresAt !== null && record.expiresAt.getTime() <= now + 30_000;
+  if (record.expiresAt === null) return false;
+  const lifetime = record.refreshedAt === null ? Number.POSITIVE_INFINITY : record.expiresAt.getTime() - record.refreshedAt.getTime();
+  return record.expiresAt.getTime() <= now + Math.min(30_000, Math.max(0, lifetime) / 3);
 }
 
 function notRefreshable(): NexusError {

@@ -65,7 +65,7 @@ export function createGatewayHandlers(broker: BrokerClients, logger: Logger): Se
       const providerName = check.providerName(req.providerName, "provider_name");
       ctx.responseHeader.set("cache-control", "no-store");
       const r = await relay(() => broker.connections.resolveToken({ workspaceId, providerName }, options(ctx)));
-      return r.credential === undefined ? {} : { credential: r.credential };
+      return { connectionId: r.connectionId, ...(r.credential === undefined ? {} : { credential: r.credential }) };
     },
     async listProviders(_req, ctx) {
       const r = await relay(() => broker.providers.listProviders({}, options(ctx)));

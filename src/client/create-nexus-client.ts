@@ -1,0 +1,166 @@
+import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
+import { GatewayService } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
+import { platformTimers, type Sleep, sleepWith, type Timers } from "./abortable-sleep.ts";
+import { type ClientLogger, completeLogger } from "./client-logger.ts";
+import type { ClientMetrics } from "./client-metrics.ts";
+import { type Credential, toCredential } from "./credential.ts";
+import { interceptTransport } from "./intercept-transport.ts";
+import { NexusClientError } from "./nexus-client-error.ts";
+import { waitForActive, type WaitForActiveOptions } from "./wait-for-active.ts";
+import { type RetryOptions, withRetry } from "./with-retry.ts";
+
+/** Options of {@linkcode createNexusClient}. */
+export interface NexusClientOptions {
+  /** The Gateway's URL, for example `https://nexus-gateway.example.com`. */
+  readonly baseUrl: string;
+  /** An agent key (one of the Gateway's `AGENT_API_KEYS`). */
+  readonly apiKey: string;
+  /** `"connect"` (default) or `"grpc-web"` over fetch, or any Connect transport, such as `grpcTransport(url)` from `nexus/client/node`. */
+  readonly transport?: Transport | "connect" | "grpc-web";
+  /** The fetch the built-in transports use. @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
+  readonly retry?: RetryOptions;
+  /** @default JSON lines on stderr (console.error), info and above */
+  readonly logger?: ClientLogger;
+  readonly metrics?: ClientMetrics;
+  /** Milliseconds since the epoch. @default Date.now */
+  readonly now?: () => number;
+  /** Uniform in [0, 1); drives the backoff jitter. @default Math.random */
+  readonly random?: () => number;
+  /** The timers of backoff waits and polling. @default the platform's */
+  readonly timers?: Timers;
+}
+
+/** Per-call options. */
+export interface NexusCallOptions {
+  /** Abandons the call (and its retries); the promise rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+  /** The deadline of each attempt; it travels to the Broker and the provider call. */
+  readonly timeoutMs?: number;
+}
+
+/** Input of {@linkcode NexusClient.requestConnection}. */
+export interface RequestConnectionInput {
+  /** The workspace the connection belongs to; resolveToken finds it by this. */
+  readonly userId: string;
+  /** The provider by name or alias; give this or `providerId`. */
+  readonly providerName?: string;
+  readonly providerId?: string;
+  /** Scopes to ask for; the provider's defaults when empty. */
+  readonly scopes?: readonly string[];
+  /** Where the browser returns after consent; on one of the Broker's ALLOWED_RETURN_DOMAINS. */
+  readonly returnUrl: string;
+}
+
+/** A started connection: send the user to `authUrl`, keep `connectionId`. */
+export interface ConnectionRequest {
+  readonly authUrl: string;
+  readonly connectionId: string;
+  readonly state: string;
+  readonly providerId: string;
+  readonly scopes: readonly string[];
+  /** When the handshake expires, unix seconds. */
+  readonly expiresAt: number;
+}
+
+/** A connection's status: `pending`, `active`, `failed`, `attention_required` or `revoked`, and why. */
+export interface ConnectionStatus {
+  readonly status: string;
+  readonly reason: string;
+}
+
+/** The Gateway API for agents. Every method throws {@linkcode NexusClientError}. */
+export interface NexusClient {
+  requestConnection(input: RequestConnectionInput, options?: NexusCallOptions): Promise<ConnectionRequest>;
+  checkConnection(connectionId: string, options?: NexusCallOptions): Promise<ConnectionStatus>;
+  /** Polls until the connection is active; see {@linkcode WaitForActiveOptions}. */
+  waitForActive(connectionId: string, options?: WaitForActiveOptions): Promise<ConnectionStatus>;
+  getToken(connectionId: string, options?: NexusCallOptions): Promise<Credential>;
+  /** The credential of a workspace's newest active connection to a provider. */
+  resolveToken(workspaceId: string, providerName: string, options?: NexusCallOptions): Promise<Credential>;
+  /** Forces a refresh (use it when the provider answers 401 to a token that should be valid). */
+  refresh(connectionId: string, options?: NexusCallOptions): Promise<Credential>;
+}
+
+/**
+ * Creates a client of the Nexus Gateway over Connect (default), gRPC-Web or
+ * any Connect transport. The agent key goes in `Authorization: Bearer` via an
+ * interceptor; `unavailable`-class errors are retried with backoff, nothing
+ * else is.
+ */
+export function createNexusClient(options: NexusClientOptions): NexusClient {
+  if (!URL.canParse(options.baseUrl)) throw invalid(`baseUrl must be an absolute URL, got "${options.baseUrl}"`);
+  if (typeof options.apiKey !== "string" || options.apiKey.trim() === "") throw invalid("apiKey is required: one of the Gateway's AGENT_API_KEYS");
+  const logger = completeLogger(options.logger);
+  const random = options.random ?? Math.random;
+  const now = options.now ?? Date.now;
+  const timers = options.timers ?? platformTimers;
+  const sleep: Sleep = sleepWith(timers);
+  const metrics = options.metrics;
+  const authorization = `Bearer ${options.apiKey}`;
+  const auth: Interceptor = (next) => (req) => {
+    req.header.set("authorization", authorization);
+    return next(req);
+  };
+  const rpc = createClient(GatewayService, buildTransport(options, [auth]));
+
+  function call<T>(what: string, run: (o: { signal?: AbortSignal; timeoutMs?: number }) => Promise<T>, o: NexusCallOptions = {}): Promise<T> {
+    const callOptions = { ...(o.signal === undefined ? {} : { signal: o.signal }), ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) };
+    return withRetry(() => run(callOptions), { retry: options.retry, random, sleep, logger, what, signal: o.signal });
+  }
+
+  async function counted(kind: "tokenFetch" | "refresh", run: () => Promise<Credential>): Promise<Credential> {
+    try {
+      const credential = await run();
+      metrics?.[kind]("success");
+      return credential;
+    } catch (error) {
+      metrics?.[kind]("error");
+      throw error;
+    }
+  }
+
+  const client: NexusClient = {
+    async requestConnection(input, o) {
+      const r = await call("RequestConnection", (co) => rpc.requestConnection({
+        userId: input.userId, providerName: input.providerName ?? "", providerId: input.providerId ?? "",
+        scopes: [...(input.scopes ?? [])], returnUrl: input.returnUrl,
+      }, co), o);
+      return { authUrl: r.authUrl, connectionId: r.connectionId, state: r.state, providerId: r.providerId, scopes: [...r.scopes], expiresAt: r.expiresAt };
+    },
+    async checkConnection(connectionId, o) {
+      const r = await call("CheckConnection", (co) => rpc.checkConnection({ connectionId }, co), o);
+      return { status: r.status, reason: r.reason };
+    },
+    waitForActive(connectionId, o = {}) {
+      return waitForActive((signal, timeoutMs) => client.checkConnection(connectionId, { ...(signal === undefined ? {} : { signal }), ...(timeoutMs === undefined ? {} : { timeoutMs }) }), o, { now, random, sleep, logger });
+    },
+    getToken(connectionId, o) {
+      return counted("tokenFetch", async () => toCredential((await call("GetToken", (co) => rpc.getToken({ connectionId }, co), o)).credential));
+    },
+    resolveToken(workspaceId, providerName, o) {
+      return counted("tokenFetch", async () => {
+        const res = await call("ResolveToken", (co) => rpc.resolveToken({ workspaceId, providerName }, co), o);
+        return { ...toCredential(res.credential), ...(res.connectionId === "" ? {} : { connectionId: res.connectionId }) };
+      });
+    },
+    refresh(connectionId, o) {
+      return counted("refresh", async () => toCredential((await call("RefreshToken", (co) => rpc.refreshToken({ connectionId }, co), o)).credential));
+    },
+  };
+  return client;
+}
+
+function buildTransport(options: NexusClientOptions, interceptors: Interceptor[]): Transport {
+  const kind = options.transport ?? "connect";
+  const common = { baseUrl: options.baseUrl, interceptors, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) };
+  if (kind === "connect") return createConnectTransport(common);
+  if (kind === "grpc-web") return createGrpcWebTransport(common);
+  if (typeof kind === "string") throw invalid(`transport must be "connect", "grpc-web" or a Transport, got "${kind}"`);
+  return interceptTransport(kind, options.baseUrl, interceptors);
+}
+
+function invalid(message: string): NexusClientError {
+  return new NexusClientError(`invalid_argument: ${message}`, { code: "invalid_argument", reason: "invalid_argument" });
+}

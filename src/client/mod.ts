@@ -1,0 +1,27 @@
+/**
+ * The Nexus agent client (`nexus/client`): the Gateway API, credential
+ * strategies for fetch, Connect and WebSockets, a token cache, an
+ * authenticated fetch, a self-healing WebSocket and telemetry. Web-platform
+ * APIs only, so it runs in Node 20+, Deno and browsers. Node's gRPC transport
+ * is in `nexus/client/node`.
+ */
+export { applyCredential, type ApplyCredentialOptions } from "./apply-credential.ts";
+export { applyCredentialToUrl } from "./apply-credential-to-url.ts";
+export { authenticatedFetch, type AuthenticatedFetchExtra, type AuthenticatedFetchTarget } from "./authenticated-fetch.ts";
+export { type ClientLogger, type ClientLogLevel, createConsoleLogger, type LogFields } from "./client-logger.ts";
+export { type ClientMetrics, createClientMetrics, type OperationStatus } from "./client-metrics.ts";
+export {
+  type ConnectionRequest, type ConnectionStatus, createNexusClient, type NexusCallOptions, type NexusClient, type NexusClientOptions,
+  type RequestConnectionInput,
+} from "./create-nexus-client.ts";
+export type { Credential, CredentialStrategy } from "./credential.ts";
+export { credentialHeaders } from "./credential-headers.ts";
+export { credentialInterceptor, type CredentialSource } from "./credential-interceptor.ts";
+export { maintainWebSocket, type MaintainWebSocketOptions, type WebSocketCloseInfo, type WebSocketHandlers } from "./maintain-web-socket.ts";
+export { NexusClientError } from "./nexus-client-error.ts";
+export type { Timers } from "./abortable-sleep.ts";
+export { createTokenCache, type TokenCache, type TokenCacheOptions, type TokenKey } from "./token-cache.ts";
+export type { WaitForActiveOptions } from "./wait-for-active.ts";
+export { defaultWebSocketFactory, type WebSocketCloseEventLike, type WebSocketFactory, type WebSocketLike } from "./web-socket-factory.ts";
+export { webSocketHandshake } from "./web-socket-handshake.ts";
+export type { RetryOptions } from "./with-retry.ts";

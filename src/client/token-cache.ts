@@ -1,0 +1,134 @@
+import { type ClientLogger, completeLogger } from "./client-logger.ts";
+import type { ClientMetrics } from "./client-metrics.ts";
+import type { NexusClient } from "./create-nexus-client.ts";
+import type { Credential } from "./credential.ts";
+
+/** What a credential is cached under: a connection, or a workspace's connection to a provider. */
+export type TokenKey = { readonly connectionId: string } | { readonly workspaceId: string; readonly providerName: string };
+
+/** Options of {@linkcode createTokenCache}. */
+export interface TokenCacheOptions {
+  readonly client: Pick<NexusClient, "getToken" | "resolveToken" | "refresh">;
+  /** Milliseconds since the epoch. @default Date.now */
+  readonly now?: () => number;
+  /** A credential is stale this long before its `expiresAt`. @default 60 */
+  readonly evictBeforeExpirySeconds?: number;
+  readonly metrics?: ClientMetrics;
+  readonly logger?: ClientLogger;
+}
+
+/** A per-key credential cache; see {@linkcode createTokenCache}. */
+export interface TokenCache {
+  /** The cached credential while fresh, else one fetch shared by every concurrent caller. */
+  get(key: TokenKey, options?: { signal?: AbortSignal }): Promise<Credential>;
+  /** Forgets the key's credential; the next get fetches. */
+  invalidate(key: TokenKey): void;
+  /**
+   * Asks Nexus for a new credential now, for example after a provider 401.
+   * Connection keys call RefreshToken; workspace keys refresh the connection
+   * their credential was resolved from (resolving first when none is cached).
+   * Concurrent calls share one refresh.
+   */
+  forceRefresh(key: TokenKey, options?: { signal?: AbortSignal }): Promise<Credential>;
+}
+
+interface Entry {
+  readonly credential: Credential;
+  /** When it turns stale (ms); undefined: never, until invalidated. */
+  readonly staleAt: number | undefined;
+}
+
+/**
+ * Caches credentials per key so agents do not call the Gateway for every
+ * request. A credential is served until `evictBeforeExpirySeconds` before its
+ * `expiresAt` (one already inside that margin is handed to its callers but
+ * not kept), never past expiry; one without `expiresAt` is kept until
+ * invalidated. Concurrent misses share ONE in-flight fetch per key, so a
+ * burst of requests costs one Gateway call.
+ */
+export function createTokenCache(options: TokenCacheOptions): TokenCache {
+  const { client, metrics } = options;
+  const now = options.now ?? Date.now;
+  const marginMs = (options.evictBeforeExpirySeconds ?? 60) * 1000;
+  const logger = completeLogger(options.logger);
+  const entries = new Map<string, Entry>();
+  const fetching = new Map<string, Promise<Credential>>();
+  const refreshing = new Map<string, Promise<Credential>>();
+
+  function keep(id: string, credential: Credential, flight: Promise<Credential>, flights: Map<string, Promise<Credential>>): void {
+    // An invalidate() during the fetch removed the flight: its answer must not come back as fresh.
+    if (flights.get(id) !== flight) return;
+    const staleAt = credential.expiresAt === undefined ? undefined : credential.expiresAt * 1000 - marginMs;
+    if (staleAt !== undefined && staleAt <= now()) {
+      entries.delete(id);
+      logger.debug("credential arrived inside the eviction margin; not caching it", { expires_at: credential.expiresAt });
+      return;
+    }
+    entries.set(id, { credential, staleAt });
+  }
+
+  function share(id: string, flights: Map<string, Promise<Credential>>, run: () => Promise<Credential>): Promise<Credential> {
+    const existing = flights.get(id);
+    if (existing !== undefined) return existing;
+    const flight: Promise<Credential> = run()
+      .then((credential) => {
+        keep(id, credential, flight, flights);
+        return credential;
+      })
+      .finally(() => {
+        if (flights.get(id) === flight) flights.delete(id);
+      });
+    flights.set(id, flight);
+    return flight;
+  }
+
+  return {
+    get(key, o = {}) {
+      const id = idOf(key);
+      const entry = entries.get(id);
+      if (entry !== undefined && (entry.staleAt === undefined || now() < entry.staleAt)) {
+        metrics?.cacheHit();
+        return Promise.resolve(entry.credential);
+      }
+      // A refresh under way answers sooner with a newer credential than a fetch started now would.
+      const refresh = refreshing.get(id);
+      if (refresh !== undefined) return untilAborted(refresh, o.signal);
+      // The shared fetch is not tied to one caller's signal; each caller can still stop waiting for it.
+      return untilAborted(share(id, fetching, () => ("connectionId" in key ? client.getToken(key.connectionId) : client.resolveToken(key.workspaceId, key.providerName))), o.signal);
+    },
+    invalidate(key) {
+      const id = idOf(key);
+      entries.delete(id);
+      fetching.delete(id);
+      refreshing.delete(id);
+    },
+    forceRefresh(key, o = {}) {
+      const id = idOf(key);
+      const known = entries.get(id)?.credential.connectionId;
+      entries.delete(id);
+      fetching.delete(id);
+      const refresh = async (): Promise<Credential> => {
+        if ("connectionId" in key) return client.refresh(key.connectionId);
+        const connectionId = known ?? (await client.resolveToken(key.workspaceId, key.providerName)).connectionId;
+        if (connectionId === undefined) return client.resolveToken(key.workspaceId, key.providerName);
+        return { ...(await client.refresh(connectionId)), connectionId };
+      };
+      return untilAborted(share(id, refreshing, refresh), o.signal);
+    },
+  };
+}
+
+function idOf(key: TokenKey): string {
+  return "connectionId" in key ? `connection:${key.connectionId}` : `workspace:${key.workspaceId}\n${key.providerName}`;
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (the promise itself goes on for the others). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}

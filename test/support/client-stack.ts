@@ -1,0 +1,105 @@
+/**
+ * A Broker + Gateway stack for the agent-client tests, whose Broker can be
+ * stopped and started again on the same port (the Gateway keeps pointing at
+ * it), plus helpers that make connections the way an agent's users would:
+ * static credentials captured through the Gateway, OAuth consent at the test IdP.
+ */
+import { randomBytes } from "node:crypto";
+import { type RunningService, startBroker } from "../../src/runtime/node/start-broker.ts";
+import { startGateway } from "../../src/runtime/node/start-gateway.ts";
+import { deliverCallback, registerProvider } from "./broker-api.ts";
+import { createTestDatabase, type TestDatabase } from "./database.ts";
+import { freePort } from "./free-port.ts";
+import { restClient } from "./gateway-clients.ts";
+import type { TestStack } from "./stack.ts";
+import type { TestIdp } from "./test-idp.ts";
+
+/** A running stack with a restartable Broker. */
+export interface ClientStack {
+  readonly db: TestDatabase;
+  readonly gateway: RunningService;
+  readonly gatewayUrl: string;
+  readonly adminKey: string;
+  readonly agentKey: string;
+  readonly logs: string[];
+  /** The Broker as broker-api.ts helpers expect it (`stack.broker.url`, `stack.adminKey`). */
+  readonly admin: TestStack;
+  stopBroker(): Promise<void>;
+  startBroker(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts PostgreSQL database, Broker (fixed port) and Gateway. */
+export async function startClientStack(brokerOverrides: Record<string, string> = {}): Promise<ClientStack> {
+  const db = await createTestDatabase();
+  const logs: string[] = [];
+  const adminKey = `admin-${randomBytes(18).toString("base64url")}`;
+  const agentKey = `agent-${randomBytes(18).toString("base64url")}`;
+  const port = await freePort();
+  const brokerEnv: Record<string, string> = {
+    DATABASE_URL: db.url,
+    ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    STATE_KEY: randomBytes(32).toString("base64"),
+    API_KEY: adminKey,
+    BASE_URL: "http://127.0.0.1:1",
+    ALLOWED_RETURN_DOMAINS: "app.example.com,localhost,127.0.0.1",
+    ALLOW_HTTP_LOOPBACK_PROVIDERS: "true",
+    LOG_LEVEL: "debug",
+    ...brokerOverrides,
+  };
+  const logWrite = (line: string) => void logs.push(line);
+  let broker: RunningService | undefined = await startBroker(brokerEnv, { port, logWrite });
+  const brokerUrl = broker.url;
+  const gateway = await startGateway(
+    { BROKER_URL: brokerUrl, BROKER_API_KEY: adminKey, AGENT_API_KEYS: agentKey, LOG_LEVEL: "debug" },
+    { port: 0, logWrite },
+  );
+  const admin = { broker: { port, url: brokerUrl, close: async () => {} }, adminKey, agentKey, db, logs } as unknown as TestStack;
+  return {
+    db, gateway, gatewayUrl: gateway.url, adminKey, agentKey, logs, admin,
+    async stopBroker() {
+      await broker?.close();
+      broker = undefined;
+    },
+    async startBroker() {
+      broker ??= await startBroker(brokerEnv, { port, logWrite });
+    },
+    async close() {
+      await gateway.close();
+      await broker?.close();
+      await db.close();
+    },
+  };
+}
+
+/** Starts a connection through the Gateway and captures a static credential for it; returns its id. */
+export async function connectStatic(stack: ClientStack, providerName: string, workspace: string, credentials: Record<string, string>): Promise<string> {
+  const rest = restClient(stack.gatewayUrl, stack.agentKey);
+  const started = await rest.requestConnection({ user_id: workspace, provider_name: providerName, return_url: "https://app.example.com/back" });
+  // The capture call needs no agent key: the single-use state is the credential, as on the capture page.
+  await restClient(stack.gatewayUrl).captureCredential(String(started.state), credentials);
+  return String(started.connection_id);
+}
+
+/** Registers a static provider whose agents apply `strategy` to the fields of `schema`. */
+export async function registerStatic(stack: ClientStack, name: string, authType: string, strategy: Record<string, unknown>, fields: string[]): Promise<string> {
+  const properties = Object.fromEntries(fields.map((f) => [f, { type: "string", title: f }]));
+  return registerProvider(stack.admin, {
+    name, auth_type: authType,
+    params: { credential_schema: { type: "object", required: fields.filter((f) => f !== "session_token"), properties }, auth_strategy: strategy },
+  });
+}
+
+/** Registers the test IdP as an OAuth provider named `name`. */
+export async function registerIdp(stack: ClientStack, idp: TestIdp, name: string, clientId: string, clientSecret: string): Promise<string> {
+  return registerProvider(stack.admin, { name, auth_type: "oauth2", client_id: clientId, client_secret: clientSecret, issuer: idp.issuer, enable_discovery: true, scopes: ["openid", "email"] });
+}
+
+/** Runs the OAuth consent for a new connection of `workspace` to `providerName`; returns its id. */
+export async function connectOAuth(stack: ClientStack, idp: TestIdp, providerName: string, workspace: string, accountId?: string): Promise<string> {
+  const started = await restClient(stack.gatewayUrl, stack.agentKey).requestConnection({ user_id: workspace, provider_name: providerName, return_url: "https://app.example.com/back" });
+  const res = await deliverCallback(stack.admin, await idp.authorize(String(started.auth_url), accountId === undefined ? {} : { accountId }));
+  if (res.status !== 303) throw new Error(`the OAuth callback answered ${res.status}`);
+  await res.body?.cancel();
+  return String(started.connection_id);
+}
