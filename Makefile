@@ -7,7 +7,7 @@ export NPM_CONFIG_UPDATE_NOTIFIER := false
 export NPM_CONFIG_FUND := false
 export NPM_CONFIG_AUDIT := false
 
-.PHONY: help install generate docs check-gen lint typecheck test run broker gateway migrate rewrap bench clean
+.PHONY: help install browser generate docs check-gen lint typecheck test run web broker gateway migrate rewrap bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 install: node_modules/.package-lock.json ## Install dependencies (npm ci) when package-lock.json changed
+
+browser: ## Install Debian's Chromium for the browser test when it is missing
+	@scripts/ensure-chromium.sh
 
 generate: install ## Regenerate gen/ from proto/
 	$(NPX) buf generate
@@ -39,11 +42,15 @@ lint: install ## buf lint, buf format and the TypeScript type check
 typecheck: install
 	$(NPX) tsc -p tsconfig.json
 
-test: install check-gen lint ## Run every test against a real PostgreSQL
+test: install browser check-gen lint ## Run every test against a real PostgreSQL
 	$(NPX) tsx test/support/run-tests.ts
 
 run: install ## Start Broker and Gateway with an embedded PostgreSQL and development keys (RUNTIME=deno for Deno)
 	$(NPX) tsx src/runtime/node/dev.ts --runtime=$(RUNTIME)
+
+WEB_DIR ?= .nexus/web
+web: install ## Build the web app into WEB_DIR (default .nexus/web); the Gateway serves it with GATEWAY_WEB_APP_DIR
+	$(NPX) tsx src/runtime/node/build-web-app.ts $(WEB_DIR)
 
 broker: install ## Start the Broker, configured only by the environment
 	$(NPX) tsx src/runtime/node/broker.ts

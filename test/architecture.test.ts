@@ -38,6 +38,7 @@ describe("architecture", () => {
     ["a handler importing node:crypto", { path: "src/broker/handlers/x.ts", source: `import { randomBytes } from "node:crypto";` }, /only runtime entries and the vault import node/],
     ["core code using process", { path: "src/gateway/x.ts", source: `const p = process.env.X;` }, /runtime globals/],
     ["the client importing the Broker", { path: "src/client/x.ts", source: `import { b } from "../broker/app.ts";` }, /agent client depends on nothing server-side/],
+    ["the web app importing Gateway code", { path: "src/web-app/x.ts", source: `import { g } from "../gateway/app.ts";` }, /web app runs in the browser/],
   ];
   for (const [name, file, rule] of cases) {
     it(`catches ${name}`, () => {

@@ -209,6 +209,8 @@ describe("maintainWebSocket against a real Gateway and a ws server that checks c
     const first = ws.sockets.length;
     const done = maintainWebSocket({ client, connectionId: id, url: ws.url, webSocket, signal: controller.signal, timers, handlers: {}, logger: {} });
     await until("the connection", async () => (ws.sockets.length > first ? true : undefined), 5000, 20);
+    // The server sees the socket before the client's open handler arms the timer: wait for it.
+    await until("the rotation timer", async () => (timers.pending.size > 0 ? true : undefined), 2000, 10);
     assert.equal(timers.pending.size, 1, "the rotation timer is armed for the 60 s token");
     controller.abort();
     const t0 = Date.now();

@@ -61,6 +61,11 @@ export const rules: readonly Rule[] = [
     forbids: (t) => t.startsWith("src/broker/") || t.startsWith("src/gateway/") || t.startsWith("src/runtime/"),
   },
   {
+    name: "the web app runs in the browser: only the contract and its own files",
+    applies: under("src/web-app/"),
+    forbids: (t) => ["src/broker/", "src/gateway/", "src/runtime/", "src/shared/", "src/client/"].some((p) => t.startsWith(p)),
+  },
+  {
     name: "shared code depends on no process",
     applies: under("src/shared/"),
     forbids: (t) => ["src/broker/", "src/gateway/", "src/runtime/", "src/client/"].some((p) => t.startsWith(p)),

@@ -16,7 +16,11 @@ export interface RefreshLoopDeps {
   readonly leaseSeconds: number;
   /** Longest sleep between looks at the queue, in ms. @default 30000 */
   readonly maxSleepMs?: number;
-  /** Spread of the random delay before each refresh, in ms. @default 200 */
+  /**
+   * Spread of the random delay before each refresh, in ms. It holds a
+   * concurrency slot while it waits, so it stays small: enough to spread a
+   * burst, not to throttle it. @default 25
+   */
   readonly jitterMs?: number;
 }
 
@@ -37,7 +41,7 @@ export interface RefreshLoop {
  */
 export function startRefreshLoop(deps: RefreshLoopDeps): RefreshLoop {
   const maxSleepMs = deps.maxSleepMs ?? 30_000;
-  const jitterMs = deps.jitterMs ?? 200;
+  const jitterMs = deps.jitterMs ?? 25;
   const controller = new AbortController();
   const signal = controller.signal;
   const running = new Set<Promise<void>>();

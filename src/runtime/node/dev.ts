@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { buildWebApp } from "./build-web-app.ts";
 import { startEmbeddedPostgres, type RunningPostgres } from "./embedded-postgres.ts";
 import { type Sandbox, startSandbox } from "./sandbox/start-sandbox.ts";
 import { runService } from "./run-service.ts";
@@ -73,9 +74,16 @@ const defaults: Record<string, string> = {
   BROKER_URL: `http://127.0.0.1:${brokerPort}`,
   BROKER_API_KEY: keys.API_KEY ?? "",
   CORS_ALLOWED_ORIGINS: `http://localhost:${gatewayPort},http://127.0.0.1:${gatewayPort}`,
+  GATEWAY_WEB_APP_DIR: `${stateDir}/web`,
 };
 // Whatever the environment sets wins over the development defaults.
 const env: Record<string, string | undefined> = { ...defaults, ...process.env, DATABASE_URL: databaseUrl };
+
+// The web app, built with the development agent key prefilled (config.json):
+// development only, so only into the development folder.
+if (env.GATEWAY_WEB_APP_DIR === `${stateDir}/web`) {
+  await buildWebApp(`${stateDir}/web`, { config: { agentKey: env.AGENT_API_KEYS?.split(",")[0] ?? "" } });
+}
 
 /**
  * The sandbox providers run only in development mode: not when the environment
@@ -101,6 +109,7 @@ function banner(): void {
   process.stderr.write(`
   Nexus is running${runtime === "deno" ? " under Deno" : ""}.
 
+    Web app (start here)        http://localhost:${env.GATEWAY_PORT}/
     Gateway (agents, browsers)  http://localhost:${env.GATEWAY_PORT}
     Broker  (private, admin)    http://localhost:${env.BROKER_PORT}
     OAuth redirect URI          ${env.BASE_URL}/auth/callback

@@ -5,6 +5,7 @@ import { buildGateway } from "../../gateway/app.ts";
 import { loadGatewayConfig } from "../../gateway/config.ts";
 import type { Env } from "../../shared/config-reader.ts";
 import { createLogger } from "../../shared/logger.ts";
+import { loadStaticSite } from "./load-static-site.ts";
 import { serve } from "./serve.ts";
 import type { RunningService, StartOptions } from "./start-broker.ts";
 
@@ -16,6 +17,7 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
     write: options.logWrite ?? ((line) => process.stderr.write(line)),
     base: { service: "gateway" },
   });
+  const site = config.webAppDir === undefined ? undefined : await loadStaticSite(config.webAppDir);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const shutdown = new AbortController();
@@ -35,9 +37,10 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
     registry,
     logger,
     shutdownSignal: shutdown.signal,
+    ...(site === undefined ? {} : { site }),
   });
   const server = await serve({ app: gateway.app, port: options.port ?? config.port, logger });
-  logger.info("gateway listening", { port: server.port, broker_url: config.brokerUrl.href });
+  logger.info("gateway listening", { port: server.port, broker_url: config.brokerUrl.href, ...(site === undefined ? {} : { web_app_files: site.size }) });
   return {
     port: server.port,
     url: `http://127.0.0.1:${server.port}`,

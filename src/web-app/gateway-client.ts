@@ -1,0 +1,87 @@
+/**
+ * The app's only way to the API: the generated GatewayService over gRPC-Web,
+ * to the Gateway that served the page. gRPC-Web rather than REST so the app
+ * exercises the same contract agents use, and rather than Connect JSON so
+ * error details (google.rpc.ErrorInfo) arrive in the standard trailer.
+ */
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
+import { GatewayService } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
+
+/** A GatewayService client. */
+export type GatewayClient = Client<typeof GatewayService>;
+
+/** Options of {@linkcode createGatewayClient}. */
+export interface GatewayClientOptions {
+  /** The Gateway's origin, normally `location.origin`. */
+  readonly baseUrl: string;
+  /** The agent key as currently entered; read on every call so edits apply at once. */
+  readonly agentKey: () => string;
+}
+
+/** Methods the Gateway serves without an agent key (see gatewayPublicProcedures). */
+const publicMethods = new Set(["ListProviders", "GetCaptureSchema", "CaptureCredential"]);
+
+/**
+ * Creates the client. The agent key goes only on data-plane calls: the
+ * browser-safe methods need none, and a secret not sent cannot leak.
+ */
+export function createGatewayClient(options: GatewayClientOptions): GatewayClient {
+  const agentKey: Interceptor = (next) => (request) => {
+    const key = options.agentKey().trim();
+    if (key !== "" && !publicMethods.has(request.method.name)) request.header.set("authorization", `Bearer ${key}`);
+    return next(request);
+  };
+  const transport = createGrpcWebTransport({ baseUrl: options.baseUrl, interceptors: [agentKey], defaultTimeoutMs: 20_000 });
+  return createClient(GatewayService, transport);
+}
+
+/** A failure as the app shows it: a reason code to act on and a sentence. */
+export interface Problem {
+  /** Machine-readable, e.g. `credential_invalid`, `state_expired`, `unavailable`. */
+  readonly reason: string;
+  readonly message: string;
+  /** What the user can do about it, when we know. */
+  readonly hint?: string;
+}
+
+const hints: Readonly<Record<string, string>> = {
+  unauthenticated: "Check the agent key in step 1.",
+  credential_invalid: "The provider rejected what you entered. Check it and submit again.",
+  state_expired: "This attempt took too long. Start the connection again.",
+  state_replayed: "This attempt was already used. Start the connection again.",
+  state_invalid: "This attempt is not valid any more. Start the connection again.",
+  connection_not_found: "Nexus knows no such connection. Start a new one.",
+  attention_required: "The provider no longer accepts this connection. Start again to reconnect.",
+  connection_revoked: "This connection was revoked. Start a new one.",
+  access_denied: "Access was denied on the provider's page. Start again and choose Allow.",
+  return_url_rejected: "The Broker does not accept this page as a return URL: add its host to ALLOWED_RETURN_DOMAINS.",
+  provider_not_found: "That provider is not registered. Pick one from the list.",
+  unavailable: "Nexus could not be reached. Try again in a moment.",
+};
+
+/** The reason code of a Connect code, e.g. `deadline_exceeded`. */
+function codeReason(code: Code): string {
+  return Code[code].replace(/[A-Z]/g, (c, i: number) => `${i === 0 ? "" : "_"}${c.toLowerCase()}`);
+}
+
+/**
+ * Explains any failure of a call. The reason comes from the ErrorInfo detail
+ * when the server sent one, else from the `reason: ` prefix every Nexus error
+ * message carries, else from the Connect code (a network failure is `unavailable`).
+ */
+export function explainError(error: unknown): Problem {
+  const e = ConnectError.from(error);
+  const prefix = /^([a-z][a-z0-9_]*): /.exec(e.rawMessage);
+  const info = e.findDetails(ErrorInfoSchema).find((i) => i.reason !== "");
+  const reason = info?.reason ?? prefix?.[1] ?? codeReason(e.code);
+  const message = prefix === null ? e.rawMessage : e.rawMessage.slice(prefix[0].length);
+  return problem(reason, message === "" ? "The call failed." : message);
+}
+
+/** A problem from a reason code that arrived without a call (the return URL's `error=`). */
+export function problem(reason: string, message: string): Problem {
+  const hint = hints[reason];
+  return hint === undefined ? { reason, message } : { reason, message, hint };
+}

@@ -1,0 +1,327 @@
+/**
+ * The web app in a real browser (Debian's Chromium driven by playwright-core)
+ * against a real Broker and Gateway and the development sandbox: listing
+ * providers, an OAuth consent round trip, a static key captured in the app,
+ * the protocol the page speaks, CORS from other origins, and accessibility
+ * at phone width. Screenshots of each step go to test-output/web-app/.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { buildWebApp } from "../../src/runtime/node/build-web-app.ts";
+import { type Sandbox, startSandbox } from "../../src/runtime/node/sandbox/start-sandbox.ts";
+import { freePort } from "../support/free-port.ts";
+import { startStack, type TestStack } from "../support/stack.ts";
+
+const shots = new URL("../../test-output/web-app/", import.meta.url).pathname;
+const chromiumArgs = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+const service = "/nexus.gateway.v1.GatewayService/";
+
+/** A page on another origin whose script calls ListProviders over gRPC-Web with fetch. */
+const probePage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>CORS probe</title></head>
+<body><h1>CORS probe</h1><output id="result">running…</output><script src="/probe.js"></script></body></html>`;
+const probeScript = `
+const out = document.getElementById("result");
+const gateway = new URLSearchParams(location.search).get("gateway");
+(async () => {
+  try {
+    const res = await fetch(gateway + "${service}ListProviders", {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
+      body: new Uint8Array([0, 0, 0, 0, 0]), // one empty message frame
+    });
+    const text = new TextDecoder().decode(await res.arrayBuffer());
+    const grpcStatus = (/grpc-status:\\s*(\\d+)/.exec(text) || [])[1] || res.headers.get("grpc-status");
+    out.textContent = JSON.stringify({ ok: true, status: res.status, grpcStatus, providers: ["sandbox", "sandbox-api"].filter((n) => text.includes(n)) });
+  } catch (error) {
+    out.textContent = JSON.stringify({ ok: false, error: error.name + ": " + error.message });
+  }
+  out.dataset.done = "1";
+})();`;
+
+function startProbeServer(): Promise<{ server: Server; origin: string }> {
+  const server = createServer((req, res) => {
+    const js = req.url?.startsWith("/probe.js") === true;
+    res.writeHead(200, { "content-type": js ? "text/javascript" : "text/html; charset=utf-8" });
+    res.end(js ? probeScript : probePage);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => {
+    resolve({ server, origin: `http://127.0.0.1:${(server.address() as { port: number }).port}` });
+  }));
+}
+
+/** Controls with no label: `<label for>`, a wrapping label, aria-label or aria-labelledby. */
+function unlabelledControls(page: Page): Promise<{ count: number; unlabelled: string[] }> {
+  return page.evaluate(() => {
+    const controls = [...document.querySelectorAll<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>("input:not([type=hidden]), select, textarea")];
+    const unlabelled = controls.filter((c) => {
+      const byLabel = [...(c.labels ?? [])].some((l) => (l.textContent ?? "").trim() !== "");
+      return !byLabel && !c.getAttribute("aria-label") && !c.getAttribute("aria-labelledby");
+    });
+    return { count: controls.length, unlabelled: unlabelled.map((c) => c.id || c.name || c.outerHTML) };
+  });
+}
+
+const pageWidth = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth);
+const bodyText = (page: Page) => page.evaluate(() => document.body.innerText);
+
+describe("the web app in a browser", () => {
+  let stack: TestStack;
+  let sandbox: Sandbox;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let gateway: string;
+  let webDir: string;
+  let oauthConnectionId = "";
+  const probes: { server: Server; origin: string }[] = [];
+  // The key must be in config.json before the Gateway starts (it loads the folder once), so the test picks it.
+  const agentKey = `agent-${randomBytes(18).toString("base64url")}`;
+  const requests: { url: string; method: string; type: string; contentType: string }[] = [];
+  const consoleErrors: string[] = [];
+  let shot = 0;
+
+  async function screenshot(p: Page, step: string): Promise<void> {
+    shot += 1;
+    await p.screenshot({ path: join(shots, `${String(shot).padStart(2, "0")}-${step}.png`), fullPage: true });
+  }
+
+  async function waitForStatus(p: Page, status: string): Promise<void> {
+    await p.locator("#connection-status", { hasText: new RegExp(`^${status}`) }).waitFor({ timeout: 15_000 });
+  }
+
+  before(async () => {
+    // Screenshots of earlier runs would be mistaken for this run's.
+    await rm(shots, { recursive: true, force: true });
+    await mkdir(shots, { recursive: true });
+    webDir = await mkdtemp(join(tmpdir(), "nexus-web-app-"));
+    await buildWebApp(webDir, { config: { agentKey } });
+    const denied = await startProbeServer();
+    const allowed = await startProbeServer();
+    probes.push(denied, allowed);
+    const brokerPort = await freePort();
+    const baseUrl = `http://127.0.0.1:${brokerPort}`;
+    stack = await startStack({
+      brokerPort,
+      brokerEnv: { BASE_URL: baseUrl },
+      gatewayEnv: { GATEWAY_WEB_APP_DIR: webDir, AGENT_API_KEYS: agentKey, CORS_ALLOWED_ORIGINS: allowed.origin },
+    });
+    gateway = stack.gateway.url;
+    sandbox = await startSandbox({ port: 0, brokerBaseUrl: baseUrl, broker: { url: stack.broker.url, apiKey: stack.adminKey } });
+    browser = await chromium.launch({ executablePath: process.env.NEXUS_CHROMIUM ?? "/usr/bin/chromium", headless: true, args: chromiumArgs });
+    context = await browser.newContext({ viewport: { width: 1024, height: 900 } });
+    page = await context.newPage();
+    page.on("request", (r) => {
+      requests.push({ url: r.url(), method: r.method(), type: r.resourceType(), contentType: r.headers()["content-type"] ?? "" });
+    });
+    page.on("console", (m) => {
+      if (m.type() === "error") consoleErrors.push(m.text());
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await sandbox?.close();
+    await stack?.close();
+    for (const p of probes) await new Promise((r) => p.server.close(r));
+    if (webDir !== undefined) await rm(webDir, { recursive: true, force: true });
+  });
+
+  it("opens on the Gateway's origin, lists the providers and prefills the agent key", async () => {
+    const response = await page.goto(gateway);
+    assert.match(response?.headers()["content-security-policy"] ?? "", /script-src 'self'/);
+    const providers = page.locator("#providers");
+    await providers.getByRole("heading", { name: "sandbox", exact: true }).waitFor();
+    await providers.getByRole("heading", { name: "sandbox-api", exact: true }).waitFor();
+    const text = await providers.innerText();
+    assert.match(text, /oauth2/);
+    assert.match(text, /api_key/);
+    assert.match(text, /Sandbox OpenID provider/);
+    assert.equal(await page.getByRole("textbox", { name: "Agent key" }).inputValue(), agentKey, "prefilled from /config.json");
+    assert.deepEqual(await page.locator("#provider option").allInnerTexts(), ["Choose a provider…", "sandbox (oauth2)", "sandbox-api (api_key)"]);
+    await screenshot(page, "providers");
+  });
+
+  it("gives every input and select a label", async () => {
+    const { count, unlabelled } = await unlabelledControls(page);
+    assert.ok(count >= 3, "the agent key, workspace and provider controls exist");
+    assert.deepEqual(unlabelled, []);
+  });
+
+  it("connects the sandbox OpenID provider through its login and consent pages", async () => {
+    await page.getByLabel("Workspace", { exact: true }).fill("newcomer");
+    await page.getByLabel("Provider", { exact: true }).selectOption("sandbox");
+    await page.getByRole("button", { name: "Start connection" }).click();
+    await page.waitForURL((url) => url.origin === sandbox.issuer);
+    await page.getByText("Choose a test user").waitFor();
+    await screenshot(page, "sandbox-login");
+    await page.getByText("Bob Example").click();
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.getByRole("button", { name: "Allow" }).waitFor();
+    await screenshot(page, "sandbox-consent");
+    await page.getByRole("button", { name: "Allow" }).click();
+    await page.waitForURL((url) => url.origin === gateway);
+    await waitForStatus(page, "active");
+    await page.getByRole("button", { name: "Reveal access_token" }).waitFor();
+    assert.equal(new URL(page.url()).search, "", "the return query was cleaned from the address bar");
+
+    oauthConnectionId = await page.locator("#connection-id").innerText();
+    assert.match(oauthConnectionId, /^[0-9a-f-]{36}$/);
+    const res = await fetch(`${gateway}/v1/token/${oauthConnectionId}`, { headers: { authorization: `Bearer ${agentKey}` } });
+    const token = ((await res.json()) as { credentials: Record<string, string> }).credentials.access_token!;
+    assert.ok(token.length > 20);
+    assert.ok(!(await bodyText(page)).includes(token), "the access token is not in the page text");
+    assert.ok(!(await page.content()).includes(token), "nor anywhere in the DOM");
+    const credential = await page.locator("#credential").innerText();
+    assert.ok(credential.includes(`${token.slice(0, 4)}•••`), credential);
+    assert.match(credential, /oauth2/);
+    assert.match(credential, /Expires/);
+    assert.match(await page.locator("#status").innerText(), /active/i);
+    await screenshot(page, "oauth-active");
+
+    // Reveal by keyboard, then hide again.
+    await page.getByRole("button", { name: "Reveal access_token" }).focus();
+    await page.keyboard.press("Enter");
+    assert.ok((await bodyText(page)).includes(token), "revealed on Enter");
+    await page.keyboard.press("Enter");
+    assert.ok(!(await bodyText(page)).includes(token), "hidden again");
+
+    // The connection id stays on screen and can be checked again.
+    await page.getByRole("button", { name: "Check again" }).click();
+    await waitForStatus(page, "active");
+    assert.equal(await page.locator("#connection-id").innerText(), oauthConnectionId);
+  });
+
+  it("captures a static key in a form rendered from the provider's schema", async () => {
+    await page.getByLabel("Provider", { exact: true }).selectOption("sandbox-api");
+    await page.getByRole("button", { name: "Start connection" }).click();
+    const key = page.getByLabel("Sandbox API key");
+    await key.waitFor();
+    assert.equal(await key.getAttribute("type"), "password");
+    assert.equal(await key.getAttribute("required"), "");
+    assert.equal(await key.evaluate((e) => document.getElementById(e.getAttribute("aria-describedby") ?? "")?.textContent), "Try sk_sandbox_demo");
+    assert.ok(await key.evaluate((e) => e === document.activeElement), "focus moved into the form");
+    assert.deepEqual((await unlabelledControls(page)).unlabelled, []);
+    await screenshot(page, "capture-form");
+
+    await key.fill("sk_wrong_key_1234");
+    await page.getByRole("button", { name: "Connect", exact: true }).click();
+    const alert = page.getByRole("alert");
+    await alert.filter({ hasText: "credential_invalid" }).waitFor();
+    assert.match(await alert.innerText(), /Reason: credential_invalid/);
+    assert.ok(await page.locator("#capture").isVisible(), "the form stays");
+    assert.equal(await key.inputValue(), "sk_wrong_key_1234");
+    await screenshot(page, "capture-error");
+
+    await key.fill(sandbox.apiKey);
+    await page.getByRole("button", { name: "Connect", exact: true }).click();
+    await waitForStatus(page, "active");
+    await page.getByRole("button", { name: "Reveal api_key" }).waitFor();
+    const credential = await page.locator("#credential").innerText();
+    assert.ok(credential.includes("sk_s•••"), credential);
+    assert.ok(!credential.includes(sandbox.apiKey), "the key is masked");
+    assert.match(credential, /header/);
+    assert.ok(await page.locator("#capture").isHidden());
+    assert.ok(await alert.isHidden(), "the earlier error is gone");
+    assert.notEqual(await page.locator("#connection-id").innerText(), oauthConnectionId);
+    await screenshot(page, "capture-active");
+  });
+
+  it("makes every API call with gRPC-Web to the Gateway's own origin, and breaks no CSP rule", () => {
+    const calls = requests.filter((r) => (r.type === "fetch" || r.type === "xhr") && !r.url.endsWith("/config.json"));
+    const methods = new Set(calls.map((r) => new URL(r.url).pathname.slice(service.length)));
+    for (const m of ["ListProviders", "RequestConnection", "CheckConnection", "GetToken", "GetCaptureSchema", "CaptureCredential"]) {
+      assert.ok(methods.has(m), `the page called ${m}: ${[...methods].join(", ")}`);
+    }
+    for (const call of calls) {
+      const url = new URL(call.url);
+      assert.equal(url.origin, gateway, call.url);
+      assert.ok(url.pathname.startsWith(service), call.url);
+      assert.equal(call.method, "POST");
+      assert.equal(call.contentType, "application/grpc-web+proto", call.url);
+    }
+    assert.ok(!requests.some((r) => new URL(r.url).origin === gateway && new URL(r.url).pathname.startsWith("/v1/")), "no REST");
+    assert.deepEqual(consoleErrors.filter((e) => /Content.Security.Policy|Refused to/i.test(e)), []);
+  });
+
+  it("refuses gRPC-Web calls from origins outside CORS_ALLOWED_ORIGINS and serves listed ones", async () => {
+    const denied = probes[0]!;
+    const allowed = probes[1]!;
+    const probe = await context.newPage();
+    const result = async (origin: string) => {
+      await probe.goto(`${origin}/?gateway=${encodeURIComponent(gateway)}`);
+      await probe.locator("#result[data-done]").waitFor();
+      return JSON.parse(await probe.locator("#result").innerText()) as { ok: boolean; error?: string; status?: number; grpcStatus?: string; providers?: string[] };
+    };
+    const refused = await result(denied.origin);
+    await screenshot(probe, "cors-denied");
+    assert.equal(refused.ok, false, JSON.stringify(refused));
+    assert.match(refused.error ?? "", /^TypeError/);
+    const served = await result(allowed.origin);
+    await screenshot(probe, "cors-allowed");
+    assert.deepEqual(served, { ok: true, status: 200, grpcStatus: "0", providers: ["sandbox", "sandbox-api"] });
+    await probe.close();
+  });
+
+  it("works at 360 px wide, by keyboard alone", async () => {
+    const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, hasTouch: true, isMobile: true });
+    try {
+      const p = await phone.newPage();
+      await p.goto(gateway);
+      await p.locator("#providers").getByRole("heading", { name: "sandbox-api", exact: true }).waitFor();
+      assert.ok(await pageWidth(p) <= 360, `no horizontal scroll: ${await pageWidth(p)}`);
+      await screenshot(p, "phone-start");
+
+      // Keyboard only: type into the focused field, pick with the arrow keys, Tab to the button, Enter.
+      await p.locator("#workspace").focus();
+      await p.keyboard.type("phone");
+      await p.keyboard.press("Tab");
+      await p.keyboard.press("ArrowDown");
+      await p.keyboard.press("ArrowDown");
+      assert.equal(await p.locator("#provider").inputValue(), "sandbox-api");
+      await p.keyboard.press("Tab");
+      const focused = await p.evaluate(() => {
+        const e = document.activeElement as HTMLElement;
+        return { text: e.textContent, outline: getComputedStyle(e).outlineStyle };
+      });
+      assert.deepEqual(focused, { text: "Start connection", outline: "solid" }, "the focused button shows a focus ring");
+      await p.keyboard.press("Enter");
+      await p.getByLabel("Sandbox API key").waitFor();
+      assert.ok(await p.getByLabel("Sandbox API key").evaluate((e) => e === document.activeElement));
+      await p.keyboard.type(sandbox.apiKey);
+      await p.keyboard.press("Enter");
+      await waitForStatus(p, "active");
+      await p.getByRole("button", { name: "Reveal api_key" }).waitFor();
+      assert.ok(await pageWidth(p) <= 360, `no horizontal scroll: ${await pageWidth(p)}`);
+      await screenshot(p, "phone-credential");
+
+      // Coming back from consent with a long token, and with an error.
+      await p.goto(`${gateway}/?status=success&connection_id=${oauthConnectionId}`);
+      await waitForStatus(p, "active");
+      await p.getByRole("button", { name: "Reveal access_token" }).click();
+      assert.ok(await pageWidth(p) <= 360, `a revealed token wraps: ${await pageWidth(p)}`);
+      await screenshot(p, "phone-return-success");
+
+      await p.goto(`${gateway}/?status=error&error=access_denied&connection_id=${oauthConnectionId}`);
+      const alert = p.getByRole("alert");
+      await alert.filter({ hasText: "access_denied" }).waitFor();
+      assert.match(await alert.innerText(), /not completed[\s\S]*Reason: access_denied/);
+      assert.ok(await pageWidth(p) <= 360);
+      await screenshot(p, "phone-return-error");
+      await alert.getByRole("button", { name: "Start again" }).click();
+      assert.ok(await alert.isHidden());
+      assert.ok(await p.locator("#workspace").evaluate((e) => e === document.activeElement), "focus is back on the start form");
+      assert.equal(await p.locator("#workspace").inputValue(), "phone");
+    } finally {
+      await phone.close();
+    }
+  });
+});
