@@ -22,6 +22,7 @@ import { createStateSigner } from "./oauth/handshake-state.ts";
 import { createIdTokenVerifier } from "./oauth/id-token.ts";
 import { createAuditRepository } from "./repositories/audit-repository.ts";
 import { createConnectionRepository } from "./repositories/connection-repository.ts";
+import { createCredentialChangeFeed } from "./repositories/credential-change-feed.ts";
 import { createDatabaseHealth } from "./repositories/database-health.ts";
 import { createHousekeepingRepository } from "./repositories/housekeeping-repository.ts";
 import { instrument } from "./repositories/instrument.ts";
@@ -29,9 +30,12 @@ import { createRefreshQueueRepository } from "./repositories/refresh-queue-repos
 import { createProviderRepository } from "./repositories/provider-repository.ts";
 import { createSealedValueRepository } from "./repositories/sealed-value-repository.ts";
 import { createAuditService } from "./services/audit-service.ts";
+import { cacheInvalidatingConnections, cacheInvalidatingProviders } from "./services/cache-invalidating-stores.ts";
 import { createCallbackService } from "./services/callback-service.ts";
 import { createCaptureService } from "./services/capture-service.ts";
 import { createConnectionService } from "./services/connection-service.ts";
+import { createCredentialCache } from "./services/credential-cache.ts";
+import { startCredentialCacheSync } from "./services/credential-cache-sync.ts";
 import { createHandshakeService } from "./services/handshake-service.ts";
 import { assertKeysLoaded } from "./services/key-rotation-service.ts";
 import { createEndpointResolver } from "./services/provider-endpoints.ts";
@@ -91,9 +95,10 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   const allowHttpLoopback = config.allowHttpLoopbackProviders;
   const discovery = createDiscovery({ fetch: deps.fetch, now: deps.now, allowInsecureLoopback: allowHttpLoopback });
   const base = config.baseUrl.href.replace(/\/$/, "");
+  const tokenCache = createCredentialCache({ now: deps.now, ttlMs: config.tokenCacheSeconds * 1000, maxEntries: config.tokenCacheMaxEntries });
   const services: ServiceDeps = {
-    providers: timed("providers", createProviderRepository(deps.sql)),
-    connections: timed("connections", createConnectionRepository(deps.sql)),
+    providers: cacheInvalidatingProviders(timed("providers", createProviderRepository(deps.sql)), tokenCache),
+    connections: cacheInvalidatingConnections(timed("connections", createConnectionRepository(deps.sql)), tokenCache),
     audit,
     sealer: deps.vault,
     endpoints: createEndpointResolver(discovery, allowHttpLoopback),
@@ -127,7 +132,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       router.service(ProviderService, createProviderHandlers(createProviderService(services)));
       router.service(ConnectionService, createConnectionHandlers({
         handshakes: createHandshakeService(services),
-        tokens: createTokenService(services, refresher),
+        tokens: createTokenService(services, refresher, config.tokenCacheSeconds > 0 ? tokenCache : undefined),
         connections: createConnectionService(services),
         captures,
       }));
@@ -161,11 +166,15 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     ...(deps.housekeepingIntervalMs === undefined ? {} : { intervalMs: deps.housekeepingIntervalMs }),
   });
   void housekeeping.runOnce();
+  const cacheSync = config.tokenCacheSeconds > 0
+    ? startCredentialCacheSync({ feed: createCredentialChangeFeed(deps.sql), cache: tokenCache, logger: deps.logger, instanceId })
+    : undefined;
   return {
     app,
     wakeRefreshLoop: loop.wake,
     runHousekeeping: housekeeping.runOnce,
     async close() {
+      await cacheSync?.stop();
       await loop.stop();
       await housekeeping.stop();
       await audit.close();

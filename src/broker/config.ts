@@ -26,6 +26,10 @@ export interface BrokerConfig {
   /** First retry delay after a transient refresh failure. */
   readonly refreshBackoffSeconds: number;
   readonly auditRetentionDays: number;
+  /** Longest life of a token cache entry, in seconds; 0 turns the cache off. */
+  readonly tokenCacheSeconds: number;
+  /** Most credentials the token cache holds. */
+  readonly tokenCacheMaxEntries: number;
   /** Accept http:// provider URLs on loopback hosts. Development and tests only. */
   readonly allowHttpLoopbackProviders: boolean;
   readonly logLevel: LogLevel;
@@ -116,6 +120,8 @@ export function loadBrokerConfig(env: Env): BrokerConfig {
     refreshLeaseSeconds: r.integer("REFRESH_LEASE_SECONDS", { default: 60, min: 2, max: 3600 }),
     refreshBackoffSeconds: r.integer("REFRESH_BACKOFF_SECONDS", { default: 10, min: 1, max: 3600 }),
     auditRetentionDays: r.integer("AUDIT_RETENTION_DAYS", { default: 90, min: 1, max: 36_500 }),
+    tokenCacheSeconds: r.integer("TOKEN_CACHE_SECONDS", { default: 10, min: 0, max: 300 }),
+    tokenCacheMaxEntries: r.integer("TOKEN_CACHE_MAX_ENTRIES", { default: 20_000, min: 1, max: 10_000_000 }),
     allowHttpLoopbackProviders: r.boolean("ALLOW_HTTP_LOOPBACK_PROVIDERS", false),
     logLevel: r.logLevel(),
   } satisfies BrokerConfig;

@@ -182,6 +182,24 @@ export interface RefreshQueue {
   onWake(wake: () => void): Promise<() => Promise<void>>;
 }
 
+/** What a subscriber to {@linkcode CredentialChangeFeed} hears. */
+export interface CredentialChangeHandlers {
+  /** What GetToken answers for this connection changed; `undefined`: for any connection. */
+  changed(connectionId: string | undefined): void;
+  /** A heartbeat sent with {@linkcode CredentialChangeFeed.ping} came back. */
+  pong(token: string): void;
+  /** The subscription is (again) in place; changes made while it was down were missed. */
+  listening(): void;
+}
+
+/** Every Broker's news of credential changes, from whichever Broker made them. */
+export interface CredentialChangeFeed {
+  /** Subscribes; resolves to an unsubscribe function. */
+  subscribe(handlers: CredentialChangeHandlers): Promise<() => Promise<void>>;
+  /** Sends a heartbeat through the feed, to prove the subscription still hears. */
+  ping(token: string): Promise<void>;
+}
+
 /** What lifecycle housekeeping changes. */
 export interface HousekeepingStore {
   /** Pending connections past their handshake expiry become failed. */
@@ -257,4 +275,6 @@ export interface BrokerMetrics {
   connections(counts: Readonly<Record<string, number>>): void;
   /** One repository call took this long. */
   dbOperation(repo: string, method: string, seconds: number): void;
+  /** A token read looked in the token cache: found, not found, or the cache was not trusted at the time. */
+  tokenCacheLookup(result: "hit" | "miss" | "untrusted"): void;
 }

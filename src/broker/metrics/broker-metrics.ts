@@ -43,6 +43,13 @@ export function createBrokerMetrics(registry: Registry): BrokerMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [registry],
   });
+  const cacheLookups = new Counter({
+    name: "nexus_token_cache_lookups_total",
+    help: "Token reads that looked in the Broker's token cache, by result (hit, miss, untrusted).",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  for (const result of ["hit", "miss", "untrusted"] as const) cacheLookups.inc({ result }, 0);
   for (const status of ["success", "error"] as const) {
     refreshes.inc({ status }, 0);
     captures.inc({ status }, 0);
@@ -58,5 +65,6 @@ export function createBrokerMetrics(registry: Registry): BrokerMetrics {
       for (const [status, n] of Object.entries(counts)) connections.set({ status }, n);
     },
     dbOperation: (repo, method, seconds) => dbDuration.observe({ repo, method }, seconds),
+    tokenCacheLookup: (result) => cacheLookups.inc({ result }),
   };
 }

@@ -191,14 +191,20 @@ export function createRefreshService(deps: ServiceDeps): RefreshService {
 }
 
 /**
- * True when the access token has expired or is about to: within 30 seconds,
- * or within a third of its lifetime for shorter tokens, so that reading a
- * short-lived token does not refresh it on every read.
+ * When reading the access token starts to refresh it: 30 seconds before it
+ * expires, or a third of its lifetime for shorter tokens, so that reading a
+ * short-lived token does not refresh it on every read. Infinity when it does
+ * not expire.
  */
-export function expired(record: CredentialRecord, now: number): boolean {
-  if (record.expiresAt === null) return false;
+export function refreshOnReadFrom(record: CredentialRecord): number {
+  if (record.expiresAt === null) return Number.POSITIVE_INFINITY;
   const lifetime = record.refreshedAt === null ? Number.POSITIVE_INFINITY : record.expiresAt.getTime() - record.refreshedAt.getTime();
-  return record.expiresAt.getTime() <= now + Math.min(30_000, Math.max(0, lifetime) / 3);
+  return record.expiresAt.getTime() - Math.min(30_000, Math.max(0, lifetime) / 3);
+}
+
+/** True when the access token has expired or is about to (see {@linkcode refreshOnReadFrom}). */
+export function expired(record: CredentialRecord, now: number): boolean {
+  return refreshOnReadFrom(record) <= now;
 }
 
 function notRefreshable(): NexusError {

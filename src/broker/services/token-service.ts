@@ -1,9 +1,9 @@
 import { NexusError } from "../../shared/errors.ts";
 import type { Connection } from "../domain/connection.ts";
 import { parseProviderName, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
-import type { Provider } from "../domain/provider.ts";
+import type { CachedAnswer, CredentialCache } from "./credential-cache.ts";
 import { type CredentialPayload, credentialPayload } from "./credential-payload.ts";
-import { expired, type RefreshService } from "./refresh-service.ts";
+import { expired, type RefreshService, refreshOnReadFrom } from "./refresh-service.ts";
 import type { ServiceDeps } from "./service-deps.ts";
 
 /** Handing credentials to agents. */
@@ -16,9 +16,18 @@ export interface TokenService {
   resolve(workspaceId: string, providerName: string, caller: string, signal?: AbortSignal): Promise<{ connectionId: string; payload: CredentialPayload }>;
 }
 
-/** Creates the token use cases. */
-export function createTokenService(deps: ServiceDeps, refresher: RefreshService): TokenService {
-  async function load(connection: Connection, force: boolean, caller: string, signal?: AbortSignal): Promise<{ provider: Provider; payload: CredentialPayload }> {
+/** What a lookup learnt before it failed, for the audit row. */
+interface Seen {
+  providerId?: string;
+}
+
+/**
+ * Creates the token use cases. With a `cache`, a plain read of a recently read
+ * credential is answered from memory (see credential-cache.ts); forced
+ * refreshes and workspace lookups always go to the database.
+ */
+export function createTokenService(deps: ServiceDeps, refresher: RefreshService, cache?: CredentialCache): TokenService {
+  async function load(connection: Connection, force: boolean, caller: string, ticket: number, signal?: AbortSignal): Promise<CachedAnswer> {
     assertUsable(connection);
     const provider = await deps.providers.getById(connection.providerId, { includeDeleted: true });
     let record = await deps.connections.getCredential(connection.id);
@@ -29,41 +38,62 @@ export function createTokenService(deps: ServiceDeps, refresher: RefreshService)
     } else if (provider.authType === "oauth2" && expired(record, deps.now()) && record.refreshCt !== null) {
       record = await refresher.refresh(connection.id, { trigger: "on_demand", caller, ...(signal === undefined ? {} : { signal }) });
     }
-    return { provider, payload: credentialPayload(provider, record, deps.sealer) };
+    const answer = { connection, provider, payload: credentialPayload(provider, record, deps.sealer) };
+    // Kept only until reading would refresh it; an expired token without a refresh token is never kept.
+    if (!force) cache?.set(ticket, answer, refreshOnReadFrom(record));
+    return answer;
   }
 
-  async function answer(connection: Connection | undefined, id: string, force: boolean, caller: string, signal?: AbortSignal) {
+  /** Runs `lookup` and records the outcome (metric and audit row) either way. */
+  async function answer(lookup: (seen: Seen) => Promise<CachedAnswer>, id: string, force: boolean, caller: string): Promise<CredentialPayload> {
+    const eventType = force ? "token.refreshed_on_request" : "token.read";
+    const seen: Seen = {};
     let providerName = "unknown";
     try {
-      if (connection === undefined) throw new NexusError("connection_not_found", `no connection ${id}`, { field: "connection_id" });
-      const { provider, payload } = await load(connection, force, caller, signal);
+      const { provider, payload } = await lookup(seen);
       providerName = provider.name;
       deps.metrics.tokenGet(provider.name, "success");
-      deps.audit.record({
-        eventType: force ? "token.refreshed_on_request" : "token.read",
-        connectionId: connection.id, providerId: provider.id, providerName: provider.name, caller, outcome: "success",
-      });
+      deps.audit.record({ eventType, connectionId: id, providerId: provider.id, providerName: provider.name, caller, outcome: "success" });
       return payload;
     } catch (error) {
       deps.metrics.tokenGet(providerName, "error");
+      const providerId = seen.providerId;
       deps.audit.record({
-        eventType: force ? "token.refreshed_on_request" : "token.read",
-        connectionId: id, caller, outcome: "failure",
+        eventType, connectionId: id, caller, outcome: "failure",
         reason: error instanceof NexusError ? error.reason : "internal",
-        ...(connection === undefined ? {} : { providerId: connection.providerId }),
+        ...(providerId === undefined ? {} : { providerId }),
       });
       throw error;
     }
   }
 
+  /** The cached answer for a plain read, if any; counts the lookup. */
+  function cached(id: string): CachedAnswer | undefined {
+    if (cache === undefined) return undefined;
+    const hit = cache.get(id);
+    deps.metrics.tokenCacheLookup(hit !== undefined ? "hit" : cache.trusted ? "miss" : "untrusted");
+    return hit;
+  }
+
+  /** Reads the connection, then its credential. */
+  async function fromDatabase(id: string, known: Connection | undefined, force: boolean, caller: string, seen: Seen, signal?: AbortSignal): Promise<CachedAnswer> {
+    // Taken before the first read, so an invalidation racing the reads keeps their result out of the cache.
+    const ticket = cache?.ticket() ?? 0;
+    const connection = known ?? await deps.connections.get(id);
+    if (connection === undefined) throw new NexusError("connection_not_found", `no connection ${id}`, { field: "connection_id" });
+    seen.providerId = connection.providerId;
+    return load(connection, force, caller, ticket, signal);
+  }
+
   return {
     async get(connectionId, caller, signal) {
       const id = parseUuid(connectionId, "connection_id");
-      return answer(await deps.connections.get(id), id, false, caller, signal);
+      const hit = cached(id);
+      return answer(async (seen) => hit ?? fromDatabase(id, undefined, false, caller, seen, signal), id, false, caller);
     },
     async refresh(connectionId, caller, signal) {
       const id = parseUuid(connectionId, "connection_id");
-      return answer(await deps.connections.get(id), id, true, caller, signal);
+      return answer((seen) => fromDatabase(id, undefined, true, caller, seen, signal), id, true, caller);
     },
     async resolve(workspaceId, providerName, caller, signal) {
       const ws = parseWorkspaceId(workspaceId);
@@ -73,7 +103,9 @@ export function createTokenService(deps: ServiceDeps, refresher: RefreshService)
         deps.metrics.tokenGet(name, "error");
         throw new NexusError("connection_not_found", `workspace has no active connection to "${name}"`);
       }
-      return { connectionId: connection.id, payload: await answer(connection, connection.id, false, caller, signal) };
+      const hit = cached(connection.id);
+      const payload = await answer(async (seen) => hit ?? fromDatabase(connection.id, connection, false, caller, seen, signal), connection.id, false, caller);
+      return { connectionId: connection.id, payload };
     },
   };
 }

@@ -1,0 +1,29 @@
+import type { Sql } from "../db/sql.ts";
+import type { CredentialChangeFeed } from "../domain/ports.ts";
+
+const channel = "nexus_credentials";
+const pingPrefix = "ping:";
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Credential changes over PostgreSQL LISTEN/NOTIFY: the triggers of
+ * sql/004_credential_changes.sql send a connection id, or "*" when a provider
+ * changed; heartbeats travel the same channel, so a pong proves that this
+ * very subscription still receives what was sent before it.
+ */
+export function createCredentialChangeFeed(sql: Sql): CredentialChangeFeed {
+  return {
+    async subscribe(handlers) {
+      const { unlisten } = await sql.listen(channel, (payload) => {
+        if (payload.startsWith(pingPrefix)) handlers.pong(payload.slice(pingPrefix.length));
+        else if (uuid.test(payload)) handlers.changed(payload);
+        // "*" and anything unforeseen: forgetting everything is always safe.
+        else handlers.changed(undefined);
+      }, () => handlers.listening());
+      return unlisten;
+    },
+    async ping(token) {
+      await sql`select pg_notify(${channel}, ${pingPrefix + token})`;
+    },
+  };
+}
