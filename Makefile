@@ -7,7 +7,7 @@ export NPM_CONFIG_UPDATE_NOTIFIER := false
 export NPM_CONFIG_FUND := false
 export NPM_CONFIG_AUDIT := false
 
-.PHONY: help install browser generate docs check-gen lint typecheck test run web broker gateway migrate rewrap bench clean
+.PHONY: help install browser generate docs check-gen lint typecheck test run web build broker gateway migrate rewrap bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ WEB_DIR ?= .nexus/web
 web: install ## Build the web app into WEB_DIR (default .nexus/web); the Gateway serves it with GATEWAY_WEB_APP_DIR
 	$(NPX) tsx src/runtime/node/build-web-app.ts $(WEB_DIR)
 
+build: install ## Bundle Broker, Gateway, migrate and rewrap into plain JavaScript in .nexus/build/node (run with node, no tsx)
+	$(NPX) tsx scripts/build-services.ts
+
 broker: install ## Start the Broker, configured only by the environment
 	$(NPX) tsx src/runtime/node/broker.ts
 
@@ -63,6 +66,11 @@ migrate: install ## Apply migrations to DATABASE_URL and exit
 
 rewrap: install ## Re-encrypt every secret with ENCRYPTION_ACTIVE_KEY and exit
 	$(NPX) tsx src/runtime/node/rewrap.ts
+
+BENCH_ARGS ?=
+bench: build ## Benchmarks (not part of make test): refresh storm, then token retrieval with a 5-minute soak; see BENCHMARKS.md
+	$(NPX) tsx bench/refresh-storm.ts --built
+	$(NPX) tsx bench/token-retrieval.ts --built --soak 300 $(BENCH_ARGS)
 
 clean: ## Remove node_modules and local development data (.nexus/)
 	rm -rf node_modules .nexus test-output

@@ -47,7 +47,9 @@ export interface Child {
 export async function spawnNode(script: string, args: string[], env: Record<string, string>, ready: ((line: string) => boolean) | { healthz: number }): Promise<Child> {
   // BENCH_NODE_ARGS adds flags such as --cpu-prof to every child, for profiling runs.
   const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
-  const child = spawn(process.execPath, [...extra, "--import", "tsx", script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  // A prebuilt .mjs runs on plain Node; TypeScript sources go through tsx.
+  const loader = script.endsWith(".mjs") ? [] : ["--import", "tsx"];
+  const child = spawn(process.execPath, [...extra, ...loader, script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   await new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {

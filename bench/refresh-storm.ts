@@ -4,7 +4,7 @@
  * and counts any token presented twice. Reports refreshes per second, time to
  * drain, duplicates and peak memory.
  *
- *   npx tsx bench/refresh-storm.ts [--connections 10000] [--concurrency 64]
+ *   npx tsx bench/refresh-storm.ts [--connections 10000] [--concurrency 64] [--built]
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { writeFileSync, mkdirSync } from "node:fs";
@@ -16,7 +16,11 @@ import { createVault } from "../src/broker/vault/vault.ts";
 import { freePort } from "../test/support/free-port.ts";
 import { type Child, machine, root, spawnNode, startBenchPostgres, until } from "./lib.ts";
 
-const { values } = parseArgs({ options: { connections: { type: "string", default: "10000" }, concurrency: { type: "string", default: "64" } } });
+const { values } = parseArgs({
+  options: { connections: { type: "string", default: "10000" }, concurrency: { type: "string", default: "64" }, built: { type: "boolean", default: false } },
+});
+// --built runs the Broker from `make build`'s bundle on plain Node, as production would.
+const brokerEntry = values.built ? ".nexus/build/node/broker.mjs" : "src/runtime/node/broker.ts";
 const total = Number(values.connections);
 const concurrency = Number(values.concurrency);
 const encryptionKey = randomBytes(32);
@@ -62,7 +66,7 @@ async function run(pg: Awaited<ReturnType<typeof startBenchPostgres>>, brokers: 
   const started: Child[] = [];
   for (let b = 0; b < brokers; b++) {
     const port = await freePort();
-    started.push(await spawnNode("src/runtime/node/broker.ts", [], { ...env, BROKER_PORT: String(port) }, { healthz: port }));
+    started.push(await spawnNode(brokerEntry, [], { ...env, BROKER_PORT: String(port) }, { healthz: port }));
   }
   process.stderr.write(`${brokers} Broker(s) up with ${total} connections seeded; starting the storm\n`);
   await new Promise((r) => setTimeout(r, 500));

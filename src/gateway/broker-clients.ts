@@ -10,7 +10,7 @@ export interface BrokerClients {
   readonly health: Client<typeof Health>;
 }
 
-/** Makes the transport to the Broker; the runtime decides how (HTTP/2 on Node and Deno). */
+/** Makes the transport to the Broker; the runtime decides how (Connect over kept-alive HTTP/1.1 on Node and Deno). */
 export type BrokerTransportFactory = (interceptors: Interceptor[]) => Transport;
 
 /**

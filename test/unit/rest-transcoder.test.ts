@@ -177,6 +177,25 @@ function build(readMaxBytes = 4096): RestTranscoder {
 
 const transcoder = build();
 
+describe("bodiless HTTP/1.1 requests", () => {
+  it("reads no body when neither Content-Length nor Transfer-Encoding is sent, but always reads HTTP/2 bodies", async () => {
+    let pulled = false;
+    async function* body() {
+      pulled = true;
+      yield enc.encode('{"x":1}');
+    }
+    const base = { method: "GET", url: "http://x/t/special", signal: new AbortController().signal, header: new Headers() };
+    const m = transcoder.match("GET", "/t/special");
+    assert.equal(m?.kind, "route");
+    if (m?.kind !== "route") return;
+    await transcoder.handle({ ...base, httpVersion: "1.1", body: body() }, m);
+    assert.equal(pulled, false, "an HTTP/1.1 request without framing headers has no body");
+    const h2 = await transcoder.handle({ ...base, httpVersion: "2", body: body() }, m);
+    assert.equal(pulled, true, "HTTP/2 bodies need no framing headers");
+    assert.equal(h2.status, 400, "a body on a route without one is refused");
+  });
+});
+
 // ---------------------------------------------------------------------------
 // Helpers.
 
@@ -193,11 +212,15 @@ function request(method: string, url: string, init: Init = {}): UniversalServerR
     if (typeof body === "string" && body !== "") yield enc.encode(body);
     else if (typeof body === "object") yield* body;
   }
+  // Framed as an HTTP/1.1 client frames it: a length for a known body, chunked for a stream.
+  const header = new Headers(init.headers);
+  if (typeof body === "string" && body !== "" && !header.has("content-length")) header.set("content-length", String(enc.encode(body).byteLength));
+  if (typeof body === "object" && !header.has("content-length")) header.set("transfer-encoding", "chunked");
   return {
     httpVersion: "1.1",
     method,
     url,
-    header: new Headers(init.headers),
+    header,
     body: chunks(),
     signal: init.signal ?? new AbortController().signal,
     ...(init.contextValues === undefined ? {} : { contextValues: init.contextValues }),

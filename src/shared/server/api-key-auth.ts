@@ -29,6 +29,10 @@ export async function createApiKeyAuth(options: ApiKeyAuthOptions): Promise<Inte
   const exact = new Set(options.publicProcedures.filter((p) => !p.endsWith("/")));
   const prefixes = options.publicProcedures.filter((p) => p.endsWith("/"));
   const isPublic = (path: string) => exact.has(path) || prefixes.some((p) => path.startsWith(p));
+  // Keys that already passed the digest check, so a busy agent does not pay for a
+  // WebCrypto job on every call. Only exact accepted keys get in (at most one entry
+  // per configured key); a guess is never stored, so it always takes the digest path.
+  const accepted = new Map<string, string>();
 
   return (next) => async (request) => {
     const path = `/${request.service.typeName}/${request.method.name}`;
@@ -37,6 +41,11 @@ export async function createApiKeyAuth(options: ApiKeyAuthOptions): Promise<Inte
     if (presented === undefined) {
       throw new NexusError("unauthenticated", "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>");
     }
+    const known = accepted.get(presented);
+    if (known !== undefined) {
+      request.contextValues.set(kCaller, known);
+      return next(request);
+    }
     const digest = await sha256(presented.length > maxKeyLength ? "" : presented);
     let match = -1;
     for (let i = 0; i < digests.length; i++) {
@@ -44,6 +53,7 @@ export async function createApiKeyAuth(options: ApiKeyAuthOptions): Promise<Inte
       if (constantTimeEqual(digest, digests[i]!) && presented.length <= maxKeyLength) match = i;
     }
     if (match < 0) throw new NexusError("unauthenticated", "invalid API key");
+    accepted.set(presented, identities[match]!);
     request.contextValues.set(kCaller, identities[match]!);
     return next(request);
   };

@@ -1,0 +1,29 @@
+/**
+ * The framework floor: a connect-node server on node:http with no interceptors,
+ * no database and no second hop, answering GatewayService.GetToken with the
+ * message the Gateway answered once. What it costs per request is what
+ * Connect itself costs on this machine, before Nexus adds anything.
+ *
+ *   BENCH_BODY='<Connect JSON of a GetTokenResponse>' node --import tsx bench/load/connect-floor-server.ts <port>
+ */
+import { createServer } from "node:http";
+import { fromJsonString } from "@bufbuild/protobuf";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { GatewayService, GetTokenResponseSchema } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
+
+const answer = fromJsonString(GetTokenResponseSchema, process.env.BENCH_BODY ?? "{}");
+const handler = connectNodeAdapter({
+  routes(router) {
+    router.rpc(GatewayService.method.getToken, async () => answer);
+  },
+});
+const server = createServer(handler);
+server.listen(Number(process.argv[2] ?? 0), "127.0.0.1", () => {
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`);
+});
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,99 @@
+/**
+ * The token benchmark's report: medians over rounds, ratios against the
+ * baselines of the same run, the goal checked line by line, as Markdown.
+ */
+
+/** One target at one connection count, the median of its rounds. */
+export interface Measurement {
+  connections: number;
+  target: string;
+  rounds: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Transport errors plus non-2xx answers, summed over rounds. */
+  errors: number;
+  cpuUsPerRequest: number;
+  samples: string[];
+}
+
+/** One soak window: throughput and what each process held at its end. */
+export interface SoakWindow {
+  atSeconds: number;
+  rps: number;
+  p99: number;
+  errors: number;
+  gatewayRssMb: number;
+  brokerRssMb: number;
+}
+
+/** Everything one run produced. */
+export interface TokenReport {
+  machine: string;
+  seconds: number;
+  rounds: number;
+  concurrency: number;
+  measurements: Measurement[];
+  memory: { gatewayPeakMb: number; brokerPeakMb: number };
+  soak?: { windows: SoakWindow[]; gatewayPeakMb: number; brokerPeakMb: number };
+}
+
+/** The median of a non-empty list. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const labels: Record<string, string> = {
+  bare: "bare node:http (limit)",
+  floor: "bare Connect server (framework floor)",
+  rest: "REST GET /v1/token/{id}",
+  connect: "Connect JSON POST",
+  grpc: "gRPC (h2c)",
+  data: "data path: PK reads + AES-GCM (limit)",
+};
+const ms = (x: number) => `${x.toFixed(2)} ms`;
+const pct = (x: number) => `${Math.round(x * 100)}%`;
+const mark = (ok: boolean) => (ok ? "met" : "**not met**");
+
+/** Renders the report as the Markdown BENCHMARKS.md shows. */
+export function markdownTable(r: TokenReport): string {
+  const out: string[] = [];
+  out.push(`Token retrieval, ${r.concurrency} concurrent clients, ${r.seconds} s per run, median of ${r.rounds} rounds; ${r.machine}`, "");
+  out.push("| Connections | Path | req/s | vs bare | p50 | p99 | Errors | CPU per request |", "|---|---|---|---|---|---|---|---|");
+  const at = (n: number, t: string) => r.measurements.find((m) => m.connections === n && m.target === t);
+  const counts = [...new Set(r.measurements.map((m) => m.connections))];
+  for (const n of counts) {
+    const bare = at(n, "bare");
+    for (const m of r.measurements.filter((x) => x.connections === n)) {
+      const ratio = bare === undefined ? "" : pct(m.rps / bare.rps);
+      out.push(`| ${n} | ${labels[m.target] ?? m.target} | ${Math.round(m.rps)} | ${ratio} | ${ms(m.p50)} | ${ms(m.p99)} | ${m.errors} | ${Math.round(m.cpuUsPerRequest)} µs |`);
+    }
+  }
+  out.push("", `Peak resident memory after every run: Gateway ${Math.round(r.memory.gatewayPeakMb)} MB, Broker ${Math.round(r.memory.brokerPeakMb)} MB.`, "");
+  out.push("Goal, per connection count:", "");
+  for (const n of counts) {
+    const bare = at(n, "bare");
+    const rest = at(n, "rest");
+    const grpc = at(n, "grpc");
+    if (bare === undefined || rest === undefined) continue;
+    const parts = [
+      `REST at ${pct(rest.rps / bare.rps)} of bare (goal 50%): ${mark(rest.rps >= bare.rps / 2)}`,
+      `p99 ${ms(rest.p99)} (goal < 10 ms): ${mark(rest.p99 < 10)}`,
+      `errors ${rest.errors}: ${mark(rest.errors === 0)}`,
+    ];
+    if (grpc !== undefined) parts.push(`gRPC at ${pct(grpc.rps / rest.rps)} of REST (goal ≥ 80%): ${mark(grpc.rps >= 0.8 * rest.rps)}`);
+    out.push(`- ${n} connections: ${parts.join("; ")}`);
+  }
+  const peak = Math.max(r.memory.gatewayPeakMb, r.memory.brokerPeakMb);
+  out.push(`- memory under 150 MB per process: ${mark(peak < 150)}`);
+  if (r.soak !== undefined && r.soak.windows.length > 0) {
+    const w = r.soak.windows;
+    out.push("", `Soak: REST over every connection for ${w[w.length - 1]!.atSeconds} s.`, "");
+    out.push("| At | req/s | p99 | Errors | Gateway RSS | Broker RSS |", "|---|---|---|---|---|---|");
+    for (const x of w) out.push(`| ${x.atSeconds} s | ${Math.round(x.rps)} | ${ms(x.p99)} | ${x.errors} | ${Math.round(x.gatewayRssMb)} MB | ${Math.round(x.brokerRssMb)} MB |`);
+    out.push("", `Peak during the soak: Gateway ${Math.round(r.soak.gatewayPeakMb)} MB, Broker ${Math.round(r.soak.brokerPeakMb)} MB.`);
+  }
+  return out.join("\n");
+}
