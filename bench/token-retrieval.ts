@@ -12,7 +12,7 @@
  * the Gateway, the Broker and every PostgreSQL process.
  *
  *   npx tsx bench/token-retrieval.ts [--duration 10] [--rounds 3] [--connections 1,10,10000]
- *     [--concurrency 32] [--only rest,grpc,...] [--soak 300] [--profile] [--built]
+ *     [--concurrency 32] [--only rest,grpc,...] [--soak 300] [--profile] [--built] [--cache-seconds 0]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "32" },
     only: { type: "string", default: "bare,floor,rest,connect,grpc,data" },
     built: { type: "boolean", default: false },
+    "cache-seconds": { type: "string" },
     soak: { type: "string", default: "0" },
     profile: { type: "boolean", default: false },
   },
@@ -108,7 +109,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${summary}\n`);
     return;
   }
-  const stack = await startTokenStack({ connections: Math.max(...counts), built: values.built, log });
+  const cacheSeconds = values["cache-seconds"] === undefined ? undefined : Number(values["cache-seconds"]);
+  const stack = await startTokenStack({ connections: Math.max(...counts), built: values.built, log, ...(cacheSeconds === undefined ? {} : { cacheSeconds }) });
   const measurements: Measurement[] = [];
   try {
     for (const n of counts) {
@@ -135,9 +137,9 @@ async function main(): Promise<void> {
     const memory = { gatewayPeakMb: memoryMb(stack.gateway.process.pid!, "VmHWM"), brokerPeakMb: memoryMb(stack.broker.process.pid!, "VmHWM") };
     const soak = Number(values.soak) > 0 ? await runSoak(stack, { seconds: Number(values.soak), concurrency, log }) : undefined;
     const cacheLookups = (await stack.brokerMetrics()).split("\n").filter((l) => l.startsWith("nexus_token_cache_lookups_total"));
-    const result = { machine: machine(), seconds, rounds, concurrency, connections: stack.ids.length, measurements, memory, soak, cacheLookups };
+    const result = { machine: machine(), seconds, rounds, concurrency, connections: stack.ids.length, cacheSeconds: cacheSeconds ?? "default", measurements, memory, soak, cacheLookups };
     mkdirSync(`${root}bench/results`, { recursive: true });
-    writeFileSync(`${root}bench/results/token-retrieval.json`, JSON.stringify(result, null, 2));
+    writeFileSync(`${root}bench/results/token-retrieval${cacheSeconds === undefined ? "" : `-cache-${cacheSeconds}`}.json`, JSON.stringify(result, null, 2));
     process.stdout.write(`${markdownTable(result)}\n`);
   } finally {
     await stack.stop();

@@ -41,6 +41,8 @@ export interface TokenStackOptions {
   connections: number;
   /** Run the services from `make build`'s bundles (plain Node) instead of TypeScript through tsx. */
   built?: boolean;
+  /** The Broker's TOKEN_CACHE_SECONDS (0 turns its token cache off); the Broker's default when absent. */
+  cacheSeconds?: number;
   /** Extra node flags for the Broker and Gateway (such as --cpu-prof), keyed by service. */
   nodeArgs?: { broker?: string; gateway?: string };
   log?: (line: string) => void;
@@ -90,6 +92,7 @@ export async function startTokenStack(options: TokenStackOptions): Promise<Token
       DATABASE_URL: databaseUrl, ENCRYPTION_KEYS: `primary:${encryptionKey}`, STATE_KEY: randomBytes(32).toString("base64"),
       API_KEY: adminKey, BASE_URL: `http://127.0.0.1:${brokerPort}`, ALLOWED_RETURN_DOMAINS: "localhost",
       BROKER_PORT: String(brokerPort), LOG_LEVEL: "warn",
+      ...(options.cacheSeconds === undefined ? {} : { TOKEN_CACHE_SECONDS: String(options.cacheSeconds) }),
     }, { healthz: brokerPort }, options.nodeArgs?.broker);
     const gateway = await start(entry("gateway"), [], {
       BROKER_URL: `http://127.0.0.1:${brokerPort}`, BROKER_API_KEY: adminKey, AGENT_API_KEYS: agentKey,

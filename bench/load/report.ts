@@ -33,6 +33,8 @@ export interface TokenReport {
   seconds: number;
   rounds: number;
   concurrency: number;
+  /** The Broker's TOKEN_CACHE_SECONDS, or "default" (10). */
+  cacheSeconds?: number | string;
   measurements: Measurement[];
   memory: { gatewayPeakMb: number; brokerPeakMb: number };
   soak?: { windows: SoakWindow[]; gatewayPeakMb: number; brokerPeakMb: number };
@@ -60,7 +62,8 @@ const mark = (ok: boolean) => (ok ? "met" : "**not met**");
 /** Renders the report as the Markdown BENCHMARKS.md shows. */
 export function markdownTable(r: TokenReport): string {
   const out: string[] = [];
-  out.push(`Token retrieval, ${r.concurrency} concurrent clients, ${r.seconds} s per run, median of ${r.rounds} rounds; ${r.machine}`, "");
+  const cache = r.cacheSeconds === undefined || r.cacheSeconds === "default" ? "token cache on (10 s)" : r.cacheSeconds === 0 ? "token cache off" : `token cache ${r.cacheSeconds} s`;
+  out.push(`Token retrieval, ${r.concurrency} concurrent clients, ${r.seconds} s per run, median of ${r.rounds} rounds, ${cache}; ${r.machine}`, "");
   out.push("| Connections | Path | req/s | vs bare | p50 | p99 | Errors | CPU per request |", "|---|---|---|---|---|---|---|---|");
   const at = (n: number, t: string) => r.measurements.find((m) => m.connections === n && m.target === t);
   const counts = [...new Set(r.measurements.map((m) => m.connections))];

@@ -5,9 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Connection } from "../../src/broker/domain/connection.ts";
 import type { CredentialChangeFeed, CredentialChangeHandlers } from "../../src/broker/domain/ports.ts";
-import type { Provider } from "../../src/broker/domain/provider.ts";
 import { type CachedAnswer, createCredentialCache } from "../../src/broker/services/credential-cache.ts";
 import { startCredentialCacheSync } from "../../src/broker/services/credential-cache-sync.ts";
 import { createLogger } from "../../src/shared/logger.ts";
@@ -31,8 +29,10 @@ function scriptedFeed() {
 }
 
 const entry = (id: string): CachedAnswer => ({
-  connection: { id, status: "active" } as Connection,
-  provider: { id: "p", name: "p" } as Provider,
+  connectionId: id,
+  status: "active",
+  providerId: "p",
+  providerName: "p",
   payload: { strategy: { type: "oauth2", config: {} }, credentials: { access_token: "t" }, expiresAt: undefined },
 });
 

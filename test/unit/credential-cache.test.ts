@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Connection } from "../../src/broker/domain/connection.ts";
-import type { Provider } from "../../src/broker/domain/provider.ts";
 import { type CachedAnswer, createCredentialCache } from "../../src/broker/services/credential-cache.ts";
 
 function answer(id: string, status: Connection["status"] = "active", token = `tok-${id}`): CachedAnswer {
   return {
-    connection: { id, status } as Connection,
-    provider: { id: "p", name: "p" } as Provider,
+    connectionId: id,
+    status,
+    providerId: "p",
+    providerName: "p",
     payload: { strategy: { type: "oauth2", config: {} }, credentials: { access_token: token }, expiresAt: undefined },
   };
 }

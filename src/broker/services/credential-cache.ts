@@ -1,11 +1,17 @@
-import type { Connection } from "../domain/connection.ts";
-import type { Provider } from "../domain/provider.ts";
+import type { ConnectionStatus } from "../domain/connection.ts";
 import type { CredentialPayload } from "./credential-payload.ts";
 
-/** What GetToken answered for an active connection, kept to answer again. Never a refresh token. */
+/**
+ * What GetToken answered for an active connection, kept to answer again, and
+ * only the names its audit row and metric need. Never a refresh token, and
+ * never whole provider or connection records: those weigh kilobytes each, and
+ * the cache holds thousands of answers.
+ */
 export interface CachedAnswer {
-  readonly connection: Connection;
-  readonly provider: Provider;
+  readonly connectionId: string;
+  readonly status: ConnectionStatus;
+  readonly providerId: string;
+  readonly providerName: string;
   readonly payload: CredentialPayload;
 }
 
@@ -76,8 +82,8 @@ export function createCredentialCache(options: CredentialCacheOptions): Credenti
       if (!enabled || !trusted || ticket !== generation) return;
       const now = options.now();
       const until = Math.min(now + options.ttlMs, usableUntilMs);
-      if (until <= now || answer.connection.status !== "active") return;
-      const id = answer.connection.id;
+      if (until <= now || answer.status !== "active") return;
+      const id = answer.connectionId;
       entries.delete(id);
       entries.set(id, { answer, until });
       if (entries.size > options.maxEntries) entries.delete(entries.keys().next().value as string);

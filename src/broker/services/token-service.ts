@@ -38,7 +38,10 @@ export function createTokenService(deps: ServiceDeps, refresher: RefreshService,
     } else if (provider.authType === "oauth2" && expired(record, deps.now()) && record.refreshCt !== null) {
       record = await refresher.refresh(connection.id, { trigger: "on_demand", caller, ...(signal === undefined ? {} : { signal }) });
     }
-    const answer = { connection, provider, payload: credentialPayload(provider, record, deps.sealer) };
+    const answer: CachedAnswer = {
+      connectionId: connection.id, status: connection.status, providerId: provider.id, providerName: provider.name,
+      payload: credentialPayload(provider, record, deps.sealer),
+    };
     // Kept only until reading would refresh it; an expired token without a refresh token is never kept.
     if (!force) cache?.set(ticket, answer, refreshOnReadFrom(record));
     return answer;
@@ -50,10 +53,10 @@ export function createTokenService(deps: ServiceDeps, refresher: RefreshService,
     const seen: Seen = {};
     let providerName = "unknown";
     try {
-      const { provider, payload } = await lookup(seen);
-      providerName = provider.name;
-      deps.metrics.tokenGet(provider.name, "success");
-      deps.audit.record({ eventType, connectionId: id, providerId: provider.id, providerName: provider.name, caller, outcome: "success" });
+      const { providerId, payload, ...found } = await lookup(seen);
+      providerName = found.providerName;
+      deps.metrics.tokenGet(providerName, "success");
+      deps.audit.record({ eventType, connectionId: id, providerId, providerName, caller, outcome: "success" });
       return payload;
     } catch (error) {
       deps.metrics.tokenGet(providerName, "error");
