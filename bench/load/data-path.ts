@@ -13,7 +13,7 @@ import { createProviderRepository } from "../../src/broker/repositories/provider
 import { credentialPayload } from "../../src/broker/services/credential-payload.ts";
 import { createKeyRing } from "../../src/broker/vault/key-ring.ts";
 import { createVault } from "../../src/broker/vault/vault.ts";
-import { createRecorder, emit, readConfig, type Recorder } from "./worker-io.ts";
+import { createRecorder, emit, readConfig, type Recorder, sleep } from "./worker-io.ts";
 
 /** The worker's stdin. */
 export interface DataPathConfig {
@@ -66,4 +66,7 @@ emit({ event: "measuring" });
 const t0 = performance.now();
 await drive(config.seconds, recorder);
 emit({ event: "result", ...recorder.take((performance.now() - t0) / 1000) });
+// Let the orchestrator read PostgreSQL's CPU counters first: a backend that has exited
+// but is not yet reaped shows no CPU at all, which would make the delta negative.
+await sleep(500);
 await sql.end({ timeout: 5 });
