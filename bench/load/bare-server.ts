@@ -6,6 +6,7 @@
  *   BENCH_BODY='{...}' BENCH_CONTENT_TYPE=application/json node --import tsx bench/load/bare-server.ts <port>
  */
 import { createServer } from "node:http";
+import { listenOnArgv } from "./listen-on-argv.ts";
 
 const bytes = Buffer.from(process.env.BENCH_BODY ?? "{}");
 const contentType = process.env.BENCH_CONTENT_TYPE ?? "application/json";
@@ -17,12 +18,4 @@ const server = createServer((req, res) => {
     res.end(bytes);
   });
 });
-server.listen(Number(process.argv[2] ?? 0), "127.0.0.1", () => {
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`);
-});
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, () => {
-    server.close(() => process.exit(0));
-    server.closeAllConnections();
-  });
-}
+listenOnArgv(server);

@@ -10,6 +10,7 @@ import { createServer } from "node:http";
 import { fromJsonString } from "@bufbuild/protobuf";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { GatewayService, GetTokenResponseSchema } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
+import { listenOnArgv } from "./listen-on-argv.ts";
 
 const answer = fromJsonString(GetTokenResponseSchema, process.env.BENCH_BODY ?? "{}");
 const handler = connectNodeAdapter({
@@ -18,12 +19,4 @@ const handler = connectNodeAdapter({
   },
 });
 const server = createServer(handler);
-server.listen(Number(process.argv[2] ?? 0), "127.0.0.1", () => {
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`);
-});
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, () => {
-    server.close(() => process.exit(0));
-    server.closeAllConnections();
-  });
-}
+listenOnArgv(server);

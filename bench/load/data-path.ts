@@ -13,7 +13,7 @@ import { createProviderRepository } from "../../src/broker/repositories/provider
 import { credentialPayload } from "../../src/broker/services/credential-payload.ts";
 import { createKeyRing } from "../../src/broker/vault/key-ring.ts";
 import { createVault } from "../../src/broker/vault/vault.ts";
-import { createRecorder, emit, readConfig, type Recorder, sleep } from "./worker-io.ts";
+import { readConfig, type Recorder, sleep, warmUpThenMeasure } from "./worker-io.ts";
 
 /** The worker's stdin. */
 export interface DataPathConfig {
@@ -60,12 +60,7 @@ async function drive(seconds: number, recorder: Recorder | undefined): Promise<v
   await Promise.all(Array.from({ length: config.concurrency }, loop));
 }
 
-await drive(config.warmupSeconds, undefined);
-const recorder = createRecorder();
-emit({ event: "measuring" });
-const t0 = performance.now();
-await drive(config.seconds, recorder);
-emit({ event: "result", ...recorder.take((performance.now() - t0) / 1000) });
+await warmUpThenMeasure(drive, config.warmupSeconds, config.seconds);
 // Let the orchestrator read PostgreSQL's CPU counters first: a backend that has exited
 // but is not yet reaped shows no CPU at all, which would make the delta negative.
 await sleep(500);

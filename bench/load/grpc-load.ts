@@ -8,7 +8,7 @@
 import { ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { GatewayService } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
-import { createRecorder, emit, readConfig, type Recorder } from "./worker-io.ts";
+import { readConfig, type Recorder, warmUpThenMeasure } from "./worker-io.ts";
 
 /** The worker's stdin. */
 export interface GrpcLoadConfig {
@@ -45,11 +45,6 @@ async function drive(seconds: number, recorder: Recorder | undefined): Promise<v
   await Promise.all(Array.from({ length: config.concurrency }, loop));
 }
 
-await drive(config.warmupSeconds, undefined);
-const recorder = createRecorder();
-emit({ event: "measuring" });
-const t0 = performance.now();
-await drive(config.seconds, recorder);
-emit({ event: "result", ...recorder.take((performance.now() - t0) / 1000) });
+await warmUpThenMeasure(drive, config.warmupSeconds, config.seconds);
 // The HTTP/2 session would keep the process alive.
 process.exit(0);

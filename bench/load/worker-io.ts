@@ -81,5 +81,18 @@ export function createRecorder(): Recorder {
   };
 }
 
+/**
+ * Runs `drive` unrecorded for the warm-up, then recorded for `seconds`,
+ * reporting `measuring` before and `result` after, as the orchestrator expects.
+ */
+export async function warmUpThenMeasure(drive: (seconds: number, recorder: Recorder | undefined) => Promise<void>, warmupSeconds: number, seconds: number): Promise<void> {
+  await drive(warmupSeconds, undefined);
+  const recorder = createRecorder();
+  emit({ event: "measuring" });
+  const t0 = performance.now();
+  await drive(seconds, recorder);
+  emit({ event: "result", ...recorder.take((performance.now() - t0) / 1000) });
+}
+
 /** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
