@@ -2,23 +2,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Registry } from "prom-client";
 import {
-  authenticatedFetch, type ClientLogger, createClientMetrics, createNexusClient, createTokenCache, type NexusClient, NexusClientError,
+  authenticatedFetch, type ClientLogger, createClientMetrics, createNexusClient, createTokenCache, type NexusClient,
 } from "../../src/client/mod.ts";
 import { type ApiStandIn, startApiStandIn } from "../support/api-stand-in.ts";
-import { type ClientStack, connectOAuth, connectStatic, registerIdp, registerStatic, startClientStack } from "../support/client-stack.ts";
+import { type ClientStack, clientError, connectOAuth, connectStatic, registerIdp, registerStatic, startClientStack } from "../support/client-stack.ts";
 import { gatewayCallCounter } from "../support/gateway-call-counter.ts";
 import { startTestIdp, type TestIdp } from "../support/test-idp.ts";
 import { until } from "../support/until.ts";
-
-async function clientError(p: Promise<unknown>): Promise<NexusClientError> {
-  try {
-    await p;
-  } catch (error) {
-    assert.ok(error instanceof NexusClientError, `expected a NexusClientError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail("expected a rejection");
-}
 
 /** A logger that keeps every line, to check that no credential value is ever logged. */
 function recordingLogger(): ClientLogger & { lines: string[] } {

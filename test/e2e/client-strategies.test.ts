@@ -13,20 +13,9 @@ import {
   credentialInterceptor, type NexusClient, NexusClientError,
 } from "../../src/client/mod.ts";
 import { type ApiStandIn, type SeenRequest, startApiStandIn } from "../support/api-stand-in.ts";
-import { type ClientStack, connectOAuth, connectStatic, registerIdp, registerStatic, startClientStack } from "../support/client-stack.ts";
+import { type ClientStack, clientError, connectOAuth, connectStatic, registerIdp, registerStatic, startClientStack } from "../support/client-stack.ts";
 import { verifySigV4 } from "../support/sigv4-verifier.ts";
 import { startTestIdp, type TestIdp } from "../support/test-idp.ts";
-
-/** The NexusClientError a promise rejects with. */
-async function clientError(p: Promise<unknown>): Promise<NexusClientError> {
-  try {
-    await p;
-  } catch (error) {
-    assert.ok(error instanceof NexusClientError, `expected a NexusClientError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail("expected a rejection");
-}
 
 describe("client strategies: credentials from the Gateway, applied to requests a stand-in API verifies", () => {
   let stack: ClientStack;

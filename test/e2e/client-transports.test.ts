@@ -1,21 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createNexusClient, type NexusClient, NexusClientError } from "../../src/client/mod.ts";
+import { createNexusClient, type NexusClient } from "../../src/client/mod.ts";
 import { type GrpcTransport, grpcTransport } from "../../src/client/node.ts";
 import { deliverCallback } from "../support/broker-api.ts";
-import { type ClientStack, registerIdp, registerStatic, startClientStack } from "../support/client-stack.ts";
+import { type ClientStack, clientError, registerIdp, registerStatic, startClientStack } from "../support/client-stack.ts";
 import { restClient } from "../support/gateway-clients.ts";
 import { startTestIdp, type TestIdp } from "../support/test-idp.ts";
-
-async function clientError(p: Promise<unknown>): Promise<NexusClientError> {
-  try {
-    await p;
-  } catch (error) {
-    assert.ok(error instanceof NexusClientError, `expected a NexusClientError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail("expected a rejection");
-}
 
 describe("the client over Connect, gRPC-Web and gRPC", () => {
   let stack: ClientStack;

@@ -17,14 +17,12 @@ import { after, before, describe, it } from "node:test";
 import { createSql, type Sql } from "../../src/broker/db/sql.ts";
 import { type EmbeddedPostgresOptions, type RunningPostgres, startEmbeddedPostgres } from "../../src/runtime/node/embedded-postgres.ts";
 import { type RunningService, startBroker } from "../../src/runtime/node/start-broker.ts";
+import { brokerRestAt, type JsonReply } from "../support/broker-api.ts";
 import { freePort } from "../support/free-port.ts";
 import { startTestIdp, type TestIdp } from "../support/test-idp.ts";
 import { sleep, until } from "../support/until.ts";
 
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-}
+type Reply = JsonReply;
 
 describe("a PostgreSQL restart under a running Broker", () => {
   let workDir: string;
@@ -37,11 +35,7 @@ describe("a PostgreSQL restart under a running Broker", () => {
   let restartedAt: number | undefined;
   const apiKey = `admin-${randomBytes(18).toString("base64url")}`;
 
-  async function rest(method: string, path: string): Promise<Reply> {
-    const res = await fetch(`${broker.url}${path}`, { method, headers: { "x-api-key": apiKey } });
-    const text = await res.text();
-    return { status: res.status, body: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>) };
-  }
+  const rest = (method: string, path: string): Promise<Reply> => brokerRestAt(broker.url, apiKey, method, path);
   const version = async (id: string) => (await sql<{ version: bigint }[]>`select version from credentials where connection_id = ${id}`)[0]!.version;
   const healthz = async () => (await fetch(`${broker.url}/healthz`)).status;
   const accessToken = (r: Reply) => (r.body.credentials as Record<string, string>).access_token;

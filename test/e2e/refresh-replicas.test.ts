@@ -13,15 +13,13 @@ import { sealedFields } from "../../src/broker/domain/sealed-fields.ts";
 import { createKeyRing } from "../../src/broker/vault/key-ring.ts";
 import { createVault, type Vault } from "../../src/broker/vault/vault.ts";
 import { type RunningService, startBroker } from "../../src/runtime/node/start-broker.ts";
+import { brokerRestAt, type JsonReply } from "../support/broker-api.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { startTestIdp, type TestIdp } from "../support/test-idp.ts";
 import { type TokenExchange, type TokenTraffic, tokenTrafficFetch } from "../support/token-traffic.ts";
 import { sleep, until } from "../support/until.ts";
 
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-}
+type Reply = JsonReply;
 
 describe("two Broker replicas share the background refresh of rotating refresh tokens", () => {
   let idp: TestIdp;
@@ -31,15 +29,7 @@ describe("two Broker replicas share the background refresh of rotating refresh t
   const ids: string[] = [];
   let vault: Vault;
 
-  async function rest(service: RunningService, method: string, path: string, body?: unknown): Promise<Reply> {
-    const res = await fetch(`${service.url}${path}`, {
-      method,
-      headers: { "x-api-key": apiKey, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>) };
-  }
+  const rest = (service: RunningService, method: string, path: string, body?: unknown): Promise<Reply> => brokerRestAt(service.url, apiKey, method, path, body);
 
   const accessToken = (r: Reply) => (r.body.credentials as Record<string, string> | undefined)?.access_token;
   const allExchanges = (): TokenExchange[] => brokers.flatMap((b) => b.traffic.exchanges);

@@ -10,14 +10,12 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { type RunningService, startBroker } from "../../src/runtime/node/start-broker.ts";
+import { brokerRestAt, type JsonReply } from "../support/broker-api.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { startTestIdp, type TestIdp } from "../support/test-idp.ts";
 import { until } from "../support/until.ts";
 
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-}
+type Reply = JsonReply;
 
 describe("the token cache across two Brokers", () => {
   let idp: TestIdp;
@@ -27,15 +25,7 @@ describe("the token cache across two Brokers", () => {
   const logs: string[] = [];
   const apiKey = `admin-${randomBytes(18).toString("base64url")}`;
 
-  async function rest(service: RunningService, method: string, path: string, body?: unknown): Promise<Reply> {
-    const res = await fetch(`${service.url}${path}`, {
-      method,
-      headers: { "x-api-key": apiKey, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>) };
-  }
+  const rest = (service: RunningService, method: string, path: string, body?: unknown): Promise<Reply> => brokerRestAt(service.url, apiKey, method, path, body);
 
   const token = (service: RunningService, id: string) => rest(service, "GET", `/connections/${id}/token`);
   const value = (r: Reply, field: string) => (r.body.credentials as Record<string, string> | undefined)?.[field];

@@ -8,10 +8,15 @@ export interface JsonReply {
 }
 
 /** Calls the Broker's REST admin API with the admin key. */
-export async function brokerRest(stack: TestStack, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonReply> {
-  const res = await fetch(`${stack.broker.url}${path}`, {
+export function brokerRest(stack: TestStack, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonReply> {
+  return brokerRestAt(stack.broker.url, stack.adminKey, method, path, body, headers);
+}
+
+/** Calls the REST admin API of the Broker at `url` with `apiKey`, for tests that start their own Brokers. */
+export async function brokerRestAt(url: string, apiKey: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonReply> {
+  const res = await fetch(`${url}${path}`, {
     method,
-    headers: { "x-api-key": stack.adminKey, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+    headers: { "x-api-key": apiKey, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();

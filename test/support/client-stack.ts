@@ -4,14 +4,16 @@
  * it), plus helpers that make connections the way an agent's users would:
  * static credentials captured through the Gateway, OAuth consent at the test IdP.
  */
+import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { type RunningService, startBroker } from "../../src/runtime/node/start-broker.ts";
+import { NexusClientError } from "../../src/client/mod.ts";
 import { startGateway } from "../../src/runtime/node/start-gateway.ts";
 import { deliverCallback, registerProvider } from "./broker-api.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 import { freePort } from "./free-port.ts";
 import { restClient } from "./gateway-clients.ts";
-import type { TestStack } from "./stack.ts";
+import { type TestStack, testBrokerEnv } from "./stack.ts";
 import type { TestIdp } from "./test-idp.ts";
 
 /** A running stack with a restartable Broker. */
@@ -36,17 +38,7 @@ export async function startClientStack(brokerOverrides: Record<string, string> =
   const adminKey = `admin-${randomBytes(18).toString("base64url")}`;
   const agentKey = `agent-${randomBytes(18).toString("base64url")}`;
   const port = await freePort();
-  const brokerEnv: Record<string, string> = {
-    DATABASE_URL: db.url,
-    ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-    STATE_KEY: randomBytes(32).toString("base64"),
-    API_KEY: adminKey,
-    BASE_URL: "http://127.0.0.1:1",
-    ALLOWED_RETURN_DOMAINS: "app.example.com,localhost,127.0.0.1",
-    ALLOW_HTTP_LOOPBACK_PROVIDERS: "true",
-    LOG_LEVEL: "debug",
-    ...brokerOverrides,
-  };
+  const brokerEnv = testBrokerEnv(db.url, adminKey, brokerOverrides);
   const logWrite = (line: string) => void logs.push(line);
   let broker: RunningService | undefined = await startBroker(brokerEnv, { port, logWrite });
   const brokerUrl = broker.url;
@@ -102,4 +94,15 @@ export async function connectOAuth(stack: ClientStack, idp: TestIdp, providerNam
   if (res.status !== 303) throw new Error(`the OAuth callback answered ${res.status}`);
   await res.body?.cancel();
   return String(started.connection_id);
+}
+
+/** The NexusClientError a promise rejects with; fails the test on any other outcome. */
+export async function clientError(p: Promise<unknown>): Promise<NexusClientError> {
+  try {
+    await p;
+  } catch (error) {
+    assert.ok(error instanceof NexusClientError, `expected a NexusClientError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail("expected a rejection");
 }

@@ -32,14 +32,10 @@ export interface StackOptions {
   brokerOnly?: boolean;
 }
 
-/** Starts a full stack with fresh random keys; LOG_LEVEL=debug so log-leak checks see everything. */
-export async function startStack(options: StackOptions = {}): Promise<TestStack> {
-  const db = await createTestDatabase();
-  const logs: string[] = [];
-  const adminKey = `admin-${randomBytes(18).toString("base64url")}`;
-  const agentKey = `agent-${randomBytes(18).toString("base64url")}`;
-  const brokerEnv: Record<string, string> = {
-    DATABASE_URL: db.url,
+/** A Broker environment for tests: fresh random vault and state keys, loopback providers allowed, debug logs. */
+export function testBrokerEnv(databaseUrl: string, adminKey: string, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
     ENCRYPTION_KEY: randomBytes(32).toString("base64"),
     STATE_KEY: randomBytes(32).toString("base64"),
     API_KEY: adminKey,
@@ -47,8 +43,17 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     ALLOWED_RETURN_DOMAINS: "app.example.com,localhost,127.0.0.1",
     ALLOW_HTTP_LOOPBACK_PROVIDERS: "true",
     LOG_LEVEL: "debug",
-    ...options.brokerEnv,
+    ...overrides,
   };
+}
+
+/** Starts a full stack with fresh random keys; LOG_LEVEL=debug so log-leak checks see everything. */
+export async function startStack(options: StackOptions = {}): Promise<TestStack> {
+  const db = await createTestDatabase();
+  const logs: string[] = [];
+  const adminKey = `admin-${randomBytes(18).toString("base64url")}`;
+  const agentKey = `agent-${randomBytes(18).toString("base64url")}`;
+  const brokerEnv = testBrokerEnv(db.url, adminKey, options.brokerEnv);
   const broker = await startBroker(brokerEnv, {
     port: options.brokerPort ?? 0,
     logWrite: (l) => void logs.push(l),

@@ -3,26 +3,15 @@
  * implement them; tests may fake them. Services never see postgres.js.
  */
 import type { Connection, ConnectionStatus, CredentialRecord, Handshake, HandshakeKind } from "./connection.ts";
-import type { AuthType, JsonObject, Provider, ProviderParams } from "./provider.ts";
+import type { AuthType, JsonObject, Provider, ProviderSettings } from "./provider.ts";
 
 /** A provider to insert or the full new state of one to replace. */
-export interface ProviderWrite {
+export interface ProviderWrite extends ProviderSettings {
   readonly name: string;
   readonly authType: AuthType;
   readonly clientId: string;
   /** New sealed secret; undefined keeps the stored one (on update), null removes it. */
   readonly clientSecret: { readonly ciphertext: string; readonly keyId: string } | null | undefined;
-  readonly issuer: string;
-  readonly enableDiscovery: boolean;
-  readonly authUrl: string;
-  readonly tokenUrl: string;
-  readonly scopes: readonly string[];
-  readonly params: ProviderParams;
-  readonly description: string;
-  readonly category: string;
-  readonly apiBaseUrl: string;
-  readonly userInfoEndpoint: string;
-  readonly aliases: readonly string[];
 }
 
 /** Where providers live. */

@@ -38,15 +38,8 @@ export interface ProviderParams {
   readonly authStrategy: Strategy | undefined;
 }
 
-/** A provider as stored. Its client secret stays sealed until a token request needs it. */
-export interface Provider {
-  readonly id: string;
-  readonly name: string;
-  readonly authType: AuthType;
-  readonly clientId: string;
-  /** Vault ciphertext of the client secret; null when none is stored. */
-  readonly clientSecretCt: string | null;
-  readonly keyId: string | null;
+/** What a provider is configured with, besides its identity and client credentials: the same whether drafted, written or stored. */
+export interface ProviderSettings {
   readonly issuer: string;
   readonly enableDiscovery: boolean;
   readonly authUrl: string;
@@ -58,6 +51,17 @@ export interface Provider {
   readonly apiBaseUrl: string;
   readonly userInfoEndpoint: string;
   readonly aliases: readonly string[];
+}
+
+/** A provider as stored. Its client secret stays sealed until a token request needs it. */
+export interface Provider extends ProviderSettings {
+  readonly id: string;
+  readonly name: string;
+  readonly authType: AuthType;
+  readonly clientId: string;
+  /** Vault ciphertext of the client secret; null when none is stored. */
+  readonly clientSecretCt: string | null;
+  readonly keyId: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly deletedAt: Date | null;

@@ -1,28 +1,17 @@
 import { invalidArgument } from "../../shared/errors.ts";
 import { assertCredentialSchema, assertStrategyFits, defaultsFor } from "../domain/credential-schema.ts";
 import { hasControlCharacters, parseScopes } from "../domain/input-rules.ts";
-import { type AuthType, authTypes, maxProviderNameLength, type ProviderParams, providerNamePattern } from "../domain/provider.ts";
+import { type AuthType, authTypes, maxProviderNameLength, type ProviderSettings, providerNamePattern } from "../domain/provider.ts";
 import { assertExtraParamsAllowed } from "../oauth/authorization-url.ts";
 import { validateEndpointUrl } from "../oauth/discovery.ts";
 
 /** A provider as a caller describes it, before validation. */
-export interface ProviderDraft {
+export interface ProviderDraft extends ProviderSettings {
   readonly name: string;
   readonly authType: string;
   readonly clientId: string;
   /** Plaintext; empty keeps the stored secret on update. */
   readonly clientSecret: string;
-  readonly issuer: string;
-  readonly enableDiscovery: boolean;
-  readonly authUrl: string;
-  readonly tokenUrl: string;
-  readonly scopes: readonly string[];
-  readonly params: ProviderParams;
-  readonly description: string;
-  readonly category: string;
-  readonly apiBaseUrl: string;
-  readonly userInfoEndpoint: string;
-  readonly aliases: readonly string[];
 }
 
 /** A validated draft: names normalised, and for static providers the effective schema and strategy filled in. */

@@ -32,6 +32,8 @@ type AnyUnaryFn = (req: UnaryRequest) => Promise<UnaryResponse>;
 export function createBrokerTransport(options: BrokerTransportOptions): Transport {
   const send = options.baseUrl.protocol === "https:" ? httpsRequest : httpRequest;
   const prefix = options.baseUrl.href.replace(/\/$/, "");
+  // Fixed for the transport's life, so no call parses a URL.
+  const { origin, hostname, port } = options.baseUrl;
   const call: AnyUnaryFn = options.interceptors.reduceRight<AnyUnaryFn>(
     (next, interceptor) => interceptor(next as never) as unknown as AnyUnaryFn,
     (req) => post(req),
@@ -41,7 +43,6 @@ export function createBrokerTransport(options: BrokerTransportOptions): Transpor
     const body = toBinary(req.method.input, req.message);
     const header: Record<string, string | number> = { "content-type": "application/proto", "connect-protocol-version": "1", "content-length": body.byteLength };
     req.header.forEach((value, name) => void (header[name] = value));
-    const url = new URL(req.url);
     return new Promise((resolve, reject) => {
       let settled = false;
       const fail = (error: ConnectError) => {
@@ -59,7 +60,7 @@ export function createBrokerTransport(options: BrokerTransportOptions): Transpor
         req.signal.removeEventListener("abort", onAbort);
       };
       const outgoing = send(
-        { hostname: url.hostname, port: url.port, path: url.pathname, method: "POST", agent: options.agent, headers: header },
+        { hostname, port, path: req.url.slice(origin.length), method: "POST", agent: options.agent, headers: header },
         (response) => {
           const chunks: Buffer[] = [];
           response.on("data", (chunk: Buffer) => chunks.push(chunk));
