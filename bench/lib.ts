@@ -1,6 +1,5 @@
 /** Shared pieces of the benchmarks: a private PostgreSQL, child processes and their resource use. */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, loadavg, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,12 +8,13 @@ import { createSql } from "../src/broker/db/sql.ts";
 import { startEmbeddedPostgres } from "../src/runtime/node/embedded-postgres.ts";
 import { loadMigrations } from "../src/runtime/node/load-migrations.ts";
 import { freePort } from "../test/support/free-port.ts";
+import { cpuSeconds, memoryMb, root } from "./load/procs.ts";
 
-export const root = new URL("../", import.meta.url).pathname;
+export { root } from "./load/procs.ts";
 
-/** A private PostgreSQL for one benchmark run. */
-export async function startBenchPostgres(): Promise<{ url(db: string): string; createDatabase(name: string): Promise<string>; stop(): Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), "nexus-bench-"));
+/** A private PostgreSQL for one benchmark run, its data in a new directory under `parentDir`. */
+export async function startBenchPostgres(parentDir = tmpdir()): Promise<{ url(db: string): string; createDatabase(name: string): Promise<string>; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(parentDir, "nexus-bench-"));
   const port = await freePort();
   const pg = await startEmbeddedPostgres({ dataDir: join(dir, "data"), port, persistent: false, fast: true });
   return {
@@ -43,13 +43,16 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** Starts `node --import tsx <script> ...args` with `env`; resolves when `ready` says so (a printed line, or a probe). */
-export async function spawnNode(script: string, args: string[], env: Record<string, string>, ready: ((line: string) => boolean) | { healthz: number }): Promise<Child> {
-  // BENCH_NODE_ARGS adds flags such as --cpu-prof to every child, for profiling runs.
-  const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+/**
+ * Starts `node [nodeArgs] --import tsx <script> ...args` with `env` (a `.mjs` bundle without tsx);
+ * resolves when `ready` says so (a printed line, or a probe).
+ */
+export async function spawnNode(
+  script: string, args: string[], env: Record<string, string>, ready: ((line: string) => boolean) | { healthz: number }, nodeArgs: string[] = [],
+): Promise<Child> {
   // A prebuilt .mjs runs on plain Node; TypeScript sources go through tsx.
   const loader = script.endsWith(".mjs") ? [] : ["--import", "tsx"];
-  const child = spawn(process.execPath, [...extra, ...loader, script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...nodeArgs, ...loader, script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   await new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {
@@ -70,11 +73,8 @@ export async function spawnNode(script: string, args: string[], env: Record<stri
   const pid = child.pid!;
   return {
     process: child,
-    peakRssMb: () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024,
-    cpuSeconds() {
-      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    },
+    peakRssMb: () => memoryMb(pid, "VmHWM"),
+    cpuSeconds: () => cpuSeconds(pid),
     async stop() {
       if (child.exitCode !== null) return;
       child.kill("SIGTERM");

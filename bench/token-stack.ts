@@ -58,9 +58,7 @@ process.once("exit", () => rmSync(scratch, { recursive: true, force: true }));
 export async function startTokenStack(options: TokenStackOptions): Promise<TokenStack> {
   const log = options.log ?? (() => {});
   const entry = (service: "broker" | "gateway") => (options.built === true ? `.nexus/build/node/${service}.mjs` : `src/runtime/node/${service}.ts`);
-  const savedTmp = process.env.TMPDIR;
-  process.env.TMPDIR = scratch;
-  const pg = await startBenchPostgres().finally(() => (savedTmp === undefined ? delete process.env.TMPDIR : (process.env.TMPDIR = savedTmp)));
+  const pg = await startBenchPostgres(scratch);
   const children: Child[] = [];
   const stop = async () => {
     for (const c of children.reverse()) await c.stop().catch(() => {});
@@ -75,17 +73,10 @@ export async function startTokenStack(options: TokenStackOptions): Promise<Token
     const gatewayPort = await freePort();
     const barePort = await freePort();
     const start = async (script: string, args: string[], env: Record<string, string>, ready: Parameters<typeof spawnNode>[3], nodeArgs = "") => {
-      const saved = process.env.BENCH_NODE_ARGS;
-      process.env.BENCH_NODE_ARGS = nodeArgs;
-      try {
-        const child = await spawnNode(script, args, env, ready);
-        track(child.process);
-        children.push(child);
-        return child;
-      } finally {
-        if (saved === undefined) delete process.env.BENCH_NODE_ARGS;
-        else process.env.BENCH_NODE_ARGS = saved;
-      }
+      const child = await spawnNode(script, args, env, ready, nodeArgs.split(" ").filter((a) => a !== ""));
+      track(child.process);
+      children.push(child);
+      return child;
     };
     // Quiet logs: a log line per request would be part of what we measure.
     const broker = await start(entry("broker"), [], {

@@ -6,8 +6,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { root } from "../lib.ts";
 import type { LoadResult, WorkerEvent } from "./worker-io.ts";
+
+/** The checkout, where every benchmark process runs. */
+export const root = new URL("../../", import.meta.url).pathname;
 
 // USER_HZ is 100 on every Linux this runs on (bench/lib.ts assumes the same).
 const ticksPerSecond = 100;
