@@ -61,7 +61,7 @@ async function run(pg: Awaited<ReturnType<typeof startBenchPostgres>>, brokers: 
   const env = {
     DATABASE_URL: dbUrl, ENCRYPTION_KEY: encryptionKey.toString("base64"), STATE_KEY: randomBytes(32).toString("base64"),
     API_KEY: `bench-${randomBytes(12).toString("hex")}`, BASE_URL: "http://127.0.0.1:1", ALLOWED_RETURN_DOMAINS: "localhost",
-    ALLOW_HTTP_LOOPBACK_PROVIDERS: "true", REFRESH_CONCURRENCY: String(concurrency), LOG_LEVEL: "warn",
+    ALLOW_HTTP_LOOPBACK_PROVIDERS: "true", REFRESH_MIN_INTERVAL_SECONDS: "1", REFRESH_CONCURRENCY: String(concurrency), LOG_LEVEL: "warn",
   };
   const started: Child[] = [];
   for (let b = 0; b < brokers; b++) {

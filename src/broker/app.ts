@@ -71,8 +71,13 @@ export interface Broker {
   wakeRefreshLoop(): void;
   /** Runs one housekeeping sweep now. */
   runHousekeeping(): Promise<void>;
-  /** Stops background work and flushes the audit log. The runtime closes the server and the pool. */
-  close(): Promise<void>;
+  /**
+   * A graceful stop: stops claiming refreshes and housekeeping at once, waits
+   * for refreshes already on the wire to write their outcome and for
+   * `whenServed` (the server's own drain), then flushes the audit log; all
+   * within `deadlineMs`. The runtime closes the server and the pool.
+   */
+  close(options?: { deadlineMs?: number; whenServed?: Promise<void> }): Promise<void>;
 }
 
 /** Procedures anyone may call: health, reflection, and the browser end of handshakes. */
@@ -115,6 +120,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       capturePageUrl: `${base}/auth/capture`,
       allowedReturnDomains: config.allowedReturnDomains,
       refreshMarginSeconds: config.refreshMarginSeconds,
+      minRefreshIntervalSeconds: config.refreshMinIntervalSeconds,
       allowHttpLoopback,
       // A provider call always ends well inside the lease, so a lease never lapses under a live refresh.
       providerTimeoutMs: Math.min(15_000, (config.refreshLeaseSeconds * 1000) / 2),
@@ -124,7 +130,29 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       refreshGiveUpDays: config.refreshGiveUpDays,
     },
   };
-  const refresher = createRefreshService(services);
+  const refresher = createRefreshService({
+    connections: services.connections,
+    providers: services.providers,
+    endpoints: services.endpoints,
+    sealer: services.sealer,
+    fetch: deps.fetch,
+    audit,
+    metrics,
+    logger: deps.logger,
+    now: deps.now,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    random,
+    randomUUID: deps.randomUUID,
+    settings: {
+      instanceId,
+      leaseSeconds: config.refreshLeaseSeconds,
+      providerTimeoutMs: services.settings.providerTimeoutMs,
+      backoffSeconds: config.refreshBackoffSeconds,
+      giveUpDays: config.refreshGiveUpDays,
+      marginSeconds: config.refreshMarginSeconds,
+      minIntervalSeconds: config.refreshMinIntervalSeconds,
+    },
+  });
   const captures = createCaptureService(services);
   const auth = await createApiKeyAuth({ keys: config.apiKeys, role: "key", publicProcedures: brokerPublicProcedures });
   const app = createHttpApp({
@@ -152,6 +180,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     refresher,
     logger: deps.logger,
     random,
+    randomUUID: deps.randomUUID,
     owner: instanceId,
     concurrency: config.refreshConcurrency,
     leaseSeconds: config.refreshLeaseSeconds,
@@ -173,11 +202,16 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     app,
     wakeRefreshLoop: loop.wake,
     runHousekeeping: housekeeping.runOnce,
-    async close() {
-      await cacheSync?.stop();
-      await loop.stop();
-      await housekeeping.stop();
+    async close(options = {}) {
+      const deadline = deps.now() + (options.deadlineMs ?? config.shutdownDrainSeconds * 1000);
+      const left = () => Math.max(0, deadline - deps.now());
+      await Promise.all([loop.stop(), housekeeping.stop()]);
+      await refresher.drain(left());
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([options.whenServed ?? Promise.resolve(), new Promise((resolve) => (timer = setTimeout(resolve, left())))]);
+      clearTimeout(timer);
       await audit.close();
+      await cacheSync?.stop();
     },
   };
 }

@@ -25,6 +25,10 @@ export interface BrokerConfig {
   readonly refreshLeaseSeconds: number;
   /** First retry delay after a transient refresh failure. */
   readonly refreshBackoffSeconds: number;
+  /** Shortest time between two refreshes of one connection (a token living 0 s must not loop). */
+  readonly refreshMinIntervalSeconds: number;
+  /** How long a graceful stop may wait for refreshes on the wire and the audit log. */
+  readonly shutdownDrainSeconds: number;
   readonly auditRetentionDays: number;
   /** Longest life of a token cache entry, in seconds; 0 turns the cache off. */
   readonly tokenCacheSeconds: number;
@@ -119,6 +123,8 @@ export function loadBrokerConfig(env: Env): BrokerConfig {
     refreshGiveUpDays: r.integer("REFRESH_GIVE_UP_DAYS", { default: 4, min: 1, max: 365 }),
     refreshLeaseSeconds: r.integer("REFRESH_LEASE_SECONDS", { default: 60, min: 2, max: 3600 }),
     refreshBackoffSeconds: r.integer("REFRESH_BACKOFF_SECONDS", { default: 10, min: 1, max: 3600 }),
+    refreshMinIntervalSeconds: r.integer("REFRESH_MIN_INTERVAL_SECONDS", { default: 30, min: 1, max: 3600 }),
+    shutdownDrainSeconds: r.integer("SHUTDOWN_DRAIN_SECONDS", { default: 30, min: 1, max: 3600 }),
     auditRetentionDays: r.integer("AUDIT_RETENTION_DAYS", { default: 90, min: 1, max: 36_500 }),
     tokenCacheSeconds: r.integer("TOKEN_CACHE_SECONDS", { default: 10, min: 0, max: 300 }),
     tokenCacheMaxEntries: r.integer("TOKEN_CACHE_MAX_ENTRIES", { default: 20_000, min: 1, max: 10_000_000 }),

@@ -240,7 +240,9 @@ describe("Broker security: code exchange, id_token and refresh (C-16…C-29, C-3
     const s = await h.start(provider);
     fake.script.push({ kind: "ok", accessTokenTtl: 20 });
     await h.callback(h.authorize(fake, s.authUrl));
-    await h.stack.db.sql`update credentials set expires_at = now() - interval '1 second' where connection_id = ${s.id}`;
+    // Expired the natural way: issued 21 s ago (a refresh sooner than REFRESH_MIN_INTERVAL_SECONDS after the last would not run).
+    await h.stack.db.sql`update credentials set expires_at = now() - interval '1 second', refreshed_at = now() - interval '21 seconds'
+      where connection_id = ${s.id}`;
     fake.script.push({ kind: "status", status: 429, retryAfter: "120", body: JSON.stringify({ error: "slow_down" }) });
     const first = await h.rest("GET", `/connections/${s.id}/token`);
     assert.equal(first.status, 503, JSON.stringify(first.body));

@@ -38,7 +38,7 @@ describe("Gateway resilience", () => {
     brokerPort = await freePort();
     brokerEnv = {
       DATABASE_URL: db.url, ENCRYPTION_KEY: randomBytes(32).toString("base64"), STATE_KEY: randomBytes(32).toString("base64"),
-      API_KEY: adminKey, BASE_URL: "http://127.0.0.1:1", ALLOWED_RETURN_DOMAINS: "app.example.com", ALLOW_HTTP_LOOPBACK_PROVIDERS: "true",
+      API_KEY: adminKey, BASE_URL: "http://127.0.0.1:1", ALLOWED_RETURN_DOMAINS: "app.example.com", ALLOW_HTTP_LOOPBACK_PROVIDERS: "true", REFRESH_MIN_INTERVAL_SECONDS: "1",
     };
     broker = await startBroker(brokerEnv, { port: brokerPort, logWrite: () => {} });
     gateway = await startGateway({ BROKER_URL: broker.url, BROKER_API_KEY: adminKey, AGENT_API_KEYS: agentKey }, { port: 0, logWrite: () => {} });

@@ -105,7 +105,7 @@ describe("the background refresh loop", () => {
     assert.equal(value(/nexus_connections_total\{status="active"\} (\d+)/), 0);
     assert.ok(value(/oauth_token_get_total\{provider="short",status="success"\} (\d+)/) >= 1, "labelled with the real provider name");
     assert.ok(value(/nexus_db_operation_duration_seconds_count\{repo="refresh_queue",method="claimDue"\} (\d+)/) >= 1);
-    assert.ok(value(/nexus_db_operation_duration_seconds_count\{repo="connections",method="replaceCredential"\} (\d+)/) >= refreshed!);
+    assert.ok(value(/nexus_db_operation_duration_seconds_count\{repo="connections",method="storeRefreshed"\} (\d+)/) >= refreshed!);
     assert.doesNotMatch(text, /ws-loop|ws-cycles|ws-revoked/, "no user id in any label");
   });
 });

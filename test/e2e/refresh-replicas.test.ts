@@ -82,7 +82,7 @@ describe("two Broker replicas share the background refresh of rotating refresh t
     db = await createTestDatabase();
     const env = {
       DATABASE_URL: db.url, ENCRYPTION_KEY: randomBytes(32).toString("base64"), STATE_KEY: randomBytes(32).toString("base64"),
-      API_KEY: apiKey, BASE_URL: "http://127.0.0.1:1", ALLOWED_RETURN_DOMAINS: "app.example.com", ALLOW_HTTP_LOOPBACK_PROVIDERS: "true",
+      API_KEY: apiKey, BASE_URL: "http://127.0.0.1:1", ALLOWED_RETURN_DOMAINS: "app.example.com", ALLOW_HTTP_LOOPBACK_PROVIDERS: "true", REFRESH_MIN_INTERVAL_SECONDS: "1",
       LOG_LEVEL: "info",
     };
     vault = createVault(createKeyRing(new Map([["primary", new Uint8Array(Buffer.from(env.ENCRYPTION_KEY, "base64"))]]), "primary"));

@@ -55,7 +55,7 @@ describe("the token cache across two Brokers", () => {
     db = await createTestDatabase();
     const env = {
       DATABASE_URL: db.url, ENCRYPTION_KEY: randomBytes(32).toString("base64"), STATE_KEY: randomBytes(32).toString("base64"),
-      API_KEY: apiKey, BASE_URL: "http://127.0.0.1:1", ALLOWED_RETURN_DOMAINS: "app.example.com", ALLOW_HTTP_LOOPBACK_PROVIDERS: "true",
+      API_KEY: apiKey, BASE_URL: "http://127.0.0.1:1", ALLOWED_RETURN_DOMAINS: "app.example.com", ALLOW_HTTP_LOOPBACK_PROVIDERS: "true", REFRESH_MIN_INTERVAL_SECONDS: "1",
       LOG_LEVEL: "debug", TOKEN_CACHE_SECONDS: "60",
     };
     a = await startBroker(env, { port: 0, logWrite: (l) => void logs.push(l) });

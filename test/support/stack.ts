@@ -41,7 +41,7 @@ export function testBrokerEnv(databaseUrl: string, adminKey: string, overrides: 
     API_KEY: adminKey,
     BASE_URL: "http://127.0.0.1:1",
     ALLOWED_RETURN_DOMAINS: "app.example.com,localhost,127.0.0.1",
-    ALLOW_HTTP_LOOPBACK_PROVIDERS: "true",
+    ALLOW_HTTP_LOOPBACK_PROVIDERS: "true", REFRESH_MIN_INTERVAL_SECONDS: "1",
     LOG_LEVEL: "debug",
     ...overrides,
   };

@@ -40,9 +40,14 @@ export interface CredentialRecord {
   readonly version: bigint;
   readonly refreshedAt: Date | null;
   readonly refreshDueAt: Date | null;
-  /** Which Broker holds the refresh lease, and until when. */
+  /** Which Broker holds the refresh lease, which claim it is, and until when. */
   readonly leaseOwner: string | null;
+  readonly leaseId: string | null;
   readonly leaseUntil: Date | null;
+  /** Set while a refresh may have presented the refresh token and its outcome is not yet written. */
+  readonly rotationStartedAt: Date | null;
+  /** The claim whose write stored the current tokens. */
+  readonly writtenByLease: string | null;
   readonly failureCount: number;
   readonly failingSince: Date | null;
   readonly nextAttemptAt: Date | null;

@@ -96,6 +96,8 @@ export interface NewCredential {
   readonly expiresInSeconds: number | undefined;
   /** Refresh margin: the refresh is due this long (at most a third of the lifetime) before expiry. */
   readonly refreshMarginSeconds: number;
+  /** The refresh is never due sooner than this after storing (a token that lives 0 s must not loop). */
+  readonly minRefreshIntervalSeconds: number;
 }
 
 /** A page of connections. */
@@ -136,35 +138,62 @@ export interface ConnectionStore {
   revoke(connectionId: string): Promise<Connection | undefined>;
   getCredential(connectionId: string): Promise<CredentialRecord | undefined>;
   /**
-   * Replaces the sealed values of a credential if its version is still
-   * `expectedVersion` (compare-and-set), clearing its lease and failure
-   * bookkeeping. Returns the new row; undefined when someone else wrote first.
+   * Stores the tokens a refresh under `lease` received, if the credential's
+   * version is still `expectedVersion` (compare-and-set: only another refresh
+   * moves it), releasing the lease and clearing the failure bookkeeping and the
+   * write-ahead mark. A connection a sibling marked attention_required for a
+   * refused refresh meanwhile becomes active again: these tokens prove the
+   * grant lives. Undefined when the version moved (or the row is gone); the
+   * caller reads the row to tell its own lost answer from a sibling's write.
    */
-  replaceCredential(connectionId: string, expectedVersion: bigint, credential: NewCredential): Promise<CredentialRecord | undefined>;
+  storeRefreshed(connectionId: string, lease: LeaseRef, expectedVersion: bigint, credential: NewCredential): Promise<{ record: CredentialRecord; revived: boolean } | undefined>;
   /**
    * Takes the refresh lease of a credential unless anyone, this process
-   * included, holds a live one; returns the credential version the lease covers.
+   * included, holds a live one, and sets the write-ahead mark. Returns the
+   * credential version the lease covers and whether the mark was already set
+   * (a previous attempt was interrupted).
    */
-  claimLease(connectionId: string, owner: string, leaseSeconds: number): Promise<bigint | undefined>;
-  /** Gives a lease back without writing a token. */
-  releaseLease(connectionId: string, owner: string): Promise<void>;
+  claimLease(connectionId: string, lease: LeaseRequest): Promise<{ version: bigint; interrupted: boolean } | undefined>;
+  /** Gives a lease back without writing a token; clears the write-ahead mark. A no-op for any other claim. */
+  releaseLease(connectionId: string, lease: LeaseRef): Promise<void>;
   /**
-   * Records a transient refresh failure: no attempt before `retryInSeconds`,
-   * lease released. Returns how many failures in a row, and since when.
+   * Records a transient refresh failure under `lease`: no attempt before
+   * `retryInSeconds`, lease released, write-ahead mark cleared unless
+   * `keepMark` (the provider may have rotated the token unheard). Returns how
+   * many failures in a row, and since when; undefined when the lease was lost.
    */
-  recordRefreshFailure(connectionId: string, owner: string, failure: { error: string; retryInSeconds: number }): Promise<{ failureCount: number; failingSince: Date } | undefined>;
+  recordRefreshFailure(
+    connectionId: string, lease: LeaseRef, failure: { error: string; retryInSeconds: number; keepMark: boolean },
+  ): Promise<{ failureCount: number; failingSince: Date } | undefined>;
+}
+
+/** One refresh claim: a fresh id per claim, and the Broker that holds it. */
+export interface LeaseRef {
+  readonly id: string;
+  readonly owner: string;
+}
+
+/** A claim to make: its id (chosen by the claimer, so a lost answer can still be released) and its length. */
+export interface LeaseRequest extends LeaseRef {
+  readonly seconds: number;
 }
 
 /** A credential claimed for a background refresh: the row as the lease found it, and its connection's provider. */
 export interface RefreshClaim {
   readonly record: CredentialRecord;
   readonly providerId: string;
+  /** The claim's lease. */
+  readonly lease: LeaseRef;
+  /** The write-ahead mark was already set: the previous attempt was interrupted after it may have sent the token. */
+  readonly interrupted: boolean;
 }
 
 /** The queue of credentials due for refresh. */
 export interface RefreshQueue {
-  /** Leases up to `limit` due credentials (oldest due first), skipping ones other processes hold. */
-  claimDue(owner: string, limit: number, leaseSeconds: number): Promise<RefreshClaim[]>;
+  /** Leases up to `limit` due credentials (oldest due first) under `lease`, skipping ones other processes hold. */
+  claimDue(lease: LeaseRequest, limit: number): Promise<RefreshClaim[]>;
+  /** Gives back every row still held under `lease` (a claim whose answer was lost). */
+  releaseAll(lease: LeaseRef): Promise<void>;
   /** Seconds until the next credential becomes due, comes out of backoff, or loses its lease; undefined when none will. */
   secondsUntilNextDue(): Promise<number | undefined>;
   /** Calls `wake` whenever any process stores a credential due soon; resolves to an unsubscribe function. */

@@ -1,4 +1,3 @@
-import { NexusError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/logger.ts";
 import type { RefreshClaim, RefreshQueue } from "../domain/ports.ts";
 import type { RefreshService } from "../services/refresh-service.ts";
@@ -9,6 +8,8 @@ export interface RefreshLoopDeps {
   readonly refresher: RefreshService;
   readonly logger: Logger;
   readonly random: () => number;
+  /** A fresh id for each claim. */
+  readonly randomUUID: () => string;
   /** This process's name on leases. */
   readonly owner: string;
   /** Refreshes in flight at most. */
@@ -28,7 +29,10 @@ export interface RefreshLoopDeps {
 export interface RefreshLoop {
   /** Looks at the queue now (a credential due soon was stored). */
   wake(): void;
-  /** Stops claiming, aborts refreshes in flight (their leases are given back) and waits for them. */
+  /**
+   * Stops claiming and resolves once the loop has exited. Refreshes already
+   * claimed go on: the refresh service's drain waits for them.
+   */
   stop(): Promise<void>;
 }
 
@@ -37,7 +41,8 @@ export interface RefreshLoop {
  * the rows, so Brokers share the work without overlap), refreshes them with
  * bounded concurrency and a little jitter, and otherwise sleeps until the next
  * due time the database reports, or until woken by NOTIFY. A database outage
- * is waited out with growing pauses; the loop never dies.
+ * is waited out with growing pauses; the loop never dies. Stopping it never
+ * aborts a refresh: a refresh token on the wire must have its answer written.
  */
 export function startRefreshLoop(deps: RefreshLoopDeps): RefreshLoop {
   const maxSleepMs = deps.maxSleepMs ?? 30_000;
@@ -70,14 +75,8 @@ export function startRefreshLoop(deps: RefreshLoopDeps): RefreshLoop {
     });
   }
 
-  async function refreshOne(claim: RefreshClaim): Promise<void> {
-    await new Promise((r) => setTimeout(r, deps.random() * jitterMs));
-    try {
-      await deps.refresher.refresh(claim.record.connectionId, { trigger: "background", leased: claim, signal });
-    } catch (error) {
-      // Expected outcomes were logged and audited by the refresh itself.
-      if (!(error instanceof NexusError) && !signal.aborted) deps.logger.error("background refresh failed", { connection_id: claim.record.connectionId, err: error });
-    }
+  function refreshOne(claim: RefreshClaim): Promise<void> {
+    return deps.refresher.refreshClaimed(claim, deps.random() * jitterMs);
   }
 
   async function loop(): Promise<void> {
@@ -87,7 +86,15 @@ export function startRefreshLoop(deps: RefreshLoopDeps): RefreshLoop {
       try {
         unlisten ??= await deps.queue.onWake(wake);
         const room = deps.concurrency - running.size;
-        const claims = room > 0 ? await deps.queue.claimDue(deps.owner, room, deps.leaseSeconds) : [];
+        const lease = { id: deps.randomUUID(), owner: deps.owner, seconds: deps.leaseSeconds };
+        let claims: RefreshClaim[] = [];
+        try {
+          if (room > 0) claims = await deps.queue.claimDue(lease, room);
+        } catch (error) {
+          // The claim may have committed before its answer was lost: give back whatever it took, by its id.
+          void deps.queue.releaseAll(lease).catch(() => {});
+          throw error;
+        }
         for (const claim of claims) {
           const task = refreshOne(claim).finally(() => {
             running.delete(task);
@@ -120,7 +127,6 @@ export function startRefreshLoop(deps: RefreshLoopDeps): RefreshLoop {
       controller.abort();
       alarm?.();
       await done;
-      await Promise.allSettled([...running]);
     },
   };
 }

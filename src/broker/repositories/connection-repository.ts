@@ -59,7 +59,8 @@ export function createConnectionRepository(sql: Sql): ConnectionStore {
         const life = cred.expiresInSeconds ?? null;
         await tx`insert into credentials (connection_id, key_id, secret_ct, refresh_ct, refreshed_at, expires_at, refresh_due_at)
           values (${connectionId}, ${cred.keyId}, ${cred.secretCt}, ${cred.refreshCt}, now(),
-                  ${expiresAtSql(tx as unknown as Sql, life)}, ${dueAtSql(tx as unknown as Sql, life, cred.refreshCt, cred.refreshMarginSeconds)})`;
+                  ${expiresAtSql(tx as unknown as Sql, life)},
+                  ${dueAtSql(tx as unknown as Sql, life, cred.refreshCt, cred.refreshMarginSeconds, cred.minRefreshIntervalSeconds)})`;
         return true;
       });
     },
@@ -78,7 +79,8 @@ export function createConnectionRepository(sql: Sql): ConnectionStore {
           returning c.id`;
         if (rows.length === 0) return false;
         // Nothing refreshes a connection that needs the user; the lease columns go quiet.
-        await tx`update credentials set refresh_due_at = null, lease_owner = null, lease_until = null where connection_id = ${connectionId}`;
+        await tx`update credentials set refresh_due_at = null, lease_owner = null, lease_id = null, lease_until = null,
+            rotation_started_at = null where connection_id = ${connectionId}`;
         return true;
       });
     },
@@ -96,31 +98,55 @@ export function createConnectionRepository(sql: Sql): ConnectionStore {
       const [row] = await sql<CredentialRecord[]>`select * from credentials where connection_id = ${connectionId}`;
       return row;
     },
-    async replaceCredential(connectionId, expectedVersion, cred) {
+    async storeRefreshed(connectionId, lease, expectedVersion, cred) {
       const life = cred.expiresInSeconds ?? null;
-      const [row] = await sql<CredentialRecord[]>`update credentials set key_id = ${cred.keyId}, secret_ct = ${cred.secretCt}, refresh_ct = ${cred.refreshCt},
-          refreshed_at = now(), version = version + 1, lease_owner = null, lease_until = null,
-          failure_count = 0, failing_since = null, next_attempt_at = null, last_error = '',
-          expires_at = ${expiresAtSql(sql, life)}, refresh_due_at = ${dueAtSql(sql, life, cred.refreshCt, cred.refreshMarginSeconds)}
-        where connection_id = ${connectionId} and version = ${expectedVersion.toString()} returning *`;
+      // One statement, so a refresh costs one round trip: the write, and the revival of a connection a
+      // sibling gave up on while these tokens were on their way (the reasons a refused refresh writes).
+      const rows = await sql<(CredentialRecord & { revived: boolean })[]>`
+        with written as (
+          update credentials set key_id = ${cred.keyId}, secret_ct = ${cred.secretCt}, refresh_ct = ${cred.refreshCt},
+              refreshed_at = now(), version = version + 1, written_by_lease = ${lease.id},
+              lease_owner = null, lease_id = null, lease_until = null, rotation_started_at = null,
+              failure_count = 0, failing_since = null, next_attempt_at = null, last_error = '',
+              expires_at = ${expiresAtSql(sql, life)},
+              refresh_due_at = ${dueAtSql(sql, life, cred.refreshCt, cred.refreshMarginSeconds, cred.minRefreshIntervalSeconds)}
+            where connection_id = ${connectionId} and version = ${expectedVersion.toString()}
+            returning *
+        ), revived as (
+          update connections c set status = 'active', status_reason = '', updated_at = now(), version = c.version + 1
+            from written w
+            where c.id = w.connection_id and c.status = 'attention_required'
+              and c.status_reason in ('invalid_grant', 'unauthorized_client', 'rotation_interrupted')
+            returning c.id
+        )
+        select w.*, exists (select 1 from revived) as revived from written w`;
+      const row = rows[0];
+      if (row === undefined) return undefined;
+      const { revived, ...record } = row;
+      return { record, revived };
+    },
+    async claimLease(connectionId, lease) {
+      // The subselect reads the row as it was, so the claim can tell whether the mark was already set.
+      const [row] = await sql<{ version: bigint; interrupted: boolean }[]>`
+        update credentials c set lease_owner = ${lease.owner}, lease_id = ${lease.id},
+            lease_until = now() + make_interval(secs => ${lease.seconds}), rotation_started_at = now()
+          from (select connection_id, rotation_started_at is not null as interrupted from credentials
+                where connection_id = ${connectionId} for update) before
+          where c.connection_id = before.connection_id and (c.lease_until is null or c.lease_until < now())
+          returning c.version, before.interrupted`;
       return row;
     },
-    async claimLease(connectionId, owner, leaseSeconds) {
-      const [row] = await sql<{ version: bigint }[]>`update credentials
-          set lease_owner = ${owner}, lease_until = now() + make_interval(secs => ${leaseSeconds})
-        where connection_id = ${connectionId} and (lease_until is null or lease_until < now())
-        returning version`;
-      return row?.version;
+    async releaseLease(connectionId, lease) {
+      await sql`update credentials set lease_owner = null, lease_id = null, lease_until = null, rotation_started_at = null
+        where connection_id = ${connectionId} and lease_id = ${lease.id}`;
     },
-    async releaseLease(connectionId, owner) {
-      await sql`update credentials set lease_owner = null, lease_until = null where connection_id = ${connectionId} and lease_owner = ${owner}`;
-    },
-    async recordRefreshFailure(connectionId, owner, failure) {
+    async recordRefreshFailure(connectionId, lease, failure) {
       const [row] = await sql<{ failureCount: number; failingSince: Date }[]>`update credentials set
           failure_count = failure_count + 1, failing_since = coalesce(failing_since, now()),
           next_attempt_at = now() + make_interval(secs => ${failure.retryInSeconds}), last_error = ${failure.error},
-          lease_owner = null, lease_until = null
-        where connection_id = ${connectionId} and lease_owner = ${owner}
+          lease_owner = null, lease_id = null, lease_until = null,
+          rotation_started_at = case when ${failure.keepMark} then rotation_started_at else null end
+        where connection_id = ${connectionId} and lease_id = ${lease.id}
         returning failure_count, failing_since`;
       return row;
     },
@@ -134,9 +160,12 @@ function expiresAtSql(sql: Sql, life: number | null) {
 
 /**
  * When the refresh is due: expiry minus the smaller of the margin and a third of
- * the lifetime. Never, without a refresh token or an expiry.
+ * the lifetime, but never sooner than the minimum interval (a provider that says
+ * expires_in 0 would otherwise be asked again at once, forever). Never, without
+ * a refresh token or an expiry.
  */
-function dueAtSql(sql: Sql, life: number | null, refreshCt: string | null, margin: number) {
+function dueAtSql(sql: Sql, life: number | null, refreshCt: string | null, margin: number, minInterval: number) {
   if (life === null || refreshCt === null) return sql`null`;
-  return sql`now() + make_interval(secs => ${life}::float8 - least(${margin}::float8, ${life}::float8 / 3))`;
+  return sql`now() + make_interval(secs => greatest(${minInterval}::float8,
+    ${life}::float8 - least(${margin}::float8, ${life}::float8 / 3)))`;
 }

@@ -27,7 +27,7 @@ function invalidating<T extends object>(target: T, writes: readonly (keyof T)[],
 
 /** The connection store, dropping a connection's entry after every write that changes what GetToken answers. */
 export function cacheInvalidatingConnections(store: ConnectionStore, cache: CredentialCache): ConnectionStore {
-  return invalidating(store, ["activate", "fail", "requireAttention", "revoke", "replaceCredential"], (args) => cache.invalidate(args[0] as string));
+  return invalidating(store, ["activate", "fail", "requireAttention", "revoke", "storeRefreshed"], (args) => cache.invalidate(args[0] as string));
 }
 
 /** The provider store, dropping every entry after a provider changes (its strategy shapes every answer). */

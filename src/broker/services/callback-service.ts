@@ -157,6 +157,7 @@ export function createCallbackService(deps: ServiceDeps): CallbackService {
           refreshCt: tokens.refreshToken === undefined ? null : deps.sealer.seal(tokens.refreshToken, { ...sealedFields.credentialRefreshToken, rowId }),
           expiresInSeconds: tokens.expiresIn,
           refreshMarginSeconds: deps.settings.refreshMarginSeconds,
+          minRefreshIntervalSeconds: deps.settings.minRefreshIntervalSeconds,
         },
         grantedScopes(tokens.scope, provider.params.scopeSeparator) ?? connection.scopes,
       );

@@ -81,6 +81,7 @@ export function createCaptureService(deps: ServiceDeps): CaptureService {
           refreshCt: null,
           expiresInSeconds: undefined,
           refreshMarginSeconds: deps.settings.refreshMarginSeconds,
+          minRefreshIntervalSeconds: deps.settings.minRefreshIntervalSeconds,
         }, []);
         if (!activated) throw new NexusError("state_replayed", "the connection is no longer pending");
         deps.metrics.capture("success");

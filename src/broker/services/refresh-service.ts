@@ -1,22 +1,23 @@
 import { NexusError } from "../../shared/errors.ts";
+import type { Logger } from "../../shared/logger.ts";
 import type { CredentialRecord } from "../domain/connection.ts";
-import type { RefreshClaim } from "../domain/ports.ts";
-import type { Provider } from "../domain/provider.ts";
-import { sealedFields } from "../domain/sealed-fields.ts";
-import { exchangeToken, type TokenResult } from "../oauth/token-endpoint.ts";
-import { oauthSecret } from "./credential-payload.ts";
-import type { ServiceDeps } from "./service-deps.ts";
+import type { AuditLog, BrokerMetrics, ConnectionStore, LeaseRef, ProviderStore, RefreshClaim, Sealer } from "../domain/ports.ts";
+import { refreshedTooRecently } from "../domain/refresh-policy.ts";
+import type { FetchLike } from "../oauth/fetch-with-timeout.ts";
+import type { EndpointResolver } from "./provider-endpoints.ts";
+import { attemptRefresh } from "./refresh-attempt.ts";
+import { createRefreshOutcomes } from "./refresh-outcomes.ts";
+import { type Sleep, writeUntilLanded } from "./write-until-landed.ts";
 
 /** Why a refresh runs. */
 export type RefreshTrigger = "on_demand" | "forced" | "background";
 
-/** Options of one refresh. */
+/** Options of one refresh asked for by a caller. */
 export interface RefreshOptions {
-  readonly trigger: RefreshTrigger;
+  readonly trigger: "on_demand" | "forced";
+  /** Ends the caller's wait, never the refresh: a refresh token sent to the provider must have its answer written. */
   readonly signal?: AbortSignal;
   readonly caller?: string;
-  /** The background loop already holds the lease on this row. */
-  readonly leased?: RefreshClaim;
 }
 
 /** Refreshing OAuth tokens. */
@@ -27,141 +28,151 @@ export interface RefreshService {
    * gone), `refresh_backoff` or `provider_unavailable` (try again later).
    */
   refresh(connectionId: string, options: RefreshOptions): Promise<CredentialRecord>;
+  /** Refreshes a credential the background loop claimed, after `delayMs`. Never rejects: outcomes are logged and audited. */
+  refreshClaimed(claim: RefreshClaim, delayMs?: number): Promise<void>;
+  /**
+   * Stops taking new refreshes and waits up to `graceMs` for those already
+   * running to write their outcome; resolves to how many had not finished.
+   */
+  drain(graceMs: number): Promise<number>;
+}
+
+/** The refresh engine's settings. */
+export interface RefreshSettings {
+  /** This process's name on leases. */
+  readonly instanceId: string;
+  readonly leaseSeconds: number;
+  /** Deadline of one provider call; shorter than the lease. */
+  readonly providerTimeoutMs: number;
+  readonly backoffSeconds: number;
+  readonly giveUpDays: number;
+  readonly marginSeconds: number;
+  readonly minIntervalSeconds: number;
+}
+
+/** What the refresh service uses, and nothing more. */
+export interface RefreshServiceDeps {
+  readonly connections: Pick<ConnectionStore, "get" | "getCredential" | "claimLease" | "storeRefreshed" | "releaseLease" | "recordRefreshFailure" | "requireAttention">;
+  readonly providers: Pick<ProviderStore, "getById">;
+  readonly endpoints: EndpointResolver;
+  readonly sealer: Sealer;
+  readonly fetch: FetchLike;
+  readonly audit: AuditLog;
+  readonly metrics: Pick<BrokerMetrics, "refresh">;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly sleep: Sleep;
+  /** Uniform in [0, 1): jitter. */
+  readonly random: () => number;
+  readonly randomUUID: () => string;
+  readonly settings: RefreshSettings;
 }
 
 /**
- * One refresh path for the background loop and on-demand callers. Within a
- * process one refresh per connection runs at a time (concurrent callers share
+ * One refresh path for the background loop and on-demand callers.
+ *
+ * Within a process one refresh per connection runs at a time (callers share
  * it); across processes the credential row's lease decides, so a rotating
- * refresh token is presented once. The new token is written with
- * compare-and-set on the credential version: a process that lost its lease
- * can never overwrite a newer token. On `invalid_grant` the row is read again
- * first, because a sibling that rotated the token meanwhile is a success.
+ * refresh token is presented once. The claim sets a write-ahead mark before
+ * anything is sent. Once the provider has answered, the answer is written
+ * whatever happens: through database outages (retried until the process is
+ * stopped) and through version bumps that are not another refresh (there are
+ * none: only token writes move `version`). Every failure, before or after the
+ * provider call, backs off per connection; only the provider's refusal of the
+ * grant needs the user. The lease is given back on every path.
  */
-export function createRefreshService(deps: ServiceDeps): RefreshService {
-  const inFlight = new Map<string, Promise<CredentialRecord>>();
+export function createRefreshService(deps: RefreshServiceDeps): RefreshService {
   const s = deps.settings;
+  const inFlight = new Map<string, Promise<CredentialRecord>>();
+  const settling = new Set<Promise<unknown>>();
+  let stopping = false;
+  let hardDeadline = Number.POSITIVE_INFINITY;
+  const outcomes = createRefreshOutcomes({ ...deps, hardDeadline: () => hardDeadline, settle });
   // Providers change rarely; a refresh storm would otherwise read the same row thousands of times.
-  const providers = new Map<string, { provider: Provider; at: number }>();
-  const providerTtlMs = 5000;
+  const attemptDeps = { ...deps, providers: cachedProviders(deps.providers, deps.now) };
 
-  async function providerOf(providerId: string): Promise<Provider | undefined> {
-    const hit = providers.get(providerId);
-    if (hit !== undefined && deps.now() - hit.at < providerTtlMs) return hit.provider;
-    const provider = await deps.providers.getById(providerId, { includeDeleted: true });
-    if (provider === undefined) providers.delete(providerId);
-    else providers.set(providerId, { provider, at: deps.now() });
-    return provider;
+  /** Gives a lease back, retrying until it would have lapsed anyway; tracked so a drain waits for it. */
+  function settle(connectionId: string, lease: LeaseRef, claimedAt: number): Promise<void> {
+    const task = writeUntilLanded(deps, {
+      what: "release the refresh lease", fields: { connection_id: connectionId }, deadline: () => Math.min(hardDeadline, claimedAt + s.leaseSeconds * 1000),
+    }, () => deps.connections.releaseLease(connectionId, lease)).catch(() => {});
+    settling.add(task);
+    void task.finally(() => settling.delete(task));
+    return task;
+  }
+
+  function track(connectionId: string, run: () => Promise<CredentialRecord>): Promise<CredentialRecord> {
+    const promise = run().finally(() => {
+      if (inFlight.get(connectionId) === promise) inFlight.delete(connectionId);
+    });
+    inFlight.set(connectionId, promise);
+    return promise;
+  }
+
+  /** With the lease held: ask the provider, then write what it said. */
+  async function held(claim: RefreshClaim, trigger: RefreshTrigger, caller: string, claimedAt: number): Promise<CredentialRecord> {
+    const started = deps.now();
+    const attempt = await attemptRefresh(attemptDeps, claim);
+    const seconds = (deps.now() - started) / 1000;
+    const context = { claim, trigger, caller, claimedAt, seconds, providerName: attempt.providerName };
+    if (attempt.ok) return outcomes.store(context, attempt.tokens, attempt.refreshToken);
+    deps.metrics.refresh("error", seconds);
+    if (attempt.failure === "database") {
+      await settle(claim.record.connectionId, claim.lease, claimedAt);
+      throw attempt.error;
+    }
+    return attempt.failure.kind === "needs_user" ? outcomes.needsUser(context, attempt.failure) : outcomes.backOff(context, attempt.failure);
   }
 
   async function run(connectionId: string, options: RefreshOptions): Promise<CredentialRecord> {
-    if (options.leased !== undefined) return refreshHeld(options.leased.record, options.leased.providerId, options);
+    const caller = options.caller ?? "nexus:refresh";
     const before = await mustGetCredential(connectionId);
     if (options.trigger === "on_demand" && !expired(before, deps.now())) return before;
     if (before.refreshCt === null) throw notRefreshable();
+    // A provider that hands out tokens living 0 or 1 s would otherwise be asked on every read.
+    if (options.trigger === "on_demand" && refreshedTooRecently(before.refreshedAt, deps.now(), s.minIntervalSeconds)) return before;
     assertNotBackingOff(before, deps.now());
-    const version = await deps.connections.claimLease(connectionId, s.instanceId, s.refreshLeaseSeconds);
-    if (version === undefined) return waitForSibling(connectionId, before, options);
-    const leased = await mustGetCredential(connectionId);
-    const connection = await deps.connections.get(connectionId);
-    if (leased.version !== version || connection === undefined || (options.trigger === "on_demand" && !expired(leased, deps.now()))) {
-      await deps.connections.releaseLease(connectionId, s.instanceId);
-      if (connection === undefined) throw new NexusError("connection_not_found", `no connection ${connectionId}`);
-      return leased; // written by someone else since our first read
-    }
-    return refreshHeld(leased, connection.providerId, options);
-  }
-
-  /** With the lease held on `record`: call the provider and record the outcome; the lease is always given back. */
-  async function refreshHeld(record: CredentialRecord, providerId: string, options: RefreshOptions): Promise<CredentialRecord> {
-    const connectionId = record.connectionId;
-    const version = record.version;
-    let result: TokenResult;
-    let seconds: number;
-    let context: { providerId: string; providerName: string };
+    if (stopping) throw shuttingDown();
+    const lease = { id: deps.randomUUID(), owner: s.instanceId, seconds: s.leaseSeconds };
+    const claimedAt = deps.now();
+    let claimed: Awaited<ReturnType<typeof deps.connections.claimLease>>;
     try {
-      if (record.refreshCt === null) throw notRefreshable();
-      const provider = await providerOf(providerId);
-      if (provider === undefined) throw new NexusError("connection_not_found", `no provider for connection ${connectionId}`);
-      context = { providerId: provider.id, providerName: provider.name };
-      const endpoints = await deps.endpoints.resolve(provider, options.signal);
-      const refreshToken = deps.sealer.openText(record.refreshCt, { ...sealedFields.credentialRefreshToken, rowId: connectionId });
-      const clientSecret = provider.clientSecretCt === null
-        ? ""
-        : deps.sealer.openText(provider.clientSecretCt, { ...sealedFields.providerClientSecret, rowId: provider.id });
-      const started = deps.now();
-      result = await exchangeToken(
-        { tokenEndpoint: endpoints.tokenEndpoint, clientId: provider.clientId, clientSecret, authMethod: endpoints.authMethod },
-        { type: "refresh_token", refreshToken },
-        { fetch: deps.fetch, now: deps.now, timeoutMs: s.providerTimeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) },
-      );
-      seconds = (deps.now() - started) / 1000;
-      if (result.ok) {
-        const tokens = result.tokens;
-        const written = await deps.connections.replaceCredential(connectionId, version, {
-          keyId: deps.sealer.activeKeyId,
-          secretCt: deps.sealer.seal(oauthSecret(tokens), { ...sealedFields.credentialSecret, rowId: connectionId }),
-          // A provider that does not rotate keeps the old refresh token valid (RFC 6749 section 6).
-          refreshCt: deps.sealer.seal(tokens.refreshToken ?? refreshToken, { ...sealedFields.credentialRefreshToken, rowId: connectionId }),
-          expiresInSeconds: tokens.expiresIn,
-          refreshMarginSeconds: s.refreshMarginSeconds,
-        });
-        deps.metrics.refresh("success", seconds);
-        deps.logger.info("token refreshed", { connection_id: connectionId, trigger: options.trigger, ms: Math.round(seconds * 1000), written: written !== undefined });
-        deps.audit.record({
-          ...context, connectionId, caller: options.caller ?? "nexus:refresh", eventType: "token.refreshed", outcome: "success",
-          details: { trigger: options.trigger, rotated: tokens.refreshToken !== undefined, written: written !== undefined },
-        });
-        // Not written: our lease lapsed and someone else wrote a newer token, which wins.
-        return written ?? mustGetCredential(connectionId);
-      }
+      claimed = await deps.connections.claimLease(connectionId, lease);
     } catch (error) {
-      await deps.connections.releaseLease(connectionId, s.instanceId).catch(() => {});
+      // The claim may have committed before its answer was lost: give it back by the id we chose.
+      void settle(connectionId, lease, claimedAt);
       throw error;
     }
-    deps.metrics.refresh("error", seconds);
-    const audit = { ...context, connectionId, caller: options.caller ?? "nexus:refresh", outcome: "failure" as const, reason: result.error };
-    if (result.kind === "transient") return backOff(connectionId, record, result, options, audit);
-    const now = await deps.connections.getCredential(connectionId);
-    if (now !== undefined && now.version !== version) return now; // a sibling already rotated the token
-    await deps.connections.requireAttention(connectionId, result.error, version);
-    deps.logger.warn("token refresh refused; the connection needs the user", { connection_id: connectionId, trigger: options.trigger, error: result.error, http_status: result.status });
-    await deps.audit.recordNow({ ...audit, eventType: "token.refresh_failed", details: { trigger: options.trigger, http_status: result.status } });
-    await deps.audit.recordNow({ ...audit, eventType: "connection.attention_required" });
-    throw new NexusError("attention_required", `the provider refused the refresh (${result.error}); the user must reconnect`);
-  }
-
-  /** Transient failure: retry later with exponential backoff and jitter, or give up after REFRESH_GIVE_UP_DAYS. */
-  async function backOff(
-    connectionId: string, record: CredentialRecord, result: Extract<TokenResult, { ok: false }>, options: RefreshOptions,
-    audit: { connectionId: string; providerId: string; providerName: string; caller: string; outcome: "failure"; reason: string },
-  ): Promise<never> {
-    const exponent = Math.min(record.failureCount, 12);
-    const backoff = Math.min(s.refreshBackoffSeconds * 2 ** exponent, 3600) * (0.8 + 0.4 * deps.random());
-    const retryIn = Math.ceil(Math.max(backoff, Math.min(result.retryAfterSeconds ?? 0, 86_400)));
-    const failed = await deps.connections.recordRefreshFailure(connectionId, s.instanceId, { error: result.error, retryInSeconds: retryIn });
-    deps.logger.warn("token refresh failed; will retry", { connection_id: connectionId, trigger: options.trigger, error: result.error, http_status: result.status, retry_in_s: retryIn });
-    deps.audit.record({ ...audit, eventType: "token.refresh_failed", details: { trigger: options.trigger, http_status: result.status, retry_in_s: retryIn } });
-    if (failed !== undefined && deps.now() - failed.failingSince.getTime() >= s.refreshGiveUpDays * 86_400_000) {
-      await deps.connections.requireAttention(connectionId, "refresh_failing", record.version);
-      await deps.audit.recordNow({ ...audit, reason: "refresh_failing", eventType: "connection.attention_required", details: { failures: failed.failureCount } });
-      throw new NexusError("attention_required", `refreshing has failed for ${s.refreshGiveUpDays} days; the user must reconnect`);
+    if (claimed === undefined) return waitForSibling(connectionId, before, options);
+    let record: CredentialRecord | undefined;
+    let providerId: string | undefined;
+    try {
+      record = await deps.connections.getCredential(connectionId);
+      providerId = (await deps.connections.get(connectionId))?.providerId;
+    } catch (error) {
+      await settle(connectionId, lease, claimedAt);
+      throw error;
     }
-    throw new NexusError("provider_unavailable", `the provider did not refresh the token (${result.error}); try again later`, { retryAfterSeconds: retryIn });
+    if (record === undefined || providerId === undefined || record.version !== claimed.version || (options.trigger === "on_demand" && !expired(record, deps.now()))) {
+      await settle(connectionId, lease, claimedAt);
+      if (record === undefined || providerId === undefined) throw new NexusError("connection_not_found", `no connection ${connectionId}`);
+      return record; // written by someone else since our first read
+    }
+    return held({ record, providerId, lease, interrupted: claimed.interrupted }, options.trigger, caller, claimedAt);
   }
 
   /** Another process holds the lease: wait for its outcome rather than present the same refresh token. */
   async function waitForSibling(connectionId: string, before: CredentialRecord, options: RefreshOptions): Promise<CredentialRecord> {
-    const deadline = deps.now() + (s.refreshLeaseSeconds + 1) * 1000;
-    while (deps.now() < deadline) {
-      await sleep(100, options.signal);
+    const deadline = deps.now() + (s.leaseSeconds + 1) * 1000;
+    while (deps.now() < deadline && !stopping) {
+      await deps.sleep(100);
       const now = await mustGetCredential(connectionId);
       if (now.version !== before.version) return now;
-      if (now.leaseOwner === null || (now.leaseUntil !== null && now.leaseUntil.getTime() < deps.now())) {
+      if (now.leaseUntil === null || now.leaseUntil.getTime() < deps.now()) {
         const connection = await deps.connections.get(connectionId);
         if (connection?.status === "attention_required") throw new NexusError("attention_required", `the user must reconnect (${connection.statusReason})`);
         assertNotBackingOff(now, deps.now());
-        return run(connectionId, { ...options, trigger: options.trigger === "forced" ? "forced" : "on_demand" });
+        return run(connectionId, options.trigger === "forced" ? options : { ...options, trigger: "on_demand" });
       }
     }
     throw new NexusError("provider_unavailable", "another Broker is refreshing this token; try again shortly", { retryAfterSeconds: 1 });
@@ -175,19 +186,71 @@ export function createRefreshService(deps: ServiceDeps): RefreshService {
 
   return {
     refresh(connectionId, options) {
-      // A refresh that already holds the lease always runs, and callers that come later join it; joining
-      // an on-demand caller that is itself waiting for this lease would leave the lease idle until it lapsed.
-      if (options.leased === undefined) {
-        const running = inFlight.get(connectionId);
-        if (running !== undefined) return running;
-      }
-      const promise: Promise<CredentialRecord> = run(connectionId, options).finally(() => {
-        if (inFlight.get(connectionId) === promise) inFlight.delete(connectionId);
+      const shared = inFlight.get(connectionId) ?? track(connectionId, () => run(connectionId, options));
+      return untilAborted(shared, options.signal);
+    },
+    async refreshClaimed(claim, delayMs = 0) {
+      const id = claim.record.connectionId;
+      const claimedAt = deps.now();
+      // A refresh of this connection already runs here (on demand): ours would present the same token again.
+      if (inFlight.has(id)) return void (await settle(id, claim.lease, claimedAt));
+      const task = track(id, async () => {
+        if (delayMs > 0) await deps.sleep(delayMs);
+        if (stopping) {
+          await settle(id, claim.lease, claimedAt);
+          throw shuttingDown();
+        }
+        return held(claim, "background", "nexus:refresh", claimedAt);
       });
-      inFlight.set(connectionId, promise);
-      return promise;
+      try {
+        await task;
+      } catch (error) {
+        // Expected outcomes were logged and audited by the refresh itself.
+        if (!(error instanceof NexusError)) deps.logger.error("background refresh failed", { connection_id: id, err: error });
+      }
+    },
+    async drain(graceMs) {
+      stopping = true;
+      hardDeadline = deps.now() + graceMs;
+      const pending = [...inFlight.values(), ...settling].map((p) => p.then(() => {}, () => {}));
+      if (pending.length === 0) return 0;
+      let finished = 0;
+      for (const p of pending) void p.then(() => finished++);
+      const all = Promise.all(pending);
+      // Short naps rather than one long timer, so nothing is left ticking once all have finished.
+      while (finished < pending.length && deps.now() < hardDeadline) {
+        await Promise.race([all, deps.sleep(Math.min(100, hardDeadline - deps.now()))]);
+      }
+      const unfinished = pending.length - finished;
+      if (unfinished > 0) deps.logger.error("shutdown: refreshes still running at the drain deadline", { count: unfinished });
+      return unfinished;
     },
   };
+}
+
+/** Provider reads kept for 5 s (a change reaches refreshes within that). */
+function cachedProviders(providers: RefreshServiceDeps["providers"], now: () => number): RefreshServiceDeps["providers"] {
+  const cache = new Map<string, { provider: Awaited<ReturnType<typeof providers.getById>>; at: number }>();
+  return {
+    async getById(id, options) {
+      const hit = cache.get(id);
+      if (hit !== undefined && now() - hit.at < 5000) return hit.provider;
+      const provider = await providers.getById(id, options);
+      cache.set(id, { provider, at: now() });
+      return provider;
+    },
+  };
+}
+
+/** `promise`, or a rejection when `signal` aborts first; the promise itself goes on. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /**
@@ -211,20 +274,13 @@ function notRefreshable(): NexusError {
   return new NexusError("not_refreshable", "the provider gave no refresh token; reconnect to get a new access token");
 }
 
+function shuttingDown(): NexusError {
+  return new NexusError("unavailable", "this Broker is shutting down; try again shortly", { retryAfterSeconds: 1 });
+}
+
 function assertNotBackingOff(record: CredentialRecord, now: number): void {
   if (record.nextAttemptAt !== null && record.nextAttemptAt.getTime() > now) {
     const wait = Math.ceil((record.nextAttemptAt.getTime() - now) / 1000);
     throw new NexusError("refresh_backoff", `the provider failed recently (${record.lastError || "error"}); the next attempt is in ${wait} s`, { retryAfterSeconds: wait });
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
-  });
 }

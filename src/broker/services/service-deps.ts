@@ -13,6 +13,8 @@ export interface ServiceSettings {
   readonly capturePageUrl: string;
   readonly allowedReturnDomains: readonly string[];
   readonly refreshMarginSeconds: number;
+  /** A refresh is never due sooner than this after the last one. */
+  readonly minRefreshIntervalSeconds: number;
   /** Accept http provider URLs on loopback hosts (development and tests only). */
   readonly allowHttpLoopback: boolean;
   /** Deadline of one call to a provider; shorter than the refresh lease. */

@@ -4,7 +4,8 @@ import type { RunningService } from "./start-broker.ts";
 /**
  * Runs one service as the process's main job: prints every configuration
  * problem and exits 1 when it cannot start; on SIGTERM or SIGINT stops
- * gracefully and exits 0.
+ * gracefully (within SHUTDOWN_DRAIN_SECONDS) and exits 0. A second signal
+ * during the drain stops at once, with exit code 1.
  */
 export async function runService(name: string, start: () => Promise<RunningService>): Promise<void> {
   let service: RunningService;
@@ -20,11 +21,14 @@ export async function runService(name: string, start: () => Promise<RunningServi
   }
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      process.stderr.write(`Nexus ${name}: second ${signal}, stopping now without finishing the drain\n`);
+      process.exit(1);
+    }
     stopping = true;
-    process.stderr.write(`Nexus ${name}: ${signal} received, draining in-flight calls\n`);
+    process.stderr.write(`Nexus ${name}: ${signal} received, draining in-flight calls and refreshes (a second ${signal} stops at once)\n`);
     service.close().then(() => process.exit(0), () => process.exit(1));
   };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
 }

@@ -65,8 +65,11 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
       port: server.port,
       url: `http://127.0.0.1:${server.port}`,
       async close() {
-        await server.close(10_000, () => shutdown.abort());
-        await broker.close();
+        // Both drains run at once: calls in flight on the server, and refreshes already sent to providers.
+        const drainMs = config.shutdownDrainSeconds * 1000;
+        const served = server.close(Math.min(10_000, drainMs), () => shutdown.abort());
+        await broker.close({ deadlineMs: drainMs, whenServed: served });
+        await served;
         await sql.end({ timeout: 5 });
       },
     };
