@@ -12,7 +12,12 @@ import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from "jose";
 
 /** What the token endpoint answers next. */
 export type TokenScript =
-  | { kind: "ok"; accessTokenTtl?: number; rotate?: boolean; omitRefreshToken?: boolean; idToken?: (claims: JWTPayload) => JWTPayload | Promise<string>; extra?: Record<string, unknown> }
+  | {
+    kind: "ok"; accessTokenTtl?: number; rotate?: boolean; omitRefreshToken?: boolean; idToken?: (claims: JWTPayload) => JWTPayload | Promise<string>;
+    extra?: Record<string, unknown>;
+    /** Holds the answer back this long after the work (and any rotation) is done. */
+    answerDelayMs?: number;
+  }
   | { kind: "status"; status: number; body?: string; contentType?: string; retryAfter?: string }
   | { kind: "hang" };
 
@@ -44,7 +49,11 @@ export interface FakeProvider {
 }
 
 /** Starts the fake on 127.0.0.1 with an ephemeral port. */
-export async function startFakeProvider(options: { issRequired?: boolean } = {}): Promise<FakeProvider> {
+export async function startFakeProvider(options: {
+  issRequired?: boolean;
+  /** A rotated refresh token stays usable this long (a reuse interval, as Okta and Auth0 offer). */
+  reuseGraceMs?: number;
+} = {}): Promise<FakeProvider> {
   const { publicKey, privateKey } = await generateKeyPair("RS256");
   const jwk = { ...(await exportJWK(publicKey)), kid: "fake-1", alg: "RS256", use: "sig" };
   const clientId = "fake-client";
@@ -55,6 +64,8 @@ export async function startFakeProvider(options: { issRequired?: boolean } = {})
   const nonces = new Map<string, string>();
   const hanging = new Set<ServerResponse>();
   const abandoned = { count: 0 };
+  /** Rotated-away refresh tokens still inside the reuse interval, and until when. */
+  const retired = new Map<string, number>();
   let issuer = "";
 
   const signIdToken = (claims: JWTPayload) =>
@@ -78,12 +89,15 @@ export async function startFakeProvider(options: { issRequired?: boolean } = {})
     }
     if (params.get("grant_type") === "refresh_token") {
       const presented = params.get("refresh_token") ?? "";
-      if (!validRefreshTokens.has(presented)) {
+      const graced = (retired.get(presented) ?? 0) > Date.now();
+      if (!validRefreshTokens.has(presented) && !graced) {
         res.writeHead(400, { "content-type": "application/json" });
         res.end(JSON.stringify({ error: "invalid_grant" }));
         return;
       }
-      if (step.rotate !== false) validRefreshTokens.delete(presented);
+      if (step.rotate !== false && validRefreshTokens.delete(presented) && (options.reuseGraceMs ?? 0) > 0) {
+        retired.set(presented, Date.now() + options.reuseGraceMs!);
+      }
     }
     const accessToken = `fake-at-${randomBytes(12).toString("hex")}`;
     const out: Record<string, unknown> = { access_token: accessToken, token_type: "bearer", expires_in: step.accessTokenTtl ?? 3600, ...step.extra };
@@ -102,8 +116,12 @@ export async function startFakeProvider(options: { issRequired?: boolean } = {})
         out.id_token = typeof made === "string" ? made : await signIdToken(made);
       }
     }
-    res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify(out));
+    const answer = () => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(out));
+    };
+    if ((step.answerDelayMs ?? 0) > 0) setTimeout(answer, step.answerDelayMs);
+    else answer();
   }
 
   const server: Server = createServer((req, res) => {

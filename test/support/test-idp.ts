@@ -52,6 +52,14 @@ export interface TestIdp {
   authorize(authUrl: string, options?: { accountId?: string; deny?: boolean }): Promise<URL>;
   /** Revokes every grant (and its tokens) of `accountId`, or of everyone when omitted. */
   revokeAll(accountId?: string): Promise<void>;
+  /**
+   * Holds every token endpoint answer back for `ms` after the provider has
+   * processed the request (a rotation has happened by then): a slow provider,
+   * or a slow network on the way back. 0 turns it off.
+   */
+  setTokenAnswerDelay(ms: number): void;
+  /** Token endpoint requests seen (refresh and code grants alike), and answers written. */
+  readonly tokenRequests: { started: number; answered: number };
   close(): Promise<void>;
 }
 
@@ -116,8 +124,25 @@ export async function startTestIdp(options: TestIdpOptions): Promise<TestIdp> {
   const provider = await quietly(() => new ProviderClass(issuer, configuration));
   const callback = provider.callback();
 
+  let tokenAnswerDelayMs = 0;
+  const tokenRequests = { started: 0, answered: 0 };
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? "/", issuer).pathname;
+    if (path === "/token") {
+      tokenRequests.started++;
+      const delay = tokenAnswerDelayMs;
+      const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+      // The provider does its work (and rotates) at once; only the answer is late.
+      res.end = ((...args: unknown[]) => {
+        const finish = () => {
+          tokenRequests.answered++;
+          end(...args);
+        };
+        if (delay > 0) setTimeout(finish, delay);
+        else finish();
+        return res;
+      }) as typeof res.end;
+    }
     if (/^\/interaction\/[^/]+$/.test(path)) {
       interact(provider, req, res).catch((error: unknown) => {
         res.statusCode = 500;
@@ -133,6 +158,10 @@ export async function startTestIdp(options: TestIdpOptions): Promise<TestIdp> {
     provider,
     authorize: (authUrl, authorizeOptions = {}) => browse(issuer, authUrl, authorizeOptions),
     revokeAll: async (accountId) => store.revokeAccount(accountId),
+    setTokenAnswerDelay(ms) {
+      tokenAnswerDelayMs = ms;
+    },
+    tokenRequests,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error === undefined ? resolve() : reject(error)));
