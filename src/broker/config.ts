@@ -26,6 +26,8 @@ export interface BrokerConfig {
   /** First retry delay after a transient refresh failure. */
   readonly refreshBackoffSeconds: number;
   readonly auditRetentionDays: number;
+  /** Most audit events a Broker holds in memory while the database is unavailable; more are dropped and counted. */
+  readonly auditQueueMaxEvents: number;
   /** Longest life of a token cache entry, in seconds; 0 turns the cache off. */
   readonly tokenCacheSeconds: number;
   /** Most credentials the token cache holds. */
@@ -120,6 +122,8 @@ export function loadBrokerConfig(env: Env): BrokerConfig {
     refreshLeaseSeconds: r.integer("REFRESH_LEASE_SECONDS", { default: 60, min: 2, max: 3600 }),
     refreshBackoffSeconds: r.integer("REFRESH_BACKOFF_SECONDS", { default: 10, min: 1, max: 3600 }),
     auditRetentionDays: r.integer("AUDIT_RETENTION_DAYS", { default: 90, min: 1, max: 36_500 }),
+    // At least one write batch (1000 rows). A typical event takes well under 1 KB of memory.
+    auditQueueMaxEvents: r.integer("AUDIT_QUEUE_MAX_EVENTS", { default: 100_000, min: 1000, max: 10_000_000 }),
     tokenCacheSeconds: r.integer("TOKEN_CACHE_SECONDS", { default: 10, min: 0, max: 300 }),
     tokenCacheMaxEntries: r.integer("TOKEN_CACHE_MAX_ENTRIES", { default: 20_000, min: 1, max: 10_000_000 }),
     allowHttpLoopbackProviders: r.boolean("ALLOW_HTTP_LOOPBACK_PROVIDERS", false),
