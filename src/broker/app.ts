@@ -13,6 +13,7 @@ import { createAuditHandlers } from "./handlers/audit-handlers.ts";
 import { createAuthorizationHandlers } from "./handlers/authorization-handlers.ts";
 import { createConnectionHandlers } from "./handlers/connection-handlers.ts";
 import { createProviderHandlers } from "./handlers/provider-handlers.ts";
+import { createAuditMetrics } from "./metrics/audit-metrics.ts";
 import { createBrokerMetrics } from "./metrics/broker-metrics.ts";
 import { createDiscovery } from "./oauth/discovery.ts";
 import { startHousekeeping } from "./refresh/housekeeping.ts";
@@ -94,8 +95,15 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   await assertKeysLoaded(createSealedValueRepository(deps.sql), [...config.encryptionKeys.keys()]);
   const metrics = createBrokerMetrics(deps.registry);
   const timed = <T extends object>(repo: string, target: T) => instrument(repo, target, metrics.dbOperation);
-  const audit = createAuditService({ store: timed("audit", createAuditRepository(deps.sql)), now: deps.now, logger: deps.logger });
   const random = deps.random ?? Math.random;
+  const audit = createAuditService({
+    store: timed("audit", createAuditRepository(deps.sql)),
+    now: deps.now,
+    logger: deps.logger,
+    metrics: createAuditMetrics(deps.registry),
+    maxQueuedEvents: config.auditQueueMaxEvents,
+    random,
+  });
   const instanceId = deps.instanceId ?? `broker-${deps.randomUUID().slice(0, 8)}`;
   const allowHttpLoopback = config.allowHttpLoopbackProviders;
   const discovery = createDiscovery({ fetch: deps.fetch, now: deps.now, allowInsecureLoopback: allowHttpLoopback });

@@ -30,6 +30,8 @@ export interface BrokerConfig {
   /** How long a graceful stop may wait for refreshes on the wire and the audit log. */
   readonly shutdownDrainSeconds: number;
   readonly auditRetentionDays: number;
+  /** Most audit events a Broker holds in memory while the database is unavailable; more are dropped and counted. */
+  readonly auditQueueMaxEvents: number;
   /** Longest life of a token cache entry, in seconds; 0 turns the cache off. */
   readonly tokenCacheSeconds: number;
   /** Most credentials the token cache holds. */
@@ -126,6 +128,8 @@ export function loadBrokerConfig(env: Env): BrokerConfig {
     refreshMinIntervalSeconds: r.integer("REFRESH_MIN_INTERVAL_SECONDS", { default: 30, min: 1, max: 3600 }),
     shutdownDrainSeconds: r.integer("SHUTDOWN_DRAIN_SECONDS", { default: 30, min: 1, max: 3600 }),
     auditRetentionDays: r.integer("AUDIT_RETENTION_DAYS", { default: 90, min: 1, max: 36_500 }),
+    // At least one write batch (1000 rows). A typical event takes well under 1 KB of memory.
+    auditQueueMaxEvents: r.integer("AUDIT_QUEUE_MAX_EVENTS", { default: 100_000, min: 1000, max: 10_000_000 }),
     tokenCacheSeconds: r.integer("TOKEN_CACHE_SECONDS", { default: 10, min: 0, max: 300 }),
     tokenCacheMaxEntries: r.integer("TOKEN_CACHE_MAX_ENTRIES", { default: 20_000, min: 1, max: 10_000_000 }),
     allowHttpLoopbackProviders: r.boolean("ALLOW_HTTP_LOOPBACK_PROVIDERS", false),

@@ -165,7 +165,10 @@ describe("every protocol on both ports", () => {
       const { stdout } = await run("npx", ["--no-install", "buf", "curl", "--protocol", "grpc", "--list-methods", stack.broker.url], { cwd: root });
       assert.match(stdout, /^nexus\.broker\.v1\.ProviderService\/CreateProvider$/m);
       assert.match(stdout, /^nexus\.broker\.v1\.ConnectionService\/GetToken$/m);
-      assert.match(await (await fetch(`${stack.broker.url}/metrics`)).text(), /nodejs_heap_size_total_bytes/);
+      const metrics = await (await fetch(`${stack.broker.url}/metrics`)).text();
+      assert.match(metrics, /nodejs_heap_size_total_bytes/);
+      // Visible before the first loss, so that an alert on it has a series to watch.
+      assert.match(metrics, /^nexus_audit_events_dropped_total\{reason="queue_full"\} 0$/m);
     });
   });
 

@@ -4,16 +4,19 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { Registry } from "prom-client";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { AuditService as AuditServiceDesc } from "../../gen/nexus/broker/v1/audit_service_pb.ts";
 import type { AuditEventInput, AuditStore } from "../../src/broker/domain/ports.ts";
 import { createAuditHandlers } from "../../src/broker/handlers/audit-handlers.ts";
+import { createAuditMetrics } from "../../src/broker/metrics/audit-metrics.ts";
 import { createAuditRepository } from "../../src/broker/repositories/audit-repository.ts";
-import { type AuditService, createAuditService } from "../../src/broker/services/audit-service.ts";
+import { type AuditService, type AuditServiceDeps, createAuditService } from "../../src/broker/services/audit-service.ts";
 import { createErrorInterceptor } from "../../src/shared/connect-errors.ts";
 import { NexusError } from "../../src/shared/errors.ts";
 import { type Logger, silentLogger } from "../../src/shared/logger.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { until } from "../support/until.ts";
 
 interface LogLine { level: string; msg: string; fields: Record<string, unknown> }
 
@@ -25,6 +28,13 @@ function captureLogger(): { logger: Logger; lines: LogLine[] } {
 }
 
 const stringify = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+
+const metrics = () => createAuditMetrics(new Registry());
+
+async function droppedCount(registry: Registry, reason: string): Promise<number | undefined> {
+  const metric = await registry.getSingleMetric("nexus_audit_events_dropped_total")!.get();
+  return metric.values.find((v) => v.labels.reason === reason)?.value;
+}
 
 const event = (overrides: Partial<AuditEventInput> = {}): AuditEventInput => ({ eventType: "token.read", outcome: "success", ...overrides });
 
@@ -39,8 +49,8 @@ describe("audit log over the database", () => {
   const services: AuditService[] = [];
   const rows = async () => db.sql`select * from audit_events order by id`;
   const count = async () => (await db.sql`select count(*)::int as n from audit_events`)[0]!.n as number;
-  function service(options: { store?: AuditStore; logger?: Logger; flushIntervalMs?: number; maxBuffer?: number; now?: () => number } = {}) {
-    const s = createAuditService({ store, now: () => clock, logger: silentLogger, flushIntervalMs: 60_000, ...options });
+  function service(options: Partial<AuditServiceDeps> = {}) {
+    const s = createAuditService({ store, now: () => clock, logger: silentLogger, metrics: metrics(), flushIntervalMs: 60_000, ...options });
     services.push(s);
     return s;
   }
@@ -198,7 +208,7 @@ describe("audit log over the database", () => {
     assert.equal(await s.prune(90), 0);
   });
 
-  it("survives a failing store: record() does not throw, the batch is retried, and dropped after 8 failed writes", async () => {
+  it("survives a failing store: record() does not throw, and the batch is retried however many writes fail", async () => {
     let failures = 0;
     const canary = `canary-${randomUUID()}`;
     const flaky: AuditStore = {
@@ -219,7 +229,7 @@ describe("audit log over the database", () => {
     await s.flush();
     assert.equal(await count(), 0);
     const logged = lines.find((l) => l.level === "error");
-    assert.equal(logged?.fields.count, 3);
+    assert.equal(logged?.fields.queued, 3);
     assert.ok(!stringify(lines).includes(canary), "the log holds event contents");
     await s.flush();
     assert.equal(await count(), 3, "the failed batch is written on the next flush");
@@ -230,13 +240,14 @@ describe("audit log over the database", () => {
     for (let i = 0; i < 8; i++) await s.flush();
     assert.equal((await db.sql`select count(*)::int as n from audit_events where event_type = 'token.kept'`)[0]!.n, 1);
 
-    failures = 8;
-    s.record(event({ eventType: "token.lost" }));
-    for (let i = 0; i < 8; i++) await s.flush();
+    // Eight failed writes used to drop an event; now only a full queue or shutdown can.
+    failures = 20;
+    s.record(event({ eventType: "token.kept_longer" }));
+    for (let i = 0; i < 20; i++) await s.flush();
     failures = 0;
     await s.flush();
-    assert.equal((await db.sql`select count(*)::int as n from audit_events where event_type = 'token.lost'`)[0]!.n, 0);
-    assert.ok(lines.some((l) => l.level === "error" && /dropped/.test(l.msg) && l.fields.count === 1));
+    assert.equal((await db.sql`select count(*)::int as n from audit_events where event_type = 'token.kept_longer'`)[0]!.n, 1);
+    assert.ok(!lines.some((l) => /dropped/.test(l.msg)), "nothing was dropped");
 
     failures = 1;
     await s.recordNow(event({ eventType: "provider.deleted" }));
@@ -245,10 +256,39 @@ describe("audit log over the database", () => {
   });
 
   it("close() writes what is queued", async () => {
-    const s = createAuditService({ store, now: () => clock, logger: silentLogger, flushIntervalMs: 60_000 });
+    const s = createAuditService({ store, now: () => clock, logger: silentLogger, metrics: metrics(), flushIntervalMs: 60_000 });
     s.record(event());
     await s.close();
     assert.equal(await count(), 1);
+  });
+
+  it("keeps every event, in order, while PostgreSQL refuses writes, and counts what close() cannot write", async () => {
+    // A real refusal from the server (SQLSTATE 57P03, as while it starts up or shuts down), switched by a trigger.
+    await db.sql`create or replace function audit_outage() returns trigger language plpgsql as $$
+      begin raise exception 'audit writes stopped' using errcode = '57P03'; end $$`;
+    const stop = () => db.sql`create trigger audit_outage before insert on audit_events for each statement execute function audit_outage()`;
+    const resume = () => db.sql`drop trigger audit_outage on audit_events`;
+    const registry = new Registry();
+    let attempts = 0;
+    const counted: AuditStore = { ...store, insertMany: (events) => (attempts++, store.insertMany(events)) };
+    const s = service({ store: counted, metrics: createAuditMetrics(registry), flushIntervalMs: 20, maxRetryDelayMs: 100 });
+
+    await stop();
+    for (let i = 0; i < 50; i++) s.record(event({ details: { i } }));
+    await s.recordNow(event({ details: { i: 50 } }));
+    await until("several failed writes", async () => (attempts >= 4 ? true : undefined), 10_000, 20);
+    assert.equal(await count(), 0);
+    await resume();
+    await until("every event written", async () => ((await count()) === 51 ? true : undefined), 10_000, 20);
+    assert.deepEqual((await rows()).map((r) => r.details.i), Array.from({ length: 51 }, (_, i) => i));
+    assert.equal(await droppedCount(registry, "queue_full"), 0);
+
+    await stop();
+    for (let i = 0; i < 3; i++) s.record(event());
+    await s.close({ deadlineMs: 300 });
+    await resume();
+    assert.equal(await droppedCount(registry, "shutdown"), 3);
+    assert.equal(await count(), 51);
   });
 });
 
@@ -266,7 +306,7 @@ describe("AuditService RPCs through a router", () => {
 
   before(async () => {
     db = await createTestDatabase();
-    audit = createAuditService({ store: createAuditRepository(db.sql), now: () => clock, logger: silentLogger, flushIntervalMs: 60_000 });
+    audit = createAuditService({ store: createAuditRepository(db.sql), now: () => clock, logger: silentLogger, metrics: metrics(), flushIntervalMs: 60_000 });
   });
   after(async () => {
     await audit.close();

@@ -35,6 +35,7 @@ describe("loadBrokerConfig()", () => {
     assert.equal(c.refreshConcurrency, 8);
     assert.equal(c.refreshGiveUpDays, 4);
     assert.equal(c.auditRetentionDays, 90);
+    assert.equal(c.auditQueueMaxEvents, 100_000);
     assert.equal(c.activeKeyId, "primary");
     assert.equal(c.encryptionKeys.get("primary")?.length, 32);
     assert.equal(c.logLevel, "info");
@@ -48,6 +49,14 @@ describe("loadBrokerConfig()", () => {
     assert.match(problems.join("\n"), /DATABASE_URL is not set\. Set it to a PostgreSQL URL/);
     assert.match(problems.join("\n"), /STATE_KEY is not valid standard base64.*openssl rand -base64 32/);
     assert.match(problems.join("\n"), /BROKER_PORT must be a whole number from 0 to 65535, got "eighty"/);
+  });
+
+  it("bounds AUDIT_QUEUE_MAX_EVENTS to at least one write batch", () => {
+    assert.equal(loadBrokerConfig({ ...validBroker(), AUDIT_QUEUE_MAX_EVENTS: "5000" }).auditQueueMaxEvents, 5000);
+    for (const value of ["999", "lots", "-1"]) {
+      const problems = problemsOf(() => loadBrokerConfig({ ...validBroker(), AUDIT_QUEUE_MAX_EVENTS: value }));
+      assert.deepEqual(problems, [`AUDIT_QUEUE_MAX_EVENTS must be a whole number from 1000 to 10000000, got "${value}".`]);
+    }
   });
 
   it("reports every missing variable of an empty environment at once", () => {

@@ -275,10 +275,26 @@ export interface AuditStore {
 
 /** The audit log as services use it. */
 export interface AuditLog {
-  /** Queues an event; it is written within a fraction of a second, in a batch. */
+  /**
+   * Queues an event; it is written within a fraction of a second, in a batch,
+   * and retried through database outages while the in-memory queue has room.
+   */
   record(event: AuditEventInput): void;
-  /** Writes an event before returning. */
+  /** Writes an event before returning; if that fails, queues it for retry instead of failing the caller. */
   recordNow(event: AuditEventInput): Promise<void>;
+}
+
+/**
+ * Why audit events were lost: the in-memory queue was full (a long database
+ * outage), shutdown came before the database did, or the database refused
+ * the event itself.
+ */
+export type AuditDropReason = "queue_full" | "shutdown" | "rejected";
+
+/** Audit log metrics (labels are reason words only, never an id). */
+export interface AuditMetrics {
+  /** `count` audit events were lost for `reason`. */
+  auditEventsDropped(reason: AuditDropReason, count: number): void;
 }
 
 /** Credential metrics as services report them (no label ever holds a secret or a user id). */

@@ -1,8 +1,8 @@
 import { invalidArgument } from "../../shared/errors.ts";
-import type { Logger } from "../../shared/logger.ts";
 import { parseUuid } from "../domain/input-rules.ts";
 import type { AuditEventInput, AuditEventRecord, AuditLog, AuditStore } from "../domain/ports.ts";
-import { auditEventTypePattern, type SanitisedAuditEvent, sanitiseAuditEvent } from "./audit-sanitiser.ts";
+import { type AuditQueueDeps, createAuditQueue } from "./audit-queue.ts";
+import { auditEventTypePattern, sanitiseAuditEvent } from "./audit-sanitiser.ts";
 
 /** Filters of {@linkcode AuditService.list}; absent means no filter. */
 export interface AuditListQuery {
@@ -20,137 +20,47 @@ export interface AuditListQuery {
 export interface AuditService extends AuditLog {
   /** Events newest first, with an opaque cursor ("" on the last page). */
   list(query: AuditListQuery): Promise<{ events: AuditEventRecord[]; nextCursor: string }>;
-  /** Writes what is queued. */
+  /** Writes what is queued now; resolves either way (a failed write is retried with backoff). */
   flush(): Promise<void>;
   /** Deletes events older than `days`, in batches of 1000, until none are left; returns the count. */
   prune(days: number): Promise<number>;
-  /** Flushes and stops the timer. */
-  close(): Promise<void>;
+  /**
+   * Stops the timers and keeps retrying the queued events until they are
+   * written or `deadlineMs` has passed; what is still unwritten then is
+   * counted as dropped (reason `shutdown`) and logged.
+   */
+  close(options?: { deadlineMs?: number }): Promise<void>;
 }
 
-/** Dependencies of {@linkcode createAuditService}. */
-export interface AuditServiceDeps {
-  store: AuditStore;
-  now: () => number;
-  logger: Logger;
-  /** How long a recorded event may wait for its batch. @default 200 */
-  flushIntervalMs?: number;
-  /** A batch is written as soon as this many events wait. @default 500 */
-  maxBuffer?: number;
-}
-
-interface Pending {
-  readonly event: SanitisedAuditEvent;
-  /** Failed writes so far; an event is dropped after `maxAttempts`. */
-  readonly failures: number;
+/** Dependencies of {@linkcode createAuditService}: the write queue's, plus the store's reads and the clock. */
+export interface AuditServiceDeps extends AuditQueueDeps {
+  readonly store: AuditStore;
+  /** Stamps each event when it is recorded. */
+  readonly now: () => number;
 }
 
 const pruneBatch = 1000;
-// With delays doubling from the flush interval up to 5 s, about 20 s of database outage loses nothing.
-const maxAttempts = 8;
-const maxRetryDelayMs = 5000;
-// Rows per INSERT: 9 parameters each stays far below PostgreSQL's 65535.
-const writeBatch = 1000;
 const maxCursorId = 9_223_372_036_854_775_807n;
 
 /**
  * Creates the audit service. record() never throws for storage faults and
  * never waits: the audit log must not take a request down. Events wait in
- * memory for at most `flushIntervalMs`; the queue is bounded so a database
- * outage costs dropped events (logged), never the process's memory.
+ * memory for at most `flushIntervalMs` and, through a database outage, for
+ * as long as the outage lasts: the write queue (audit-queue.ts) retries with
+ * backoff and loses an event only when it is full, at shutdown, or when the
+ * database refuses the event itself, and counts each such loss.
  */
 export function createAuditService(deps: AuditServiceDeps): AuditService {
-  const { store, logger } = deps;
-  const interval = deps.flushIntervalMs ?? 200;
-  const maxBuffer = deps.maxBuffer ?? 500;
-  const maxQueued = Math.max(maxBuffer * 10, writeBatch);
-  let queue: Pending[] = [];
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let writing = false;
-  let closed = false;
-  let overflow = 0;
-  let consecutiveFailures = 0;
-  // Flushes run one after another, so a retried event keeps its order and no batch is written twice.
-  let chain: Promise<void> = Promise.resolve();
-
-  function enqueue(pending: Pending): void {
-    if (queue.length >= maxQueued) {
-      overflow++;
-      return;
-    }
-    queue.push(pending);
-    if (queue.length >= maxBuffer && !writing) void flush();
-    else if (timer === undefined && !closed) timer = setTimeout(onTimer, interval);
-  }
-
-  function onTimer(): void {
-    timer = undefined;
-    void flush();
-  }
-
-  function flush(): Promise<void> {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-    chain = chain.then(writeQueued);
-    return chain;
-  }
-
-  async function writeQueued(): Promise<void> {
-    if (overflow > 0) {
-      logger.error("audit queue full; events dropped", { count: overflow });
-      overflow = 0;
-    }
-    writing = true;
-    try {
-      while (queue.length > 0) {
-        const batch = queue.slice(0, writeBatch);
-        queue = queue.slice(batch.length);
-        try {
-          await store.insertMany(batch.map((p) => p.event));
-          consecutiveFailures = 0;
-        } catch (error) {
-          consecutiveFailures++;
-          failed(batch, error);
-          // The retries wait for the next flush; this one is done.
-          break;
-        }
-      }
-    } finally {
-      writing = false;
-    }
-    if (queue.length > 0 && timer === undefined && !closed) {
-      timer = setTimeout(onTimer, Math.min(interval * 2 ** consecutiveFailures, maxRetryDelayMs));
-    }
-  }
-
-  function failed(batch: readonly Pending[], error: unknown): void {
-    const retry = batch.filter((p) => p.failures + 1 < maxAttempts).map((p) => ({ event: p.event, failures: p.failures + 1 }));
-    const dropped = batch.length - retry.length;
-    // Only the error's name and code: a database message can quote the row, and the row is event content.
-    const cause = describe(error);
-    logger.error("audit batch write failed", { count: batch.length, retrying: retry.length, ...cause });
-    if (dropped > 0) logger.error("audit events dropped after repeated failed writes", { count: dropped, attempts: maxAttempts, ...cause });
-    queue = [...retry, ...queue];
-  }
+  const { store } = deps;
+  const queue = createAuditQueue(deps);
+  const flush = () => queue.flush();
 
   return {
     record(event: AuditEventInput) {
-      const pending = { event: sanitiseAuditEvent(event, new Date(deps.now())), failures: 0 };
-      if (!closed) return enqueue(pending);
-      // After close nothing flushes the queue again: write at once, on a best-effort basis.
-      store.insertMany([pending.event]).catch((error: unknown) => {
-        logger.error("audit write after close failed", { count: 1, ...describe(error) });
-      });
+      queue.push(sanitiseAuditEvent(event, new Date(deps.now())));
     },
     async recordNow(event: AuditEventInput) {
-      const clean = sanitiseAuditEvent(event, new Date(deps.now()));
-      try {
-        await store.insertMany([clean]);
-      } catch (error) {
-        // The action it records has already happened; queue the event for the retry rather than fail the caller.
-        logger.error("audit write failed", { count: 1, retrying: 1, ...describe(error) });
-        enqueue({ event: clean, failures: 1 });
-      }
+      await queue.writeNow(sanitiseAuditEvent(event, new Date(deps.now())));
     },
     async list(query) {
       const limit = query.limit ?? 50;
@@ -189,10 +99,7 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
         if (deleted < pruneBatch) return total;
       }
     },
-    async close() {
-      closed = true;
-      await flush();
-    },
+    close: (options) => queue.close(options?.deadlineMs),
   };
 }
 
@@ -220,10 +127,4 @@ function decodeCursor(cursor: string): bigint {
   const id = BigInt(text);
   if (id > maxCursorId) throw bad();
   return id;
-}
-
-function describe(error: unknown): { error: string; code?: string } {
-  const name = error instanceof Error ? error.name : typeof error;
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" || typeof code === "number" ? { error: name, code: String(code) } : { error: name };
 }
