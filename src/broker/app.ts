@@ -30,6 +30,7 @@ import { instrument } from "./repositories/instrument.ts";
 import { createRefreshQueueRepository } from "./repositories/refresh-queue-repository.ts";
 import { createProviderRepository } from "./repositories/provider-repository.ts";
 import { createSealedValueRepository } from "./repositories/sealed-value-repository.ts";
+import { createVaultKeyCheckRepository } from "./repositories/vault-key-check-repository.ts";
 import { createAuditService } from "./services/audit-service.ts";
 import { cacheInvalidatingConnections, cacheInvalidatingProviders } from "./services/cache-invalidating-stores.ts";
 import { createCallbackService } from "./services/callback-service.ts";
@@ -38,6 +39,7 @@ import { createConnectionService } from "./services/connection-service.ts";
 import { createCredentialCache } from "./services/credential-cache.ts";
 import { startCredentialCacheSync } from "./services/credential-cache-sync.ts";
 import { createHandshakeService } from "./services/handshake-service.ts";
+import { verifyKeyChecks } from "./services/key-check-service.ts";
 import { assertKeysLoaded } from "./services/key-rotation-service.ts";
 import { createEndpointResolver } from "./services/provider-endpoints.ts";
 import { createProviderService } from "./services/provider-service.ts";
@@ -92,7 +94,9 @@ export const brokerPublicProcedures = [
 
 /** The Broker's composition root: the one place that wires every layer. */
 export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promise<Broker> {
-  await assertKeysLoaded(createSealedValueRepository(deps.sql), [...config.encryptionKeys.keys()]);
+  const sealed = createSealedValueRepository(deps.sql);
+  await assertKeysLoaded(sealed, [...config.encryptionKeys.keys()]);
+  await verifyKeyChecks({ checks: createVaultKeyCheckRepository(deps.sql), sealed, vault: deps.vault });
   const metrics = createBrokerMetrics(deps.registry);
   const timed = <T extends object>(repo: string, target: T) => instrument(repo, target, metrics.dbOperation);
   const random = deps.random ?? Math.random;

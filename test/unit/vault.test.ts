@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createDecipheriv, hkdfSync, randomBytes, randomInt } from "node:crypto";
+import { createDecipheriv, createHmac, hkdfSync, randomBytes, randomInt } from "node:crypto";
 import { describe, it } from "node:test";
 import { inspect } from "node:util";
 import { NexusError, type ErrorReason } from "../../src/shared/errors.ts";
@@ -265,6 +265,35 @@ describe("createKeyRing()", () => {
     for (const key of [oldKey, newKey]) {
       assert.ok(!shown.includes(Buffer.from(key).toString("base64")) && !shown.includes(Buffer.from(key).toString("hex")));
     }
+  });
+});
+
+describe("keyCheckValue()", () => {
+  it("is the same for the same key bytes under the same id, and differs otherwise", () => {
+    const again = createVault(createKeyRing(new Map([["new", new Uint8Array(newKey)]]), "new"));
+    assert.equal(vault.keyCheckValue("new"), again.keyCheckValue("new"));
+    assert.notEqual(vault.keyCheckValue("new"), vault.keyCheckValue("old"));
+    const other = createVault(createKeyRing(new Map([["new", new Uint8Array(randomBytes(32))]]), "new"));
+    assert.notEqual(other.keyCheckValue("new"), vault.keyCheckValue("new"));
+    const renamed = createVault(createKeyRing(new Map([["renamed", newKey]]), "renamed"));
+    assert.notEqual(renamed.keyCheckValue("renamed"), vault.keyCheckValue("new"));
+    assert.deepEqual(vault.keyIds, ["old", "new"]);
+  });
+
+  it("is an HMAC under a subkey of its own purpose, never the key or the data key", () => {
+    const subkey = hkdfSync("sha256", newKey, "nexus-vault", "key-check/v1/new", 32);
+    const expected = createHmac("sha256", Buffer.from(subkey)).update("nexus vault key check value").digest("base64url");
+    assert.equal(vault.keyCheckValue("new"), expected);
+    const dataKey = Buffer.from(hkdfSync("sha256", newKey, "nexus-vault", "aes-256-gcm/nx1/new", 32));
+    for (const secret of [Buffer.from(newKey), dataKey]) {
+      for (const form of [secret.toString("base64url"), secret.toString("base64"), secret.toString("hex")]) {
+        assert.ok(!vault.keyCheckValue("new").includes(form.slice(0, 12)));
+      }
+    }
+  });
+
+  it("throws key_unknown for a key id that is not loaded", () => {
+    throwsNexus(() => vault.keyCheckValue("ghost"), "key_unknown");
   });
 });
 

@@ -53,15 +53,80 @@ export interface Rewrapper {
 /** One kind of sealed column: where it lives and how its ciphertexts are bound. */
 export type SealedColumnKind = "provider_client_secret" | "credential" | "handshake_verifier";
 
+/** One row holding sealed values, named without its content. */
+export interface SealedRowRef {
+  readonly kind: SealedColumnKind;
+  /** The row's id (a connection id for credentials). */
+  readonly rowId: string;
+  /** The key id the row says it is sealed with. */
+  readonly keyId: string;
+}
+
+/** A row the vault could not open during rewrap; left as it was. */
+export interface UnopenableRow extends SealedRowRef {
+  /** The vault's error reason: `decrypt_failed` (wrong key, corrupted or malformed) or `key_unknown`. */
+  readonly reason: string;
+  /** The vault's message: table, field, row, key id and the problem; never bytes. */
+  readonly detail: string;
+}
+
+/** What one rewrap batch did. */
+export interface RewrapBatchResult {
+  /** Rows now sealed under the active key. */
+  readonly moved: number;
+  /** Rows that did not open; the rest of the batch was moved regardless. */
+  readonly unopenable: readonly UnopenableRow[];
+}
+
+/** A stored ciphertext, for a trial opening. */
+export interface SealedSample {
+  readonly kind: SealedColumnKind;
+  readonly rowId: string;
+  readonly ciphertext: string;
+}
+
 /** Where sealed values live, for key rotation. */
 export interface SealedValueStore {
   /** Every key id some stored ciphertext was sealed with. */
   keyIdsInUse(): Promise<string[]>;
   /**
-   * Re-seals up to `limit` rows of one kind that are not under `activeKeyId`,
-   * locking them so concurrent writers wait; returns how many were moved.
+   * Re-seals up to `limit` rows of one kind that are not under the active key,
+   * skipping `exclude`d row ids, rows other transactions hold and credentials
+   * whose refresh lease is live. Never changes a credential's `version`: the
+   * tokens are the same, and the refresh engine's compare-and-set must not see
+   * a rewrap as a competing refresh.
    */
-  rewrapBatch(kind: SealedColumnKind, rewrapper: Rewrapper, limit: number): Promise<number>;
+  rewrapBatch(kind: SealedColumnKind, rewrapper: Rewrapper, options: { limit: number; exclude: readonly string[] }): Promise<RewrapBatchResult>;
+  /** Rows of every kind still under a key other than `activeKeyId`, but for `exclude`d ones; `leased` when a refresh holds it. */
+  leftOnOldKeys(activeKeyId: string, exclude: Readonly<Record<SealedColumnKind, readonly string[]>>): Promise<(SealedRowRef & { leased: boolean })[]>;
+  /** Up to `limit` stored ciphertexts of rows that name `keyId`. */
+  samplesUnder(keyId: string, limit: number): Promise<SealedSample[]>;
+}
+
+/** Rows rewrap could not open, kept for the operator. */
+export interface QuarantineStore {
+  /** Records rows, replacing an earlier record of the same row. */
+  record(rows: readonly UnopenableRow[]): Promise<void>;
+  /** Forgets rows that are gone or now sealed under `activeKeyId`; returns how many. */
+  prune(activeKeyId: string): Promise<number>;
+}
+
+/** The check value of each key id, as first recorded. */
+export interface KeyCheckStore {
+  /** The check value recorded for `keyId`; undefined when there is none. */
+  get(keyId: string): Promise<string | undefined>;
+  /** Records `checkValue` unless one is recorded already, and returns the recorded one (which may be another process's). */
+  putIfAbsent(keyId: string, checkValue: string): Promise<string>;
+}
+
+/** The vault, as the key check sees it. */
+export interface KeyVerifier {
+  readonly keyIds: readonly string[];
+  /** A value that tells key material apart and reveals nothing about it. */
+  keyCheckValue(keyId: string): string;
+  keyIdOf(ciphertext: string): string;
+  /** Throws NexusError `decrypt_failed` when the key does not open it. The caller wipes the result. */
+  open(ciphertext: string, context: SealContext): Uint8Array;
 }
 
 /** A new pending connection and its handshake, written together. */

@@ -4,7 +4,7 @@
  * each is run through HKDF into per-purpose subkeys, so adding a purpose later
  * (state MACs, fingerprints) never reuses a key across two algorithms.
  */
-import { createSecretKey, hkdfSync, type KeyObject } from "node:crypto";
+import { createHmac, createSecretKey, hkdfSync, type KeyObject } from "node:crypto";
 import { ciphertextVersion, keyIdPattern } from "./ciphertext-format.ts";
 
 /** Master keys by key id, and which one seals. Holds no key material on its surface. */
@@ -15,6 +15,12 @@ export interface KeyRing {
   readonly keyIds: readonly string[];
   /** Tells whether `keyId` is loaded. */
   has(keyId: string): boolean;
+  /**
+   * The key check value of `keyId` (base64url), or `undefined` when it is not
+   * loaded: equal for the same key bytes under the same id, and revealing
+   * nothing about the key or its data key.
+   */
+  keyCheckValue(keyId: string): string | undefined;
 }
 
 /** Bytes of every master key, and of every derived subkey. */
@@ -24,6 +30,10 @@ export const masterKeyLength = 32;
 // replica and after every restart, and the master keys are already uniform.
 const hkdfSalt = "nexus-vault";
 const dataKeyInfoPrefix = `aes-256-gcm/${ciphertextVersion}/`;
+// A purpose of its own: the check value is an HMAC under a subkey that
+// encrypts nothing, so publishing it tells nothing about any data key.
+const keyCheckInfoPrefix = "key-check/v1/";
+const keyCheckLabel = "nexus vault key check value";
 
 // Subkeys live beside the ring rather than on it, so nothing that holds a
 // KeyRing (a log line, a debugger, JSON.stringify) can reach them; only the
@@ -39,6 +49,7 @@ export function createKeyRing(keys: ReadonlyMap<string, Uint8Array>, activeKeyId
   if (typeof keys !== "object" || keys === null) throw new TypeError("Key ring keys must be a Map of key id to key bytes");
   if (typeof activeKeyId !== "string") throw new TypeError("Active key id must be a string");
   const derived = new Map<string, KeyObject>();
+  const checkValues = new Map<string, string>();
   for (const [keyId, key] of keys) {
     if (typeof keyId !== "string" || !keyIdPattern.test(keyId)) {
       throw new RangeError(`Key id ${JSON.stringify(String(keyId)).slice(0, 40)} must be 1 to 32 letters, digits, - or _`);
@@ -48,6 +59,7 @@ export function createKeyRing(keys: ReadonlyMap<string, Uint8Array>, activeKeyId
       throw new RangeError(`Key "${keyId}" must be exactly ${masterKeyLength} bytes; got ${key.length}`);
     }
     derived.set(keyId, deriveSubkey(key, `${dataKeyInfoPrefix}${keyId}`));
+    checkValues.set(keyId, keyCheckValueOf(key, keyId));
   }
   if (!derived.has(activeKeyId)) {
     const known = [...derived.keys()].map((k) => `"${k}"`).join(", ") || "none";
@@ -58,6 +70,7 @@ export function createKeyRing(keys: ReadonlyMap<string, Uint8Array>, activeKeyId
     activeKeyId,
     keyIds,
     has: (keyId: string) => derived.has(keyId),
+    keyCheckValue: (keyId: string) => checkValues.get(keyId),
   });
   dataKeys.set(ring, derived);
   return ring;
@@ -72,6 +85,12 @@ export function dataKeyOf(ring: KeyRing, keyId: string): KeyObject | undefined {
   const keys = dataKeys.get(ring);
   if (keys === undefined) throw new TypeError("Key ring was not made by createKeyRing");
   return keys.get(keyId);
+}
+
+// The key id is in the info, so one key loaded under two ids has two check values,
+// just as it has two data keys.
+function keyCheckValueOf(master: Uint8Array, keyId: string): string {
+  return createHmac("sha256", deriveSubkey(master, `${keyCheckInfoPrefix}${keyId}`)).update(keyCheckLabel).digest("base64url");
 }
 
 function deriveSubkey(master: Uint8Array, info: string): KeyObject {

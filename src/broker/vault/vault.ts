@@ -32,6 +32,13 @@ export interface SealContext {
 export interface Vault {
   /** The key id {@linkcode Vault.seal} uses. */
   readonly activeKeyId: string;
+  /** Every loaded key id, in configuration order. */
+  readonly keyIds: readonly string[];
+  /**
+   * The key check value of a loaded key id (see `key-ring.ts`); throws
+   * NexusError `key_unknown` for one that is not loaded. Never the key.
+   */
+  keyCheckValue(keyId: string): string;
   /** Encrypts `plaintext` (strings as UTF-8) under the active key with a fresh nonce. */
   seal(plaintext: string | Uint8Array, context: SealContext): string;
   /** Decrypts; throws NexusError `key_unknown` or `decrypt_failed`. The caller owns, and should wipe, the result. */
@@ -110,6 +117,12 @@ export function createVault(keyRing: KeyRing): Vault {
 
   return Object.freeze({
     activeKeyId,
+    keyIds: keyRing.keyIds,
+    keyCheckValue(keyId: string): string {
+      const value = keyRing.keyCheckValue(keyId);
+      if (value === undefined) throw new NexusError("key_unknown", `Key "${keyId}" is not in the key ring`);
+      return value;
+    },
     seal,
     open,
     openText(ciphertext: string, context: SealContext): string {
