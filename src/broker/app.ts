@@ -222,7 +222,8 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([options.whenServed ?? Promise.resolve(), new Promise((resolve) => (timer = setTimeout(resolve, left())))]);
       clearTimeout(timer);
-      await audit.close();
+      // The audit log always gets a last chance to flush, even when the refreshes used up the drain.
+      await audit.close({ deadlineMs: Math.max(left(), 2000) });
       await cacheSync?.stop();
     },
   };
