@@ -188,3 +188,57 @@ describe("SIGKILL against a provider with a refresh token reuse interval", () =>
     }
   });
 });
+
+describe("a drain that cannot finish", () => {
+  let db: TestDatabase;
+  let fake: FakeProvider;
+  let env: Record<string, string>;
+
+  before(async () => {
+    db = await createTestDatabase();
+    fake = await startFakeProvider();
+    env = brokerProcessEnv(db.url);
+  });
+  after(async () => {
+    await fake?.close();
+    await db?.close();
+  });
+
+  /** A Broker process whose one refresh hangs at the provider (the provider deadline is 15 s). */
+  async function hungBroker(overrides: Record<string, string>): Promise<BrokerProcess> {
+    await db.sql`delete from connections`;
+    await db.sql`delete from providers`;
+    const broker = await spawnBroker({ ...env, ...overrides });
+    await broker.rest("POST", "/providers", {
+      profile: { name: "fake", auth_type: "oauth2", client_id: fake.clientId, client_secret: fake.clientSecret, issuer: fake.issuer, enable_discovery: true, scopes: ["openid"] },
+    });
+    const started = await broker.rest("POST", "/connections", { workspace_id: "ws", provider_name: "fake", return_url: "https://app.example.com/" });
+    fake.script.push({ kind: "ok", accessTokenTtl: 3 }, { kind: "hang" });
+    await fetch(`${broker.url}/auth/callback${fake.authorize(started.body.auth_url as string).search}`, { redirect: "manual" });
+    const seen = fake.seen.length;
+    await until("the refresh to hang at the provider", async () => (fake.seen.length > seen ? true : undefined), 15_000, 20);
+    return broker;
+  }
+
+  it("ends at SHUTDOWN_DRAIN_SECONDS, says so at error level, and exits 0", async () => {
+    const broker = await hungBroker({ SHUTDOWN_DRAIN_SECONDS: "2" });
+    const sentAt = Date.now();
+    broker.child.kill("SIGTERM");
+    const exit = await broker.exited;
+    assert.equal(exit.code, 0, broker.stderr());
+    assert.ok(exit.at - sentAt >= 1900 && exit.at - sentAt < 8000, `exited ${exit.at - sentAt} ms after SIGTERM`);
+    assert.match(broker.stderr(), /"level":"error".*refreshes still running at the drain deadline/);
+  });
+
+  it("a second SIGTERM a moment later stops at once, with exit code 1", async () => {
+    const broker = await hungBroker({});
+    broker.child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 1500));
+    const secondAt = Date.now();
+    broker.child.kill("SIGTERM");
+    const exit = await broker.exited;
+    assert.equal(exit.code, 1);
+    assert.ok(exit.at - secondAt < 2000, `exited ${exit.at - secondAt} ms after the second SIGTERM`);
+    assert.match(broker.stderr(), /second SIGTERM, stopping now/);
+  });
+});

@@ -43,7 +43,9 @@ export async function spawnBroker(env: Record<string, string>): Promise<BrokerPr
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal, at: Date.now() })));
   const url = `http://127.0.0.1:${port}`;
-  await until("the Broker process to be healthy", async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined), 30_000)
+  const healthy = until("the Broker process to be healthy", async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined), 30_000);
+  const died = exited.then((e) => Promise.reject(new Error(`the Broker process exited (code ${e.code}, signal ${e.signal})`)));
+  await Promise.race([healthy, died])
     .catch((error) => {
       child.kill("SIGKILL");
       throw new Error(`${error}\n${stderr}`);

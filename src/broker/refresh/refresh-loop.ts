@@ -1,6 +1,7 @@
 import type { Logger } from "../../shared/logger.ts";
 import type { RefreshClaim, RefreshQueue } from "../domain/ports.ts";
 import type { RefreshService } from "../services/refresh-service.ts";
+import { type Sleep, writeUntilLanded } from "../services/write-until-landed.ts";
 
 /** Dependencies of {@linkcode startRefreshLoop}. */
 export interface RefreshLoopDeps {
@@ -10,6 +11,10 @@ export interface RefreshLoopDeps {
   readonly random: () => number;
   /** A fresh id for each claim. */
   readonly randomUUID: () => string;
+  /** @default Date.now */
+  readonly now?: () => number;
+  /** @default a setTimeout sleep */
+  readonly sleep?: Sleep;
   /** This process's name on leases. */
   readonly owner: string;
   /** Refreshes in flight at most. */
@@ -91,8 +96,15 @@ export function startRefreshLoop(deps: RefreshLoopDeps): RefreshLoop {
         try {
           if (room > 0) claims = await deps.queue.claimDue(lease, room);
         } catch (error) {
-          // The claim may have committed before its answer was lost: give back whatever it took, by its id.
-          void deps.queue.releaseAll(lease).catch(() => {});
+          // The claim may have committed before its answer was lost: give back whatever it took, by its id,
+          // retrying until the lease would have lapsed anyway.
+          const now = deps.now ?? Date.now;
+          const deadline = now() + deps.leaseSeconds * 1000;
+          void writeUntilLanded(
+            { now, sleep: deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))), random: deps.random, logger: deps.logger },
+            { what: "release a batch claim whose answer was lost", fields: {}, deadline: () => deadline },
+            () => deps.queue.releaseAll(lease),
+          ).catch(() => {});
           throw error;
         }
         for (const claim of claims) {

@@ -19,13 +19,15 @@ export async function runService(name: string, start: () => Promise<RunningServi
     }
     process.exit(1);
   }
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const stop = (signal: string) => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      // One keypress or `timeout` can deliver a signal twice (to make and to its process group): only a second, later one counts.
+      if (Date.now() - stoppingSince < 1000) return;
       process.stderr.write(`Nexus ${name}: second ${signal}, stopping now without finishing the drain\n`);
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     process.stderr.write(`Nexus ${name}: ${signal} received, draining in-flight calls and refreshes (a second ${signal} stops at once)\n`);
     service.close().then(() => process.exit(0), () => process.exit(1));
   };
