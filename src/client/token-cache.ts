@@ -2,6 +2,7 @@ import { type ClientLogger, completeLogger } from "./client-logger.ts";
 import type { ClientMetrics } from "./client-metrics.ts";
 import type { NexusClient } from "./create-nexus-client.ts";
 import type { Credential } from "./credential.ts";
+import { untilAborted } from "../shared/until-aborted.ts";
 
 /** What a credential is cached under: a connection, or a workspace's connection to a provider. */
 export type TokenKey = { readonly connectionId: string } | { readonly workspaceId: string; readonly providerName: string };
@@ -122,13 +123,3 @@ function idOf(key: TokenKey): string {
   return "connectionId" in key ? `connection:${key.connectionId}` : `workspace:${key.workspaceId}\n${key.providerName}`;
 }
 
-/** `promise`, or the signal's reason as soon as it aborts (the promise itself goes on for the others). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}

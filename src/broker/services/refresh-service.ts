@@ -8,6 +8,7 @@ import type { EndpointResolver } from "./provider-endpoints.ts";
 import { attemptRefresh } from "./refresh-attempt.ts";
 import { createRefreshOutcomes } from "./refresh-outcomes.ts";
 import { type Sleep, writeUntilLanded } from "./write-until-landed.ts";
+import { untilAborted } from "../../shared/until-aborted.ts";
 
 /** Why a refresh runs. */
 export type RefreshTrigger = "on_demand" | "forced" | "background";
@@ -240,17 +241,6 @@ function cachedProviders(providers: RefreshServiceDeps["providers"], now: () => 
       return provider;
     },
   };
-}
-
-/** `promise`, or a rejection when `signal` aborts first; the promise itself goes on. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 /**
