@@ -17,7 +17,7 @@ export type TokenGrant =
 
 /** A client at one provider's token endpoint. */
 export interface TokenClient extends ClientCredentials {
-  /** Already checked with `validateEndpointUrl`. */
+  /** Already checked with the outbound-URL policy (`checkOutboundUrl`). */
   tokenEndpoint: string;
   /** Joins `grant.scopes` (default a space). */
   scopeSeparator?: string;
