@@ -228,5 +228,28 @@ describe("Broker outbound-URL policy (S-28, C-58)", () => {
       assert.match(captured.body.message as string, /api\.test \(resolves to 127\.0\.0\.1\) refused/);
       assert.equal(connections, 0, "the Broker connected to the address the name resolved to");
     });
+
+    it("a code exchange at a token_url whose name resolves to loopback fails the connection (code_exchange_failed); no code or secret leaves", async () => {
+      const created = await prodRest("POST", "/providers", {
+        profile: { name: "dns-oauth", ...oauth, client_secret: "CANARY_CS_dns", auth_url: `https://idp.test:${port}/authorize`, token_url: `https://idp.test:${port}/token` },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const started = await prodRest("POST", "/connections", { workspace_id: "ws-dns", provider_name: "dns-oauth", return_url: "https://app.example.com/back" });
+      assert.equal(started.status, 200, JSON.stringify(started.body));
+      const state = new URL(started.body.auth_url as string).searchParams.get("state")!;
+      const res = await fetch(`${stack.broker.url}/auth/callback?state=${encodeURIComponent(state)}&code=CANARY_CODE_dns`, { redirect: "manual" });
+      assert.equal(res.status, 303);
+      const location = new URL(res.headers.get("location")!);
+      assert.equal(location.searchParams.get("status"), "error");
+      assert.equal(location.searchParams.get("error"), "code_exchange_failed");
+      const conn = await prodRest("GET", `/connections/${started.body.connection_id}`);
+      assert.equal(conn.body.status, "failed");
+      assert.equal(connections, 0, "the Broker connected to the address the name resolved to");
+      const [event] = await stack.db.sql<{ details: Record<string, unknown> }[]>`
+        select details from audit_events where event_type = 'callback.failed' and connection_id = ${started.body.connection_id as string}`;
+      assert.equal(event?.details.provider_error, "outbound_refused", "the audit log tells the operator why");
+      const logs = stack.logs.join("");
+      for (const canary of ["CANARY_CODE_dns", "CANARY_CS_dns"]) assert.ok(!logs.includes(canary), `${canary} is logged`);
+    });
   });
 });

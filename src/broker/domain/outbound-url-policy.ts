@@ -8,7 +8,7 @@
  * a token endpoint on a metadata service would turn the Broker into an SSRF
  * proxy carrying client secrets.
  */
-import { invalidArgument } from "../../shared/errors.ts";
+import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import { type AddressClass, classifyIpAddress } from "./ip-address.ts";
 
 /** What the policy allows beyond public https. */
@@ -18,6 +18,20 @@ export interface OutboundPolicy {
    * or https (development and tests). Never private, link-local or metadata.
    */
   readonly allowLoopback: boolean;
+}
+
+/**
+ * A request refused by the policy right before it would have been sent, or at
+ * connect time for a DNS answer: the provider's configuration is at fault,
+ * nothing reached the network, and retrying will not help. An
+ * `invalid_argument` NexusError, so callers that pass NexusErrors on keep
+ * doing so; the token endpoint reports it as a `rejected` answer.
+ */
+export class OutboundRefusedError extends NexusError {
+  constructor(message: string) {
+    super("invalid_argument", message);
+    this.name = "OutboundRefusedError";
+  }
 }
 
 // Names that reach instance metadata services without looking like an address.

@@ -5,13 +5,12 @@
  * call time even for a provider stored before a rule existed, and no request
  * follows a redirect to a host nobody checked.
  */
-import { outboundUrlRefusal, type OutboundPolicy } from "../domain/outbound-url-policy.ts";
-import { NexusError } from "../../shared/errors.ts";
+import { OutboundRefusedError, outboundUrlRefusal, type OutboundPolicy } from "../domain/outbound-url-policy.ts";
 import type { FetchLike } from "./fetch-with-timeout.ts";
 
 /**
  * Wraps `fetch` so that a URL the policy refuses is refused before any
- * request (NexusError `invalid_argument`), and every request is sent with
+ * request ({@linkcode OutboundRefusedError}), and every request is sent with
  * `redirect: "manual"`. A response that says it was redirected anyway (a
  * fetch that ignored the option) is refused: its body came from elsewhere.
  */
@@ -20,12 +19,12 @@ export function createOutboundFetch(fetch: FetchLike, policy: OutboundPolicy): F
     const url = input instanceof Request ? input.url : String(input);
     const refused = outboundUrlRefusal(url, policy);
     if (refused !== undefined) {
-      throw new NexusError("invalid_argument", `outbound request refused before sending: "${redactQuery(url)}" ${refused}`);
+      throw new OutboundRefusedError(`outbound request refused before sending: "${redactQuery(url)}" ${refused}`);
     }
     const response = await fetch(input, { ...init, redirect: "manual" });
     if (response.redirected) {
       await response.body?.cancel();
-      throw new NexusError("invalid_argument", `outbound request to ${new URL(url).origin} was redirected, which is refused`);
+      throw new OutboundRefusedError(`outbound request to ${new URL(url).origin} was redirected, which is refused`);
     }
     return response;
   };

@@ -74,8 +74,7 @@ export async function attemptRefresh(deps: RefreshAttemptDeps, claim: RefreshCla
     if (result.ok) return { ok: true, providerName, tokens: result.tokens, refreshToken };
     return { ok: false, providerName, failure: classifyTokenFailure(result) };
   } catch (error) {
-    // exchangeToken rejects only for what it refuses to send (an empty stored token, or a token endpoint
-    // the outbound-URL policy refuses at call or connect time): nothing reached the provider.
-    return failed("invalid_request", "the refresh request was refused before sending", "error", { err: error });
+    // exchangeToken rejects only for input it refuses to send (an empty stored token): nothing reached the provider.
+    return failed("invalid_request", "the stored refresh token cannot be sent", "error", { err: error });
   }
 }

@@ -9,9 +9,8 @@ import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { pipeline, Readable } from "node:stream";
 import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
-import { classifyHost, addressRefusal, type OutboundPolicy } from "../../broker/domain/outbound-url-policy.ts";
+import { addressRefusal, classifyHost, type OutboundPolicy, OutboundRefusedError } from "../../broker/domain/outbound-url-policy.ts";
 import type { FetchLike } from "../../broker/oauth/fetch-with-timeout.ts";
-import { NexusError } from "../../shared/errors.ts";
 import { connectRefusal, createGuardedLookup, type Resolver } from "./guarded-lookup.ts";
 
 /** Options of {@linkcode createGuardedFetch}. */
@@ -56,7 +55,7 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
       req.on("error", (error) => {
         signal.removeEventListener("abort", onAbort);
         if (signal.aborted) reject(signal.reason);
-        else reject(error instanceof NexusError ? error : new TypeError("fetch failed", { cause: error }));
+        else reject(error instanceof OutboundRefusedError ? error : new TypeError("fetch failed", { cause: error }));
       });
       req.on("response", (res) => {
         res.once("close", () => signal.removeEventListener("abort", onAbort));

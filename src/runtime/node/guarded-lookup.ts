@@ -1,8 +1,7 @@
 import { lookup as dnsLookup } from "node:dns/promises";
 import type { LookupFunction } from "node:net";
 import { classifyIpAddress } from "../../broker/domain/ip-address.ts";
-import { addressRefusal, type OutboundPolicy } from "../../broker/domain/outbound-url-policy.ts";
-import { NexusError } from "../../shared/errors.ts";
+import { addressRefusal, type OutboundPolicy, OutboundRefusedError } from "../../broker/domain/outbound-url-policy.ts";
 
 /** One address of a DNS answer. */
 export interface ResolvedAddress {
@@ -17,10 +16,10 @@ export type Resolver = (hostname: string) => Promise<readonly ResolvedAddress[]>
 /** The operating system's resolver (getaddrinfo), in the order it answers. */
 export const systemResolver: Resolver = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
 
-/** The refusal of a connection to `host` at `address`: a NexusError the OAuth engine passes on unchanged. */
-export function connectRefusal(host: string, address: string, reason: string): NexusError {
+/** The refusal of a connection to `host` at `address`, which the OAuth engine tells from a network failure. */
+export function connectRefusal(host: string, address: string, reason: string): OutboundRefusedError {
   const where = host === address ? address : `${host} (resolves to ${address})`;
-  return new NexusError("invalid_argument", `outbound connection to ${where} refused: it is ${reason}`);
+  return new OutboundRefusedError(`outbound connection to ${where} refused: it is ${reason}`);
 }
 
 /**
