@@ -147,4 +147,24 @@ describe("createGuardedFetch() and createGuardedLookup()", () => {
     await assert.rejects(guarded.fetch(`http://127.0.0.1:${port}/`, { signal: controller.signal }), /stop/);
     guarded.close();
   });
+
+  it("an abort after the headers also ends the body read (a provider that trickles cannot hold a request open)", async () => {
+    const trickle = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write("{");
+    });
+    await new Promise<void>((resolve) => trickle.listen(0, "127.0.0.1", resolve));
+    const guarded = createGuardedFetch({ allowLoopback: true });
+    try {
+      const controller = new AbortController();
+      const response = await guarded.fetch(`http://127.0.0.1:${(trickle.address() as AddressInfo).port}/`, { signal: controller.signal });
+      const reading = response.text();
+      controller.abort(new Error("deadline"));
+      await assert.rejects(reading);
+    } finally {
+      guarded.close();
+      trickle.closeAllConnections();
+      await new Promise((resolve) => trickle.close(resolve));
+    }
+  });
 });

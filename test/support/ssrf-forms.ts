@@ -40,6 +40,8 @@ const table: Array<[string, SsrfForm["kind"]]> = [
   ["https://localhost/x", "loopback"],
   ["https://LOCALHOST./x", "loopback"],
   ["https://api.localhost/x", "loopback"],
+  ["https://\u24dbocalhost/x", "loopback"], // circled l: IDNA maps it to "localhost"
+  ["https://127\u30020\u30020\u30021/x", "loopback"], // ideographic full stops
   ["https://[::1]/x", "loopback"],
   ["https://[0:0:0:0:0:0:0:1]/x", "loopback"],
   // Loopback in IPv6 clothing: never allowed.
