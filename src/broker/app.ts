@@ -19,6 +19,7 @@ import { createDiscovery } from "./oauth/discovery.ts";
 import { startHousekeeping } from "./refresh/housekeeping.ts";
 import { startRefreshLoop } from "./refresh/refresh-loop.ts";
 import type { FetchLike } from "./oauth/fetch-with-timeout.ts";
+import { createOutboundFetch } from "./oauth/outbound-fetch.ts";
 import { createStateSigner } from "./oauth/handshake-state.ts";
 import { createIdTokenVerifier } from "./oauth/id-token.ts";
 import { createAuditRepository } from "./repositories/audit-repository.ts";
@@ -52,6 +53,11 @@ import type { Vault } from "./vault/vault.ts";
 export interface BrokerDeps {
   readonly sql: Sql;
   readonly vault: Vault;
+  /**
+   * Every request to a provider. The Broker checks each URL with the
+   * outbound-URL policy before calling it; the Node runtime's fetch also
+   * checks every address DNS answers (runtime/node/guarded-fetch.ts).
+   */
   readonly fetch: FetchLike;
   readonly now: () => number;
   readonly randomUUID: () => string;
@@ -110,7 +116,9 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   });
   const instanceId = deps.instanceId ?? `broker-${deps.randomUUID().slice(0, 8)}`;
   const allowHttpLoopback = config.allowHttpLoopbackProviders;
-  const discovery = createDiscovery({ fetch: deps.fetch, now: deps.now, allowInsecureLoopback: allowHttpLoopback });
+  // Every provider request below goes through the outbound-URL policy first (security.md "Outbound requests").
+  const fetch = createOutboundFetch(deps.fetch, { allowLoopback: allowHttpLoopback });
+  const discovery = createDiscovery({ fetch, now: deps.now, allowInsecureLoopback: allowHttpLoopback });
   const base = config.baseUrl.href.replace(/\/$/, "");
   const tokenCache = createCredentialCache({ now: deps.now, ttlMs: config.tokenCacheSeconds * 1000, maxEntries: config.tokenCacheMaxEntries });
   const services: ServiceDeps = {
@@ -120,9 +128,9 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     sealer: deps.vault,
     endpoints: createEndpointResolver(discovery, allowHttpLoopback),
     states: createStateSigner(config.stateKey, deps.now),
-    idTokens: createIdTokenVerifier({ fetch: deps.fetch, now: deps.now }),
+    idTokens: createIdTokenVerifier({ fetch, now: deps.now }),
     metrics,
-    fetch: deps.fetch,
+    fetch,
     now: deps.now,
     randomUUID: deps.randomUUID,
     random,
@@ -147,7 +155,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     providers: services.providers,
     endpoints: services.endpoints,
     sealer: services.sealer,
-    fetch: deps.fetch,
+    fetch,
     audit,
     metrics,
     logger: deps.logger,

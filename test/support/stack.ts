@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { startBroker, type RunningService } from "../../src/runtime/node/start-broker.ts";
 import { startGateway } from "../../src/runtime/node/start-gateway.ts";
+import type { Resolver } from "../../src/runtime/node/guarded-lookup.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 
 /** A Broker and a Gateway on real sockets over a database of their own. */
@@ -22,6 +23,8 @@ export interface StackOptions {
   brokerEnv?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
   fetch?: typeof fetch;
+  /** Resolves provider host names for the Broker's guarded fetch (a fake: tests never ask real DNS). */
+  resolve?: Resolver;
   /** The Broker's clock. */
   now?: () => number;
   /** Run the Broker on this port (default: any free port). Lets BASE_URL be its real URL, for browser tests. */
@@ -58,6 +61,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     port: options.brokerPort ?? 0,
     logWrite: (l) => void logs.push(l),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(options.resolve === undefined ? {} : { resolve: options.resolve }),
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.housekeepingIntervalMs === undefined ? {} : { housekeepingIntervalMs: options.housekeepingIntervalMs }),
   });

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { NexusError, type ErrorReason } from "../../src/shared/errors.ts";
-import { createDiscovery, selectTokenEndpointAuthMethod, validateEndpointUrl } from "../../src/broker/oauth/discovery.ts";
+import { checkOutboundUrl } from "../../src/broker/domain/outbound-url-policy.ts";
+import { createDiscovery, selectTokenEndpointAuthMethod } from "../../src/broker/oauth/discovery.ts";
 import { hangingFetch } from "../support/hanging-fetch.ts";
 
 const issuer = "https://idp.example";
@@ -163,6 +164,30 @@ describe("discover", () => {
     }
   });
 
+  it("refuses endpoints on private, loopback, CGNAT and embedded-IPv4 addresses, with or without the development flag", async () => {
+    const cases: Array<[string, string, boolean]> = [
+      ["token_endpoint", "https://10.0.0.1/token", true],
+      ["token_endpoint", "https://192.168.1.10/token", true],
+      ["token_endpoint", "https://[fd12::1]/token", true],
+      ["token_endpoint", "https://100.64.0.1/token", true],
+      ["token_endpoint", "https://[::ffff:10.0.0.1]/token", true],
+      ["token_endpoint", "https://[::ffff:127.0.0.1]/token", false],
+      ["token_endpoint", "https://127.0.0.1/token", false],
+      ["jwks_uri", "https://metadata.google.internal/jwks", true],
+      ["revocation_endpoint", "https://[64:ff9b::a9fe:a9fe]/revoke", true],
+      ["userinfo_endpoint", "https://localhost/userinfo", false],
+    ];
+    for (const [field, url, allowLoopback] of cases) {
+      const { fetch } = fakeFetch(() => ok(documentFor(issuer, { [field]: url })));
+      const error = await rejectsWith(
+        createDiscovery({ fetch, now: () => 0, allowInsecureLoopback: allowLoopback }).discover(issuer),
+        "invalid_argument",
+        new RegExp(`unacceptable ${field}: .*points at`),
+      );
+      assert.equal(error.field, "issuer", url);
+    }
+  });
+
   it("refuses an unsafe issuer without making any request (C-58)", async () => {
     const { urls, fetch } = fakeFetch(() => ok({}));
     const discovery = createDiscovery({ fetch, now: () => 0 });
@@ -185,18 +210,22 @@ describe("discover", () => {
   });
 });
 
-describe("validateEndpointUrl", () => {
+describe("checkOutboundUrl", () => {
   const bad = (url: string, allow = false) =>
-    assert.throws(() => validateEndpointUrl(url, "token_url", allow), (error: unknown) => {
+    assert.throws(() => checkOutboundUrl(url, "token_url", { allowLoopback: allow }), (error: unknown) => {
       assert.ok(error instanceof NexusError && error.reason === "invalid_argument" && error.field === "token_url", String(error));
       return true;
     }, url);
 
-  it("accepts https and, when allowed, http loopback", () => {
-    assert.equal(validateEndpointUrl("https://idp.example/token", "token_url", false).href, "https://idp.example/token");
-    assert.equal(validateEndpointUrl("http://localhost:8080/token", "token_url", true).port, "8080");
-    assert.equal(validateEndpointUrl("http://[::1]/token", "token_url", true).hostname, "[::1]");
-    assert.equal(validateEndpointUrl("https://10.0.0.5/token", "token_url", false).hostname, "10.0.0.5");
+  it("accepts https and, when allowed, loopback", () => {
+    assert.equal(checkOutboundUrl("https://idp.example/token", "token_url", { allowLoopback: false }).href, "https://idp.example/token");
+    assert.equal(checkOutboundUrl("http://localhost:8080/token", "token_url", { allowLoopback: true }).port, "8080");
+    assert.equal(checkOutboundUrl("http://[::1]/token", "token_url", { allowLoopback: true }).hostname, "[::1]");
+  });
+
+  it("refuses private addresses, which the development flag does not allow", () => {
+    bad("https://10.0.0.5/token");
+    bad("https://10.0.0.5/token", true);
   });
 
   it("refuses link-local and metadata hosts in every spelling", () => {

@@ -15,6 +15,7 @@ import {
   type TokenSet,
 } from "../../src/broker/oauth/token-endpoint.ts";
 import { revokeToken } from "../../src/broker/oauth/revocation.ts";
+import { createOutboundFetch } from "../../src/broker/oauth/outbound-fetch.ts";
 import { hangingFetch } from "../support/hanging-fetch.ts";
 
 const now = Date.parse("2026-01-01T00:00:00Z");
@@ -272,6 +273,22 @@ describe("exchangeToken", () => {
       status: 0,
       error: "network_error",
     });
+  });
+
+  it("reports a token endpoint the outbound policy refuses as rejected (outbound_refused), having sent nothing", async () => {
+    let sent = 0;
+    const fetch = createOutboundFetch(async () => {
+      sent++;
+      return json({ access_token: "at" });
+    }, { allowLoopback: false });
+    for (const tokenEndpoint of ["https://10.0.0.1/token", "https://[::ffff:127.0.0.1]/token", "https://metadata.google.internal/token"]) {
+      const result = await exchangeToken({ ...client, tokenEndpoint }, grant, { fetch, now: () => now });
+      assert.deepEqual(result, { ok: false, kind: "rejected", status: 0, error: "outbound_refused" });
+    }
+    assert.equal(sent, 0);
+    const revoked = await revokeToken({ ...client, revocationEndpoint: "https://169.254.169.254/revoke" }, "rt", "refresh_token", { fetch });
+    assert.equal(revoked, "unsupported", "a refused revocation endpoint is not retried forever");
+    assert.equal(sent, 0);
   });
 
   it("rethrows the caller's abort instead of reporting a provider failure", async () => {

@@ -7,7 +7,7 @@ import { pkceMethod } from "./pkce.ts";
 
 /** Input of {@linkcode buildAuthorizationUrl}. */
 export interface AuthorizationUrlInput {
-  /** The provider's endpoint, already checked with `validateEndpointUrl`; its own query is kept. */
+  /** The provider's endpoint, already checked with `checkOutboundUrl`; its own query is kept. */
   authorizationEndpoint: string;
   clientId: string;
   /** Must be byte-equal to the one sent to the token endpoint later (S-06). */

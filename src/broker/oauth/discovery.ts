@@ -3,12 +3,10 @@
  * `/.well-known/openid-configuration`, caching successes for a while.
  */
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
+import { checkOutboundUrl, outboundUrlRefusal } from "../domain/outbound-url-policy.ts";
 import { type FetchLike, fetchFailureKind, fetchWithTimeout } from "./fetch-with-timeout.ts";
 import { discardBody, readJsonObject } from "./read-json-object.ts";
 import { parseRetryAfter } from "./retry-after.ts";
-import { validateEndpointUrl } from "./validate-endpoint-url.ts";
-
-export { validateEndpointUrl } from "./validate-endpoint-url.ts";
 
 /** The parts of a discovery document Nexus uses, validated. */
 export interface ProviderMetadata {
@@ -36,7 +34,7 @@ export interface DiscoveryOptions {
   ttlMs?: number;
   /** Per-request deadline (default 10 s). */
   timeoutMs?: number;
-  /** Accept http and loopback endpoints (tests and local development only). */
+  /** Accept loopback endpoints, over http too (`ALLOW_HTTP_LOOPBACK_PROVIDERS`: tests and local development only). */
   allowInsecureLoopback?: boolean;
 }
 
@@ -70,6 +68,8 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
     } catch (error) {
       const kind = fetchFailureKind(error, signal);
       if (kind === "aborted") throw error;
+      // The outbound policy refused the connection (a DNS answer on a refused address): the issuer is at fault, not the network.
+      if (error instanceof NexusError) throw invalidArgument("issuer", error.message);
       const what = kind === "timeout" ? `timed out after ${timeoutMs} ms` : "failed (network error)";
       throw new NexusError("provider_unavailable", `Discovery request to ${url.href} ${what}`, { cause: error });
     }
@@ -87,7 +87,7 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
  * Throws `invalid_argument` (field `issuer`) for an issuer that is unsafe or has a query or fragment.
  */
 export function discoveryUrl(issuer: string, allowInsecureLoopback: boolean): URL {
-  const url = validateEndpointUrl(issuer, "issuer", allowInsecureLoopback);
+  const url = checkOutboundUrl(issuer, "issuer", { allowLoopback: allowInsecureLoopback });
   if (url.search !== "" || issuer.includes("?")) throw invalidArgument("issuer", `"${issuer}" must not contain a query`);
   url.pathname = `${url.pathname.replace(/\/$/, "")}/.well-known/openid-configuration`;
   return url;
@@ -95,6 +95,8 @@ export function discoveryUrl(issuer: string, allowInsecureLoopback: boolean): UR
 
 /**
  * Validates a discovery response for `issuer` (no I/O beyond reading the body).
+ * Every endpoint it names passes the outbound-URL policy; they may be on
+ * other hosts than the issuer (Google's are), each judged on its own.
  * `now` (ms) is used to read `Retry-After` dates.
  */
 export async function processDiscoveryResponse(
@@ -129,12 +131,8 @@ export async function processDiscoveryResponse(
     const value = doc[name];
     if (value === undefined || value === null) return undefined;
     if (typeof value !== "string" || value === "") throw invalidArgument("issuer", `the ${where} has an invalid ${name}`);
-    try {
-      validateEndpointUrl(value, name, options.allowInsecureLoopback);
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw invalidArgument("issuer", `the ${where} has an unacceptable ${reason}`);
-    }
+    const refused = outboundUrlRefusal(value, { allowLoopback: options.allowInsecureLoopback });
+    if (refused !== undefined) throw invalidArgument("issuer", `the ${where} has an unacceptable ${name}: "${value.slice(0, 200)}" ${refused}`);
     return value;
   };
   const required = (name: string): string => {

@@ -1,7 +1,7 @@
 /**
  * Token revocation (RFC 7009), used on disconnect (security.md S-25, C-62).
  */
-import { invalidArgument } from "../../shared/errors.ts";
+import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import { applyClientAuthentication } from "./client-authentication.ts";
 import { type FetchLike, fetchFailureKind, fetchWithTimeout } from "./fetch-with-timeout.ts";
 import { discardBody } from "./read-json-object.ts";
@@ -26,7 +26,8 @@ export interface RevocationOptions {
 /**
  * Asks the provider to revoke `token`, authenticating as the client the same
  * way as at the token endpoint. Only the caller's abort rejects (with its
- * reason); provider trouble is reported through the outcome.
+ * reason); provider trouble is reported through the outcome, and an endpoint
+ * the outbound policy refuses is `unsupported`.
  */
 export async function revokeToken(
   client: TokenClient & { revocationEndpoint: string },
@@ -52,7 +53,8 @@ export async function revokeToken(
     });
   } catch (error) {
     if (fetchFailureKind(error, options.signal) === "aborted") throw error;
-    return "retry";
+    // The outbound policy refused the endpoint: asking again will not change that.
+    return error instanceof NexusError ? "unsupported" : "retry";
   }
   return processRevocationResponse(response);
 }

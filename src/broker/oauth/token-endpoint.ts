@@ -4,6 +4,7 @@
  * response, so tests can feed synthetic Responses to the latter.
  */
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
+import { OutboundRefusedError } from "../domain/outbound-url-policy.ts";
 import { joinScopes } from "./authorization-url.ts";
 import { applyClientAuthentication, type ClientCredentials } from "./client-authentication.ts";
 import { type FetchLike, fetchFailureKind, fetchWithTimeout } from "./fetch-with-timeout.ts";
@@ -17,7 +18,7 @@ export type TokenGrant =
 
 /** A client at one provider's token endpoint. */
 export interface TokenClient extends ClientCredentials {
-  /** Already checked with `validateEndpointUrl`. */
+  /** Already checked with the outbound-URL policy (`checkOutboundUrl`). */
   tokenEndpoint: string;
   /** Joins `grant.scopes` (default a space). */
   scopeSeparator?: string;
@@ -133,7 +134,9 @@ export async function processTokenResponse(response: Response, now: number): Pro
 /**
  * {@linkcode requestToken} then {@linkcode processTokenResponse}. Never
  * rejects for provider trouble: network failures and timeouts become
- * `{ ok: false, kind: "transient", status: 0, error: "network_error" | "timeout" }`.
+ * `{ ok: false, kind: "transient", status: 0, error: "network_error" | "timeout" }`,
+ * and an endpoint the outbound-URL policy refuses becomes
+ * `{ ok: false, kind: "rejected", status: 0, error: "outbound_refused" }`.
  * The caller's own abort still rejects with its reason, since nobody waits
  * for the result any more. Input errors still throw `invalid_argument`.
  */
@@ -147,6 +150,9 @@ export async function exchangeToken(
     response = await requestToken(client, grant, options);
   } catch (error) {
     const kind = fetchFailureKind(error, options.signal);
+    // The outbound-URL policy refused the endpoint (at call or connect time): nothing was sent, and the
+    // provider's configuration must change before a retry can help.
+    if (error instanceof OutboundRefusedError) return { ok: false, kind: "rejected", status: 0, error: "outbound_refused" };
     if (kind === "aborted" || error instanceof NexusError) throw error;
     return { ok: false, kind: "transient", status: 0, error: kind };
   }

@@ -1,4 +1,5 @@
 import { NexusError } from "../../shared/errors.ts";
+import { resolveOnOrigin } from "../domain/outbound-url-policy.ts";
 import type { Provider, Strategy } from "../domain/provider.ts";
 import { fetchWithTimeout } from "../oauth/fetch-with-timeout.ts";
 import type { ServiceDeps } from "./service-deps.ts";
@@ -8,6 +9,9 @@ import type { ServiceDeps } from "./service-deps.ts";
  * names both `api_base_url` and `user_info_endpoint`: 401 or 403 means the
  * user typed a wrong key; a provider that is down cannot tell, so the user may
  * retry. Strategies that sign the request (HMAC, SigV4) are not checked here.
+ * The key only ever goes to api_base_url's origin: user_info_endpoint is
+ * resolved against it and checked again here, before the key is attached, so
+ * a provider stored before that rule cannot send it elsewhere.
  */
 export async function checkCredentialLive(
   deps: Pick<ServiceDeps, "fetch" | "settings">,
@@ -17,7 +21,10 @@ export async function checkCredentialLive(
   signal?: AbortSignal,
 ): Promise<"checked" | "skipped"> {
   if (provider.apiBaseUrl === "" || provider.userInfoEndpoint === "") return "skipped";
-  const url = new URL(provider.userInfoEndpoint, provider.apiBaseUrl.endsWith("/") ? provider.apiBaseUrl : `${provider.apiBaseUrl}/`);
+  const url = resolveOnOrigin(provider.userInfoEndpoint, provider.apiBaseUrl, {
+    field: "user_info_endpoint",
+    policy: { allowLoopback: deps.settings.allowHttpLoopback },
+  });
   const headers = new Headers({ accept: "application/json" });
   const c = strategy.config;
   switch (strategy.type) {
@@ -40,7 +47,9 @@ export async function checkCredentialLive(
     const response = await fetchWithTimeout(deps.fetch, url, { headers }, { timeoutMs: deps.settings.providerTimeoutMs, signal });
     status = response.status;
     await response.body?.cancel();
-  } catch {
+  } catch (error) {
+    // A refusal by the outbound policy (at connect time, for a DNS answer) is not an outage: retrying will not help.
+    if (error instanceof NexusError) throw error;
     throw new NexusError("provider_unavailable", "could not reach the provider to check the credential; try again");
   }
   if (status === 401 || status === 403) throw new NexusError("credential_invalid", "the provider rejected this credential");

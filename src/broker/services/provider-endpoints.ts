@@ -1,6 +1,7 @@
 import { NexusError } from "../../shared/errors.ts";
 import type { Provider, TokenEndpointAuthMethod } from "../domain/provider.ts";
-import { type Discovery, selectTokenEndpointAuthMethod, validateEndpointUrl } from "../oauth/discovery.ts";
+import { checkOutboundUrl } from "../domain/outbound-url-policy.ts";
+import { type Discovery, selectTokenEndpointAuthMethod } from "../oauth/discovery.ts";
 
 /** Where a provider's OAuth endpoints are, and how to authenticate at them. */
 export interface ProviderEndpoints {
@@ -55,9 +56,11 @@ export function createEndpointResolver(discovery: Discovery, allowHttpLoopback: 
           authMethod: method,
         };
       }
+      // Checked again at every use: a provider stored before a rule existed is refused before any request.
+      const policy = { allowLoopback: allowHttpLoopback };
       const base = {
-        authorizationEndpoint: validateEndpointUrl(provider.authUrl, "auth_url", allowHttpLoopback).href,
-        tokenEndpoint: validateEndpointUrl(provider.tokenUrl, "token_url", allowHttpLoopback).href,
+        authorizationEndpoint: checkOutboundUrl(provider.authUrl, "auth_url", policy).href,
+        tokenEndpoint: checkOutboundUrl(provider.tokenUrl, "token_url", policy).href,
         authMethod: configured === "" ? ("client_secret_basic" as const) : configured,
       };
       if (provider.issuer === "") {

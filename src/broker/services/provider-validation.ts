@@ -1,9 +1,9 @@
 import { invalidArgument } from "../../shared/errors.ts";
 import { assertCredentialSchema, assertStrategyFits, defaultsFor } from "../domain/credential-schema.ts";
 import { hasControlCharacters, parseScopes } from "../domain/input-rules.ts";
+import { checkOutboundUrl, type OutboundPolicy, resolveOnOrigin } from "../domain/outbound-url-policy.ts";
 import { type AuthType, authTypes, maxProviderNameLength, type ProviderSettings, providerNamePattern } from "../domain/provider.ts";
 import { assertExtraParamsAllowed } from "../oauth/authorization-url.ts";
-import { validateEndpointUrl } from "../oauth/discovery.ts";
 
 /** A provider as a caller describes it, before validation. */
 export interface ProviderDraft extends ProviderSettings {
@@ -40,18 +40,32 @@ export function validateDraft(draft: ProviderDraft, options: { hasStoredSecret: 
   text("profile.description", draft.description, 2000);
   text("profile.category", draft.category, 100);
   const scopes = parseScopes(draft.scopes, "profile.scopes");
-  let apiBaseUrl = "";
-  if (draft.apiBaseUrl !== "") apiBaseUrl = validateEndpointUrl(draft.apiBaseUrl, "profile.api_base_url", options.allowHttpLoopback).href;
+  const policy: OutboundPolicy = { allowLoopback: options.allowHttpLoopback };
+  const apiBaseUrl = draft.apiBaseUrl === "" ? "" : checkOutboundUrl(draft.apiBaseUrl, "profile.api_base_url", policy).href;
   const userInfoEndpoint = draft.userInfoEndpoint.trim();
-  if (userInfoEndpoint !== "" && !userInfoEndpoint.startsWith("/")) {
-    validateEndpointUrl(userInfoEndpoint, "profile.user_info_endpoint", options.allowHttpLoopback);
-  }
-  if (userInfoEndpoint.startsWith("/") && apiBaseUrl === "") throw invalidArgument("profile.user_info_endpoint", "is a path, so api_base_url is required");
+  checkUserInfoEndpoint(userInfoEndpoint, apiBaseUrl, policy);
   const base = { ...draft, name, authType, aliases, scopes, apiBaseUrl, userInfoEndpoint };
-  return authType === "oauth2" ? validateOAuth(base, options) : validateStatic(base);
+  return authType === "oauth2" ? validateOAuth(base, { ...options, policy }) : validateStatic(base);
 }
 
-function validateOAuth(d: ValidDraft, options: { hasStoredSecret: boolean; allowHttpLoopback: boolean }): ValidDraft {
+/**
+ * The capture's live check sends the user's key to user_info_endpoint, so it
+ * must resolve onto api_base_url's origin (credential-check.ts resolves it the
+ * same way at call time). Without a base, only an absolute URL makes sense.
+ */
+function checkUserInfoEndpoint(endpoint: string, apiBaseUrl: string, policy: OutboundPolicy): void {
+  const field = "profile.user_info_endpoint";
+  if (endpoint === "") return;
+  if (apiBaseUrl !== "") {
+    resolveOnOrigin(endpoint, apiBaseUrl, { field, policy });
+  } else if (URL.canParse(endpoint)) {
+    checkOutboundUrl(endpoint, field, policy);
+  } else {
+    throw invalidArgument(field, "is a path, so api_base_url is required");
+  }
+}
+
+function validateOAuth(d: ValidDraft, options: { hasStoredSecret: boolean; policy: OutboundPolicy }): ValidDraft {
   if (d.clientId.trim() === "") throw invalidArgument("profile.client_id", "is required for oauth2 providers");
   text("profile.client_id", d.clientId, 512);
   if (d.clientSecret === "" && !options.hasStoredSecret) throw invalidArgument("profile.client_secret", "is required for oauth2 providers");
@@ -64,9 +78,9 @@ function validateOAuth(d: ValidDraft, options: { hasStoredSecret: boolean; allow
     }
     throw invalidArgument(d.authUrl === "" ? "profile.auth_url" : "profile.token_url", "is required unless enable_discovery is true");
   }
-  if (d.issuer !== "") validateEndpointUrl(d.issuer, "profile.issuer", options.allowHttpLoopback);
-  const authUrl = d.authUrl === "" ? "" : validateEndpointUrl(d.authUrl, "profile.auth_url", options.allowHttpLoopback).href;
-  const tokenUrl = d.tokenUrl === "" ? "" : validateEndpointUrl(d.tokenUrl, "profile.token_url", options.allowHttpLoopback).href;
+  if (d.issuer !== "") checkOutboundUrl(d.issuer, "profile.issuer", options.policy);
+  const authUrl = d.authUrl === "" ? "" : checkOutboundUrl(d.authUrl, "profile.auth_url", options.policy).href;
+  const tokenUrl = d.tokenUrl === "" ? "" : checkOutboundUrl(d.tokenUrl, "profile.token_url", options.policy).href;
   assertExtraParamsAllowed(d.params.authorizeParams);
   if (d.params.credentialSchema !== undefined) throw invalidArgument("profile.params.credential_schema", "is only for static providers");
   if (d.params.authStrategy !== undefined) throw invalidArgument("profile.params.auth_strategy", "is only for static providers; oauth2 always uses a bearer token");

@@ -8,6 +8,8 @@ import { createKeyRing } from "../../broker/vault/key-ring.ts";
 import { createVault } from "../../broker/vault/vault.ts";
 import type { Env } from "../../shared/config-reader.ts";
 import { createLogger } from "../../shared/logger.ts";
+import { createGuardedFetch } from "./guarded-fetch.ts";
+import type { Resolver } from "./guarded-lookup.ts";
 import { loadMigrations } from "./load-migrations.ts";
 import { serve } from "./serve.ts";
 
@@ -25,7 +27,10 @@ export interface StartOptions {
   port?: number;
   /** Receives log lines. @default process.stderr */
   logWrite?: (line: string) => void;
+  /** Replaces the guarded fetch (and with it the DNS check; the URL policy still applies). */
   fetch?: typeof fetch;
+  /** Broker only: resolves provider host names for the guarded fetch; tests inject a fake. @default the system resolver */
+  resolve?: Resolver;
   now?: () => number;
   /** Broker only: how often housekeeping sweeps (tests shorten it). */
   housekeepingIntervalMs?: number;
@@ -45,13 +50,18 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
     const vault = createVault(createKeyRing(config.encryptionKeys, config.activeKeyId));
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
+    // Checks every address a provider's name resolves to, at connect time, with the same outbound policy.
+    const guarded = createGuardedFetch({
+      allowLoopback: config.allowHttpLoopbackProviders,
+      ...(options.resolve === undefined ? {} : { resolve: options.resolve }),
+    });
     const shutdown = new AbortController();
     // Every in-flight call listens on this signal; hundreds at once are normal, not a leak.
     setMaxListeners(0, shutdown.signal);
     const broker = await buildBroker(config, {
       sql,
       vault,
-      fetch: options.fetch ?? globalThis.fetch,
+      fetch: options.fetch ?? guarded.fetch,
       now: options.now ?? Date.now,
       randomUUID: () => crypto.randomUUID(),
       ...(options.housekeepingIntervalMs === undefined ? {} : { housekeepingIntervalMs: options.housekeepingIntervalMs }),
@@ -70,6 +80,7 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
         const served = server.close(Math.min(10_000, drainMs), () => shutdown.abort());
         await broker.close({ deadlineMs: drainMs, whenServed: served });
         await served;
+        guarded.close();
         await sql.end({ timeout: 5 });
       },
     };
