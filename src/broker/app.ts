@@ -6,6 +6,7 @@ import { ProviderService } from "../../gen/nexus/broker/v1/provider_service_pb.t
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
 import { createApiKeyAuth } from "../shared/server/api-key-auth.ts";
+import { createControlCharacterRule } from "../shared/server/control-character-rule.ts";
 import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
 import type { BrokerConfig } from "./config.ts";
 import type { Sql } from "./db/sql.ts";
@@ -167,6 +168,13 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   });
   const captures = createCaptureService(services);
   const auth = await createApiKeyAuth({ keys: config.apiKeys, role: "key", publicProcedures: brokerPublicProcedures });
+  const text = createControlCharacterRule({
+    // Checked further in, with reasons of their own for the same characters: credential values by the
+    // provider's schema (credential_invalid), return URLs by their policy (return_url_rejected). The
+    // browser routes answer pages of their own and store no request text.
+    exemptFields: ["nexus.broker.v1.CaptureCredentialRequest.credentials", "nexus.broker.v1.StartConnectionRequest.return_url"],
+    exemptProcedures: [`/${AuthorizationService.typeName}/`],
+  });
   const app = createHttpApp({
     routes: (router) => {
       router.service(ProviderService, createProviderHandlers(createProviderService(services)));
@@ -181,7 +189,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
         callbacks: createCallbackService(services), captures, logger: deps.logger, captureAction: "/auth/capture",
       }));
     },
-    interceptors: [createErrorInterceptor(deps.logger), auth],
+    interceptors: [createErrorInterceptor(deps.logger), auth, text],
     health: createDatabaseHealth(deps.sql, deps.now),
     registry: deps.registry,
     shutdownSignal: deps.shutdownSignal,
