@@ -185,8 +185,12 @@ export interface ConnectionStore {
   newestActive(workspaceId: string, providerName: string): Promise<Connection | undefined>;
   /** Reads a handshake without consuming it. */
   peekHandshake(id: string): Promise<Handshake | undefined>;
-  /** Deletes and returns a handshake: only one caller ever gets it. */
-  consumeHandshake(id: string): Promise<Handshake | undefined>;
+  /**
+   * Deletes and returns a handshake of the given kind: only one caller ever
+   * gets it. A handshake of another kind is left untouched (undefined), so a
+   * capture state brought to the OAuth callback cannot use up the capture.
+   */
+  consumeHandshake(id: string, kind: HandshakeKind): Promise<Handshake | undefined>;
   /**
    * Stores the credential and makes a pending connection active, in one
    * transaction. False when the connection was no longer pending.

@@ -73,7 +73,7 @@ export function createCaptureService(deps: ServiceDeps): CaptureService {
         providerName = provider.name;
         const clean = validateCredentials(schema, credentials);
         const checked = await checkCredentialLive(deps, provider, strategy, clean, signal);
-        const consumed = await deps.connections.consumeHandshake(handshake.id);
+        const consumed = await deps.connections.consumeHandshake(handshake.id, "capture");
         if (consumed === undefined) throw new NexusError("state_replayed", "this link was already used; start the connection again");
         const activated = await deps.connections.activate(connectionId, {
           keyId: deps.sealer.activeKeyId,
