@@ -37,6 +37,7 @@ import { cacheInvalidatingConnections, cacheInvalidatingProviders } from "./serv
 import { createCallbackService } from "./services/callback-service.ts";
 import { createCaptureService } from "./services/capture-service.ts";
 import { createConnectionService } from "./services/connection-service.ts";
+import { createCredentialPatterns } from "./services/credential-patterns.ts";
 import { createCredentialCache } from "./services/credential-cache.ts";
 import { startCredentialCacheSync } from "./services/credential-cache-sync.ts";
 import { createHandshakeService } from "./services/handshake-service.ts";
@@ -122,6 +123,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     endpoints: createEndpointResolver(discovery, allowHttpLoopback),
     states: createStateSigner(config.stateKey, deps.now),
     idTokens: createIdTokenVerifier({ fetch: deps.fetch, now: deps.now }),
+    patterns: createCredentialPatterns(),
     metrics,
     fetch: deps.fetch,
     now: deps.now,

@@ -26,7 +26,7 @@ export interface ProviderService {
 
 /** Creates the provider registry. */
 export function createProviderService(deps: ServiceDeps): ProviderService {
-  const settings = { allowHttpLoopback: deps.settings.allowHttpLoopback };
+  const settings = { allowHttpLoopback: deps.settings.allowHttpLoopback, patterns: deps.patterns };
 
   /** Discovery runs at registration, so a broken issuer is an error now rather than at the first consent. */
   async function checkReachable(d: ValidDraft, id: string, signal?: AbortSignal): Promise<void> {
