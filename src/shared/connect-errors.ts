@@ -28,6 +28,7 @@ const codeByReason: { readonly [R in ErrorReason]: Code } = {
   state_expired: Code.FailedPrecondition,
   state_replayed: Code.FailedPrecondition,
   provider_deleted: Code.FailedPrecondition,
+  auth_type_immutable: Code.FailedPrecondition,
   connection_pending: Code.FailedPrecondition,
   connection_failed: Code.FailedPrecondition,
   attention_required: Code.FailedPrecondition,

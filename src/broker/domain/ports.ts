@@ -24,7 +24,10 @@ export interface ProviderStore {
   getById(id: string, options?: { includeDeleted?: boolean }): Promise<Provider | undefined>;
   /** A live provider by name or alias. */
   getByName(nameOrAlias: string): Promise<Provider | undefined>;
-  /** Replaces a live provider if its version still is `expectedVersion`; undefined when it is not (gone or changed). */
+  /**
+   * Replaces a live provider if its version still is `expectedVersion`; undefined when it is not (gone or changed).
+   * Throws NexusError auth_type_immutable when the auth type would change and any connection (of any status) uses it.
+   */
   replace(id: string, expectedVersion: bigint, provider: ProviderWrite): Promise<Provider | undefined>;
   /** Soft-deletes a live provider and frees its name and aliases; false when there was none. */
   softDelete(id: string): Promise<boolean>;
