@@ -5,7 +5,7 @@ import { ConnectionService } from "../../gen/nexus/broker/v1/connection_service_
 import { ProviderService } from "../../gen/nexus/broker/v1/provider_service_pb.ts";
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
-import { createApiKeyAuth } from "../shared/server/api-key-auth.ts";
+import { createApiKeyAuth, createApiKeyVerifier } from "../shared/server/api-key-auth.ts";
 import { createControlCharacterRule } from "../shared/server/control-character-rule.ts";
 import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
 import type { BrokerConfig } from "./config.ts";
@@ -194,6 +194,10 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     interceptors: [createErrorInterceptor(deps.logger), auth, text],
     health: createDatabaseHealth(deps.sql, deps.now),
     registry: deps.registry,
+    // /auth must stay public, so /metrics on the same port is protected on its own.
+    metricsAccess: config.metricsPort !== 0
+      ? "none"
+      : config.metricsRequireApiKey ? await createApiKeyVerifier({ keys: config.apiKeys, role: "key" }) : "public",
     shutdownSignal: deps.shutdownSignal,
     logger: deps.logger,
   });

@@ -10,6 +10,7 @@ import type { Env } from "../../shared/config-reader.ts";
 import { createLogger } from "../../shared/logger.ts";
 import { loadMigrations } from "./load-migrations.ts";
 import { serve } from "./serve.ts";
+import { serveMetrics } from "./serve-metrics.ts";
 
 /** A started process. */
 export interface RunningService {
@@ -61,6 +62,8 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
     });
     const server = await serve({ app: broker.app, port: options.port ?? config.port, logger });
     logger.info("broker listening", { port: server.port, base_url: config.baseUrl.href });
+    const metrics = config.metricsPort === 0 ? undefined : await serveMetrics({ registry, port: config.metricsPort, logger });
+    if (metrics !== undefined) logger.info("broker metrics listening", { host: "127.0.0.1", port: metrics.port });
     return {
       port: server.port,
       url: `http://127.0.0.1:${server.port}`,
@@ -70,6 +73,7 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
         const served = server.close(Math.min(10_000, drainMs), () => shutdown.abort());
         await broker.close({ deadlineMs: drainMs, whenServed: served });
         await served;
+        await metrics?.close();
         await sql.end({ timeout: 5 });
       },
     };

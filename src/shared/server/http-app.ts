@@ -3,6 +3,7 @@ import { type ConnectRouter, createConnectRouter, type Interceptor } from "@conn
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { Registry } from "prom-client";
 import type { Logger } from "../logger.ts";
+import { type ApiKeyVerifier, presentedKey } from "./api-key-auth.ts";
 import { createCors } from "./cors.ts";
 import { bytesResponse, connectErrorResponse, errorResponse, jsonResponse } from "./error-response.ts";
 import { type HealthSource, registerHealth } from "./health-service.ts";
@@ -24,6 +25,12 @@ export interface HttpAppOptions {
   health: HealthSource;
   /** Metrics served at GET /metrics. Never the global registry. */
   registry: Registry;
+  /**
+   * Who may read GET /metrics: `public` (anyone), `none` (not served here:
+   * another listener serves them), or a check of the presented API key.
+   * @default "public"
+   */
+  metricsAccess?: "public" | "none" | ApiKeyVerifier;
   /** Browser origins allowed cross-origin; undefined disables CORS handling. */
   corsAllowedOrigins?: readonly string[];
   /** Largest request message or REST body, in bytes. @default 1048576 */
@@ -81,6 +88,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   const byPath = new Map<string, UniversalHandler>(handlers.map((h) => [h.requestPath, h]));
   const transcoder = createRestTranscoder(handlers, { readMaxBytes, recursionLimit });
   const cors = options.corsAllowedOrigins === undefined ? undefined : createCors(options.corsAllowedOrigins);
+  const metricsAccess = options.metricsAccess ?? "public";
 
   async function route(request: UniversalServerRequest, url: URL): Promise<UniversalServerResponse> {
     const rpc = byPath.get(url.pathname);
@@ -98,7 +106,15 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
         const status = await options.health.check(request.signal);
         return jsonResponse(status === "SERVING" ? 200 : 503, { status });
       }
-      if (url.pathname === "/metrics") {
+      if (url.pathname === "/metrics" && metricsAccess !== "none") {
+        if (metricsAccess !== "public") {
+          const key = presentedKey(request.header);
+          if (key === undefined || (await metricsAccess.verify(key)) === undefined) {
+            return errorResponse("unauthenticated", "GET /metrics needs the admin API key (METRICS_REQUIRE_API_KEY is on): send X-API-Key: <key>", {
+              header: new Headers({ "www-authenticate": "Bearer" }),
+            });
+          }
+        }
         return bytesResponse(200, options.registry.contentType, await options.registry.metrics());
       }
     }
