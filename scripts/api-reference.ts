@@ -178,6 +178,9 @@ function errorsSection(): string[] {
   const pairs = [...mapping.matchAll(/^\s*(\w+):\s*Code\.(\w+),/gm)].map((x) => [x[1] ?? "", x[2] ?? ""] as const);
   if (pairs.length === 0) throw new Error("src/shared/connect-errors.ts: found no `reason: Code.X` entries in codeByReason");
   const domain = /errorDomain = "([^"]+)"/.exec(source)?.[1] ?? "";
+  // Reasons whose HTTP status is their own rather than their code's (413 for payload_too_large, ...).
+  const overrides = /const httpStatusByReason\b[\s\S]*?\n\};/.exec(source)?.[0] ?? "";
+  const ownStatus = new Map([...overrides.matchAll(/^\s*(\w+):\s*(\d{3}),/gm)].map((x) => [x[1] ?? "", x[2] ?? ""] as const));
   // The HTTP server answers a few reasons itself, with another status: errorResponse("reason", ..., { status: N }).
   // The pattern stays inside the call's parentheses (one level of nesting), so it never takes another call's status.
   const extra = new Map<string, Set<string>>();
@@ -191,7 +194,7 @@ function errorsSection(): string[] {
   const rows = pairs.map(([reason, codeName]) => {
     const code = Code[codeName as keyof typeof Code];
     if (code === undefined) throw new Error(`src/shared/connect-errors.ts: ${reason} maps to unknown Code.${codeName}`);
-    const status = String(codeToHttpStatus(code));
+    const status = ownStatus.get(reason) ?? String(codeToHttpStatus(code));
     const others = [...(extra.get(reason) ?? [])].filter((s) => s !== status);
     return `| \`${reason}\` | \`${codeToString(code)}\` | ${others.length > 0 ? `${status} (${others.join(", ")})` : status} |`;
   });
@@ -199,8 +202,9 @@ function errorsSection(): string[] {
     "## Errors",
     "",
     "Every error is Connect's error JSON, `{\"code\": \"<Connect code>\", \"message\": \"<reason>: <text>\", \"details\": [...]}`,",
-    "sent with the HTTP status of its code over REST and Connect (gRPC and gRPC-Web carry the same code and details in",
-    `trailers). The reason is the first word of \`message\` and the \`reason\` of a \`google.rpc.ErrorInfo\` detail (domain \`${domain}\`):`,
+    "sent with the HTTP status below over REST and Connect: its code's, except where a reason has its own (gRPC and",
+    "gRPC-Web carry the same code and details in trailers; payload_too_large stays `resource_exhausted` there, with no",
+    `retry hint). The reason is the first word of \`message\` and the \`reason\` of a \`google.rpc.ErrorInfo\` detail (domain \`${domain}\`):`,
     "act on the reason, not on the text ([agents-http.md](agents-http.md#errors) says what to do about each).",
     "From `src/shared/connect-errors.ts`:",
     "",

@@ -5,7 +5,8 @@ import { ConnectionService } from "../../gen/nexus/broker/v1/connection_service_
 import { ProviderService } from "../../gen/nexus/broker/v1/provider_service_pb.ts";
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
-import { createApiKeyAuth } from "../shared/server/api-key-auth.ts";
+import { createApiKeyAuth, createApiKeyVerifier } from "../shared/server/api-key-auth.ts";
+import { createControlCharacterRule } from "../shared/server/control-character-rule.ts";
 import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
 import type { BrokerConfig } from "./config.ts";
 import type { Sql } from "./db/sql.ts";
@@ -37,6 +38,7 @@ import { cacheInvalidatingConnections, cacheInvalidatingProviders } from "./serv
 import { createCallbackService } from "./services/callback-service.ts";
 import { createCaptureService } from "./services/capture-service.ts";
 import { createConnectionService } from "./services/connection-service.ts";
+import { createCredentialPatterns } from "./services/credential-patterns.ts";
 import { createCredentialCache } from "./services/credential-cache.ts";
 import { startCredentialCacheSync } from "./services/credential-cache-sync.ts";
 import { createHandshakeService } from "./services/handshake-service.ts";
@@ -129,6 +131,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     endpoints: createEndpointResolver(discovery, allowHttpLoopback),
     states: createStateSigner(config.stateKey, deps.now),
     idTokens: createIdTokenVerifier({ fetch, now: deps.now }),
+    patterns: createCredentialPatterns(),
     metrics,
     fetch,
     now: deps.now,
@@ -175,6 +178,13 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   });
   const captures = createCaptureService(services);
   const auth = await createApiKeyAuth({ keys: config.apiKeys, role: "key", publicProcedures: brokerPublicProcedures });
+  const text = createControlCharacterRule({
+    // Checked further in, with reasons of their own for the same characters: credential values by the
+    // provider's schema (credential_invalid), return URLs by their policy (return_url_rejected). The
+    // browser routes answer pages of their own and store no request text.
+    exemptFields: ["nexus.broker.v1.CaptureCredentialRequest.credentials", "nexus.broker.v1.StartConnectionRequest.return_url"],
+    exemptProcedures: [`/${AuthorizationService.typeName}/`],
+  });
   const app = createHttpApp({
     routes: (router) => {
       router.service(ProviderService, createProviderHandlers(createProviderService(services)));
@@ -189,9 +199,13 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
         callbacks: createCallbackService(services), captures, logger: deps.logger, captureAction: "/auth/capture",
       }));
     },
-    interceptors: [createErrorInterceptor(deps.logger), auth],
+    interceptors: [createErrorInterceptor(deps.logger), auth, text],
     health: createDatabaseHealth(deps.sql, deps.now),
     registry: deps.registry,
+    // /auth must stay public, so /metrics on the same port is protected on its own.
+    metricsAccess: config.metricsPort !== 0
+      ? "none"
+      : config.metricsRequireApiKey ? await createApiKeyVerifier({ keys: config.apiKeys, role: "key" }) : "public",
     shutdownSignal: deps.shutdownSignal,
     logger: deps.logger,
   });

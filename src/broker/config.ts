@@ -38,6 +38,10 @@ export interface BrokerConfig {
   readonly tokenCacheMaxEntries: number;
   /** Accept http:// provider URLs on loopback hosts. Development and tests only. */
   readonly allowHttpLoopbackProviders: boolean;
+  /** GET /metrics on the main port asks for an API key (X-API-Key or Bearer), as the admin API does. */
+  readonly metricsRequireApiKey: boolean;
+  /** When not 0, metrics are served only on this port of 127.0.0.1 (no key), and not on the main port. */
+  readonly metricsPort: number;
   readonly logLevel: LogLevel;
 }
 
@@ -110,6 +114,8 @@ export function loadBrokerConfig(env: Env): BrokerConfig {
       r.problem(`ALLOWED_RETURN_DOMAINS entry "${d}" must be a host name such as app.example.com or *.example.com.`);
     }
   }
+  const metricsPort = r.port("METRICS_PORT", 0);
+  if (metricsPort !== 0 && metricsPort === port) r.problem("METRICS_PORT must differ from BROKER_PORT (or be 0 to serve metrics on BROKER_PORT).");
   const config = {
     port,
     databaseUrl: databaseUrl ?? "",
@@ -133,6 +139,8 @@ export function loadBrokerConfig(env: Env): BrokerConfig {
     tokenCacheSeconds: r.integer("TOKEN_CACHE_SECONDS", { default: 10, min: 0, max: 300 }),
     tokenCacheMaxEntries: r.integer("TOKEN_CACHE_MAX_ENTRIES", { default: 20_000, min: 1, max: 10_000_000 }),
     allowHttpLoopbackProviders: r.boolean("ALLOW_HTTP_LOOPBACK_PROVIDERS", false),
+    metricsRequireApiKey: r.boolean("METRICS_REQUIRE_API_KEY", false),
+    metricsPort,
     logLevel: r.logLevel(),
   } satisfies BrokerConfig;
   r.finish();

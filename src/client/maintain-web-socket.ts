@@ -54,6 +54,8 @@ type LoopEvent<S> = { type: "closed"; live: LiveSocket<S> } | { type: "rotate" }
 
 const transientReasons = new Set(["connection_pending"]);
 const permanentCodes = new Set(["invalid_argument", "not_found", "failed_precondition", "unauthenticated", "permission_denied", "unimplemented"]);
+// resource_exhausted may be a rate limit worth waiting out, but never when the request itself is too large.
+const permanentReasons = new Set(["payload_too_large", "header_too_large"]);
 
 /**
  * Keeps an authenticated WebSocket open until `signal` aborts. It fetches the
@@ -191,6 +193,7 @@ export async function maintainWebSocket<S extends WebSocketLike = WebSocketLike>
 /** Errors no retry can fix end the loop; everything else (network, Gateway, Broker, provider) is waited out. */
 function isPermanent(error: unknown): boolean {
   if (!(error instanceof NexusClientError)) return false;
+  if (permanentReasons.has(error.reason)) return true;
   return !error.retryable && permanentCodes.has(error.code) && !transientReasons.has(error.reason);
 }
 

@@ -7,7 +7,7 @@ export interface NexusClientErrorInit {
   readonly code: string;
   /** The Nexus reason, for example `attention_required` or `connection_not_found`. */
   readonly reason: string;
-  /** Whether the same call may succeed later (only `unavailable`-class errors). */
+  /** Whether the same call may succeed later: `unavailable`, or `resource_exhausted` with a retry hint; never `payload_too_large`. */
   readonly retryable?: boolean;
   /** The ErrorInfo metadata (`field`, `retry_after_seconds`, ...). */
   readonly metadata?: Readonly<Record<string, string>>;
@@ -38,6 +38,18 @@ export class NexusClientError extends Error {
 const notRetryableReasons = new Set(["payload_too_large", "header_too_large"]);
 
 /**
+ * Whether sending the same call again may succeed: `unavailable`, or a
+ * `resource_exhausted` that says when to come back (a rate limit does; a body
+ * or header that is too large never gets smaller by waiting, and a bare
+ * resource_exhausted, from connect-es's own size limits, does not either).
+ */
+function isRetryable(code: string, reason: string, metadata: Readonly<Record<string, string>>): boolean {
+  if (notRetryableReasons.has(reason)) return false;
+  if (code === "unavailable") return true;
+  return code === "resource_exhausted" && metadata.retry_after_seconds !== undefined;
+}
+
+/**
  * Turns whatever a Gateway call threw into a {@linkcode NexusClientError}.
  * The reason comes from the google.rpc.ErrorInfo detail, else from the
  * `<reason>: ` prefix the Gateway puts on every message, else the code name.
@@ -52,9 +64,10 @@ export function toNexusClientError(error: unknown): NexusClientError {
   const info = err.findDetails(ErrorInfoSchema)[0];
   const prefix = /^([a-z][a-z0-9_]*): /.exec(err.rawMessage)?.[1];
   const reason = info?.reason || prefix || code;
-  const retryable = (code === "unavailable" || code === "resource_exhausted") && !notRetryableReasons.has(reason);
+  const metadata = { ...info?.metadata };
+  const retryable = isRetryable(code, reason, metadata);
   const message = networkFailure ? `unavailable: the Gateway is not reachable (${err.rawMessage})` : err.rawMessage;
-  return new NexusClientError(message, { code, reason, retryable, metadata: { ...info?.metadata }, cause: error });
+  return new NexusClientError(message, { code, reason, retryable, metadata, cause: error });
 }
 
 /** `FailedPrecondition` → `failed_precondition`, the names Connect uses on the wire. */

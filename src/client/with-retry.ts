@@ -3,7 +3,7 @@ import { backoffDelay } from "./backoff-delay.ts";
 import type { ClientLogger } from "./client-logger.ts";
 import { toNexusClientError } from "./nexus-client-error.ts";
 
-/** How a Gateway call is retried. Only `unavailable`-class errors are ever retried. */
+/** How a Gateway call is retried. Only `unavailable`-class errors are ever retried, never `payload_too_large`. */
 export interface RetryOptions {
   /** Attempts in all, the first included. @default 3 */
   readonly attempts?: number;
@@ -25,11 +25,11 @@ export interface RetryContext {
 }
 
 /**
- * Runs `operation`, retrying errors that are `retryable` (unavailable,
- * resource_exhausted) with exponential backoff and full jitter; any other
- * error (invalid_argument, not_found, failed_precondition, unauthenticated,
- * ...) is thrown at once, because sending the same request again cannot
- * change the answer. A `retry_after_seconds` hint from the Gateway lengthens
+ * Runs `operation`, retrying errors that are `retryable` (unavailable, or
+ * resource_exhausted with a retry hint) with exponential backoff and full
+ * jitter; any other error (invalid_argument, not_found, failed_precondition,
+ * unauthenticated, payload_too_large, ...) is thrown at once, because sending
+ * the same request again cannot change the answer. A `retry_after_seconds` hint from the Gateway lengthens
  * the wait, within `maxDelayMs`. An abort ends the wait at once with the
  * signal's reason. Every failure is thrown as a NexusClientError.
  */

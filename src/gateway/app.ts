@@ -3,6 +3,7 @@ import { GatewayService } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
 import { createApiKeyAuth } from "../shared/server/api-key-auth.ts";
+import { createControlCharacterRule } from "../shared/server/control-character-rule.ts";
 import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
 import { type BrokerTransportFactory, createBrokerClients } from "./broker-clients.ts";
 import { createBrokerHealth } from "./broker-health.ts";
@@ -46,7 +47,11 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     routes: (router) => {
       router.service(GatewayService, createGatewayHandlers(broker, deps.logger));
     },
-    interceptors: [createErrorInterceptor(deps.logger), auth],
+    interceptors: [createErrorInterceptor(deps.logger), auth, createControlCharacterRule({
+      // Checked at the Broker, with reasons of their own for the same characters: credential values by
+      // the provider's schema (credential_invalid), return URLs by their policy (return_url_rejected).
+      exemptFields: ["nexus.gateway.v1.CaptureCredentialRequest.credentials", "nexus.gateway.v1.RequestConnectionRequest.return_url"],
+    })],
     health: createBrokerHealth(broker, deps.now),
     registry: deps.registry,
     corsAllowedOrigins: config.corsAllowedOrigins,

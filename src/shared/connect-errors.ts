@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { type ErrorReason, isErrorReason, NexusError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
@@ -27,6 +28,7 @@ const codeByReason: { readonly [R in ErrorReason]: Code } = {
   state_expired: Code.FailedPrecondition,
   state_replayed: Code.FailedPrecondition,
   provider_deleted: Code.FailedPrecondition,
+  auth_type_immutable: Code.FailedPrecondition,
   connection_pending: Code.FailedPrecondition,
   connection_failed: Code.FailedPrecondition,
   attention_required: Code.FailedPrecondition,
@@ -46,9 +48,26 @@ const codeByReason: { readonly [R in ErrorReason]: Code } = {
   internal: Code.Internal,
 };
 
+/**
+ * Reasons whose HTTP status (REST and Connect unary) is not their code's:
+ * Connect sends 429 for resource_exhausted, which tells clients and proxies
+ * to retry, while a body or header that is too large never gets smaller by
+ * waiting. gRPC keeps RESOURCE_EXHAUSTED, with the reason in ErrorInfo.
+ */
+const httpStatusByReason: { readonly [R in ErrorReason]?: number } = {
+  payload_too_large: 413,
+  header_too_large: 431,
+};
+
 /** The Connect code a reason maps to. */
 export function codeForReason(reason: ErrorReason): Code {
   return codeByReason[reason];
+}
+
+/** The HTTP status of an error over REST and Connect: its reason's own, else its code's. */
+export function httpStatusFor(error: ConnectError): number {
+  const reason = reasonOf(error);
+  return (reason === undefined ? undefined : httpStatusByReason[reason]) ?? codeToHttpStatus(error.code);
 }
 
 /**

@@ -31,6 +31,7 @@ export const errorReasons = [
   "state_expired",
   "state_replayed",
   "provider_deleted",
+  "auth_type_immutable",
   "connection_pending",
   "connection_failed",
   "attention_required",

@@ -235,15 +235,18 @@ describe("every protocol on both ports", () => {
       await stillServing();
     });
 
-    it("an oversized body", async () => {
+    it("an oversized body: 413 payload_too_large (never 429, which invites a retry)", async () => {
       const big = JSON.stringify({ user_id: "x".repeat(2 * 1024 * 1024) });
       await expectError(await fetch(`${stack.gateway.url}/v1/request-connection`, {
         method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${stack.agentKey}` }, body: big,
-      }), 429, "resource_exhausted", /payload_too_large/);
+      }), 413, "resource_exhausted", /payload_too_large/);
       const connect = await fetch(`${stack.gateway.url}/nexus.gateway.v1.GatewayService/RequestConnection`, {
         method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${stack.agentKey}` }, body: big,
       });
-      assert.equal(((await connect.json()) as { code: string }).code, "resource_exhausted");
+      assert.equal(connect.status, 413);
+      const body = (await connect.json()) as { code: string; message: string };
+      assert.equal(body.code, "resource_exhausted");
+      assert.match(body.message, /^payload_too_large: /);
       await stillServing();
     });
 

@@ -59,6 +59,16 @@ describe("loadBrokerConfig()", () => {
     }
   });
 
+  it("leaves /metrics public on the main port by default; METRICS_REQUIRE_API_KEY and METRICS_PORT protect it", () => {
+    const c = loadBrokerConfig(validBroker());
+    assert.deepEqual([c.metricsRequireApiKey, c.metricsPort], [false, 0]);
+    const p = loadBrokerConfig({ ...validBroker(), METRICS_REQUIRE_API_KEY: "true", METRICS_PORT: "9464" });
+    assert.deepEqual([p.metricsRequireApiKey, p.metricsPort], [true, 9464]);
+    assert.deepEqual(problemsOf(() => loadBrokerConfig({ ...validBroker(), BROKER_PORT: "9464", METRICS_PORT: "9464" })),
+      ["METRICS_PORT must differ from BROKER_PORT (or be 0 to serve metrics on BROKER_PORT)."]);
+    assert.match(problemsOf(() => loadBrokerConfig({ ...validBroker(), METRICS_REQUIRE_API_KEY: "sometimes" })).join("\n"), /METRICS_REQUIRE_API_KEY must be true or false/);
+  });
+
   it("reports every missing variable of an empty environment at once", () => {
     const problems = problemsOf(() => loadBrokerConfig({}));
     for (const name of ["DATABASE_URL", "ENCRYPTION_KEY", "STATE_KEY", "API_KEY", "BASE_URL", "ALLOWED_RETURN_DOMAINS"]) {

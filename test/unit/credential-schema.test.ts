@@ -12,6 +12,9 @@ import {
   defaultsFor,
   validateCredentials,
 } from "../../src/broker/domain/credential-schema.ts";
+import { createCredentialPatterns } from "../../src/broker/services/credential-patterns.ts";
+
+const patterns = createCredentialPatterns();
 
 const canary = "CANARY_AK_0123456789";
 
@@ -40,13 +43,13 @@ function expectError(fn: () => unknown, reason: ErrorReason, field: string, mess
 }
 
 const schemaError = (s: JsonObject, message: RegExp): void =>
-  expectError(() => assertCredentialSchema(s), "invalid_argument", "profile.params.credential_schema", message);
+  expectError(() => assertCredentialSchema(s, patterns), "invalid_argument", "profile.params.credential_schema", message);
 
 const withProp = (prop: JsonObject): JsonObject => ({ type: "object", properties: { api_key: prop } });
 
 describe("assertCredentialSchema", () => {
   it("accepts the supported subset", () => {
-    assertCredentialSchema(schema);
+    assertCredentialSchema(schema, patterns);
   });
 
   it("requires type object and non-empty properties", () => {
@@ -57,7 +60,7 @@ describe("assertCredentialSchema", () => {
 
   it("limits the number of properties to 20", () => {
     const props = (n: number): JsonObject => Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${i}`, { type: "string" }]));
-    assertCredentialSchema({ type: "object", properties: props(20) });
+    assertCredentialSchema({ type: "object", properties: props(20) }, patterns);
     schemaError({ type: "object", properties: props(21) }, /at most 20/);
   });
 
@@ -65,7 +68,7 @@ describe("assertCredentialSchema", () => {
     for (const name of ["ApiKey", "1key", "api-key", "", "a".repeat(65), "__proto__"]) {
       schemaError({ type: "object", properties: { [name]: { type: "string" } } }, /property names must match/);
     }
-    assertCredentialSchema({ type: "object", properties: { ["a".repeat(64)]: { type: "string" } } });
+    assertCredentialSchema({ type: "object", properties: { ["a".repeat(64)]: { type: "string" } } }, patterns);
   });
 
   it("rejects unknown keywords by name, at the top and in properties", () => {
@@ -99,7 +102,7 @@ describe("assertCredentialSchema", () => {
   });
 });
 
-const validate = (credentials: Record<string, string>): Record<string, string> => validateCredentials(schema, credentials);
+const validate = (credentials: Record<string, string>): Record<string, string> => validateCredentials(schema, credentials, patterns);
 const credentialError = (credentials: Record<string, string>, field: string, message: RegExp): void =>
   expectError(() => validate(credentials), "credential_invalid", field, message);
 
@@ -117,8 +120,8 @@ describe("validateCredentials", () => {
     const big = canary + "x".repeat(64 * 1024);
     credentialError({ api_key: big }, "credentials.api_key", /at most 64 characters/);
     const loose: JsonObject = { type: "object", required: ["api_key"], properties: { api_key: { type: "string" } } };
-    expectError(() => validateCredentials(loose, { api_key: big }), "credential_invalid", "credentials.api_key", /at most 8192 characters/);
-    assert.deepEqual(validateCredentials(loose, { api_key: "k".repeat(8192) }), { api_key: "k".repeat(8192) });
+    expectError(() => validateCredentials(loose, { api_key: big }, patterns), "credential_invalid", "credentials.api_key", /at most 8192 characters/);
+    assert.deepEqual(validateCredentials(loose, { api_key: "k".repeat(8192) }, patterns), { api_key: "k".repeat(8192) });
   });
 
   it("rejects a key containing a newline or other control characters (C-51)", () => {
@@ -141,6 +144,46 @@ describe("validateCredentials", () => {
 
   it("does not echo an unknown field name that could hold anything", () => {
     credentialError({ api_key: canary, [canary]: "x" }, "credentials", /a field this provider does not define/);
+  });
+});
+
+describe("credential patterns (linear time)", () => {
+  it("assertCredentialSchema refuses what RE2 cannot run in linear time: backreferences and lookaround", () => {
+    for (const pattern of ["(a)\\1", "^(?=.*\\d)\\w+$", "(?!x)y", "(?<=a)b", "(?<!a)b"]) {
+      schemaError(withProp({ type: "string", pattern }), /pattern cannot run in linear time .*backreferences and lookaround are not supported/);
+    }
+  });
+
+  it("assertCredentialSchema refuses a pattern over 512 characters, and a repeat count RE2 will not expand", () => {
+    schemaError(withProp({ type: "string", pattern: "a".repeat(513) }), /pattern must be at most 512 characters/);
+    schemaError(withProp({ type: "string", pattern: "(a{100}){100}" }), /cannot run in linear time/);
+  });
+
+  it("accepts JavaScript syntax RE2 can run once translated (\\u escapes, named groups, classes)", () => {
+    for (const pattern of ["^sk_[A-Za-z0-9]{20,64}$", "^\\u00e9+$", "^(?<prefix>ak)_\\d+$", "\\p{L}", "^(a|a)+$"]) {
+      assertCredentialSchema(withProp({ type: "string", pattern }), patterns);
+    }
+    assert.equal(patterns.test("^\\u00e9+$", "ééé"), true);
+    assert.equal(patterns.test("^(?<prefix>ak)_\\d+$", "ak_42"), true);
+    assert.equal(patterns.test("^sk_[A-Za-z0-9]{20,64}$", "sk_short"), false);
+  });
+
+  it("matches unanchored, as JSON Schema's pattern does", () => {
+    assert.equal(patterns.test("abc", "xxabcxx"), true);
+    assert.equal(patterns.test("^abc$", "xxabcxx"), false);
+  });
+
+  it("runs ^(a|a)+$ on an 8192-character value in milliseconds, where a backtracking engine doubles per character", () => {
+    const hostile: JsonObject = { type: "object", required: ["api_key"], properties: { api_key: { type: "string", pattern: "^(a|a)+$" } } };
+    const started = performance.now();
+    expectError(() => validateCredentials(hostile, { api_key: `${"a".repeat(8191)}!` }, patterns), "credential_invalid", "credentials.api_key", /expected format/);
+    assert.deepEqual(validateCredentials(hostile, { api_key: "a".repeat(8192) }, patterns), { api_key: "a".repeat(8192) });
+    assert.ok(performance.now() - started < 1000, `took ${performance.now() - started} ms`);
+  });
+
+  it("never matches a stored pattern it cannot run (registered before the rule), rather than backtracking", () => {
+    const old: JsonObject = { type: "object", required: ["api_key"], properties: { api_key: { type: "string", pattern: "(a)\\1" } } };
+    expectError(() => validateCredentials(old, { api_key: "aa" }, patterns), "credential_invalid", "credentials.api_key", /expected format/);
   });
 });
 
@@ -239,7 +282,7 @@ describe("defaultsFor", () => {
       const d = defaultsFor(t);
       assert.equal(d.strategy, undefined, t);
       assert.ok(d.schema, t);
-      assertCredentialSchema(d.schema);
+      assertCredentialSchema(d.schema, patterns);
     }
     assert.deepEqual(defaultsFor("oauth2"), { schema: undefined, strategy: undefined });
   });
@@ -248,7 +291,7 @@ describe("defaultsFor", () => {
     for (const t of ["api_key", "basic_auth", "header"] as const) {
       const d = defaultsFor(t);
       assert.ok(d.schema && d.strategy, t);
-      assertCredentialSchema(d.schema);
+      assertCredentialSchema(d.schema, patterns);
       assertStrategyFits(t, d.strategy, d.schema);
     }
   });

@@ -93,6 +93,26 @@ describe("buildAuthorizationUrl", () => {
     assert.equal(new URL(url).pathname, "/oauth2/v2.0/authorize");
   });
 
+  it("drops the endpoint's own reserved parameters whatever their case (Client_ID, STATE, Redirect_Uri)", () => {
+    const url = buildAuthorizationUrl({
+      ...base,
+      authorizationEndpoint: "https://idp.example/authorize?Client_ID=evil&STATE=x&Redirect_Uri=https%3A%2F%2Fevil.example%2F&Response_Mode=form_post&NONCE=n&Scope=admin&tenant=t1",
+    });
+    const keys = [...paramsOf(url).keys()];
+    for (const reserved of reservedAuthorizeParams) {
+      assert.deepEqual(keys.filter((k) => k.toLowerCase() === reserved), paramsOf(url).has(reserved) ? [reserved] : [], `${reserved} in ${url}`);
+    }
+    assert.equal(paramsOf(url).get("client_id"), "client-1");
+    assert.equal(paramsOf(url).get("tenant"), "t1");
+    assert.ok(!url.includes("evil"), url);
+  });
+
+  it("lets an extra parameter replace the endpoint's own of any case", () => {
+    const url = buildAuthorizationUrl({ ...base, authorizationEndpoint: "https://idp.example/authorize?Prompt=none&PROMPT=login", extraParams: { prompt: "consent" } });
+    assert.deepEqual([...paramsOf(url).keys()].filter((k) => k.toLowerCase() === "prompt"), ["prompt"]);
+    assert.equal(paramsOf(url).get("prompt"), "consent");
+  });
+
   it("adds extra parameters, which may replace the endpoint's own but never reserved ones", () => {
     const url = buildAuthorizationUrl({
       ...base,
@@ -125,6 +145,13 @@ describe("assertExtraParamsAllowed", () => {
       assertInvalid(() => assertExtraParamsAllowed({ [key]: "x" }), "params.authorize_params", new RegExp(`"${key}"`));
       assertInvalid(() => assertExtraParamsAllowed({ [key.toUpperCase()]: "x" }), "params.authorize_params", /cannot be overridden/);
     }
+  });
+
+  it("rejects a reserved name in any mix of case, and one name given twice in different cases", () => {
+    for (const key of ["Client_Id", "rEdIrEcT_uRi", "State", "Code_Challenge", "Code_Challenge_Method", "Nonce", "Scope", "Response_Type"]) {
+      assertInvalid(() => assertExtraParamsAllowed({ [key]: "x" }), "params.authorize_params", /cannot be overridden/);
+    }
+    assertInvalid(() => assertExtraParamsAllowed({ prompt: "consent", PROMPT: "none" }), "params.authorize_params", /given twice/);
   });
 
   it("accepts ordinary parameters and rejects non-string values", () => {

@@ -102,6 +102,21 @@ describe("checkReturnUrl rejects", () => {
     assertRejected("https://badexample.org/", /host badexample\.org is not an allowed/);
   });
 
+  it("hosts with empty labels under a wildcard: .example.org, ..example.org, a..example.org", () => {
+    for (const host of [".example.org", "..example.org", "a..example.org", "a...example.org", "..a.example.org", "a.b..example.org"]) {
+      assertRejected(`https://${host}/`, /is not an allowed return domain/);
+    }
+    // A trailing dot is an empty last label too.
+    assertRejected("https://a.example.org./", /is not an allowed return domain/);
+    assertRejected("https://app.example.com./", /is not an allowed return domain/);
+  });
+
+  it("the apex of a wildcard unless it is listed on its own", () => {
+    assertRejected("https://example.org/", /not an allowed/);
+    assert.equal(checkReturnUrl("https://example.org/", ["*.example.org", "example.org"]).hostname, "example.org");
+    assert.equal(checkReturnUrl("https://a.b.example.org/", ["*.example.org", "example.org"]).hostname, "a.b.example.org");
+  });
+
   it("javascript: and data: URLs (C-36)", () => {
     assertRejected("javascript:alert(1)", /must use https/);
     assertRejected("data:text/html,<script>", /must use https/);

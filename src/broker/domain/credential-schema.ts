@@ -14,7 +14,22 @@ const strategyField = "profile.params.auth_strategy";
 export const credentialFieldPattern = /^[a-z][a-z0-9_]{0,63}$/;
 /** Longest value a field may hold when its schema gives no maxLength. */
 export const maxCredentialLength = 8192;
+/** Longest `pattern`: matching time grows with pattern size times value length. */
+export const maxPatternLength = 512;
 const maxProperties = 20;
+
+/**
+ * Runs `pattern`s. The Broker passes a linear-time engine (RE2), so that no
+ * pattern a provider is registered with can stall the event loop on a
+ * capture, whatever the input (a backtracking engine takes time doubling per
+ * character on `^(a|a)+$`).
+ */
+export interface PatternEngine {
+  /** Why the engine cannot run `source` (backreferences, lookaround, ...), or undefined when it can. */
+  problem(source: string): string | undefined;
+  /** Whether `value` contains a match of `source`, as JSON Schema's `pattern` means (unanchored). */
+  test(source: string, value: string): boolean;
+}
 
 const topKeywords: ReadonlySet<string> = new Set(["type", "properties", "required", "additionalProperties", "title", "description"]);
 const propertyKeywords: ReadonlySet<string> = new Set(["type", "title", "description", "format", "minLength", "maxLength", "pattern", "enum", "default"]);
@@ -35,7 +50,7 @@ function badSchema(message: string): never {
   throw invalidArgument(schemaField, message);
 }
 
-function checkProperty(name: string, prop: Json | undefined): void {
+function checkProperty(name: string, prop: Json | undefined, patterns: PatternEngine): void {
   const at = `properties.${name}`;
   if (!isObject(prop)) badSchema(`${at} must be an object`);
   for (const key of Object.keys(prop)) if (!propertyKeywords.has(key)) badSchema(`${at} has unsupported keyword "${key}"`);
@@ -51,10 +66,16 @@ function checkProperty(name: string, prop: Json | undefined): void {
   if (typeof prop.minLength === "number" && typeof max === "number" && prop.minLength > max) badSchema(`${at}.minLength exceeds maxLength`);
   if ("pattern" in prop) {
     if (typeof prop.pattern !== "string") badSchema(`${at}.pattern must be a string`);
+    if (prop.pattern.length > maxPatternLength) badSchema(`${at}.pattern must be at most ${maxPatternLength} characters`);
     try {
+      // Capture forms put the pattern in an HTML pattern attribute, so browsers must read it too.
       new RegExp(prop.pattern, "u");
     } catch {
       badSchema(`${at}.pattern is not a valid regular expression`);
+    }
+    const problem = patterns.problem(prop.pattern);
+    if (problem !== undefined) {
+      badSchema(`${at}.pattern cannot run in linear time (${problem}); backreferences and lookaround are not supported`);
     }
   }
   if ("enum" in prop) {
@@ -71,10 +92,12 @@ function checkProperty(name: string, prop: Json | undefined): void {
  * (keywords title, description, format, minLength, maxLength ≤ 8192, pattern,
  * enum, default), `required` naming properties, `additionalProperties` only
  * `false`, and a top-level title/description. Anything else is rejected by name.
+ * A `pattern` must be at most 512 characters and run on `patterns` (so no
+ * backreferences or lookaround) as well as in browsers.
  *
  * @throws NexusError invalid_argument, field `profile.params.credential_schema`.
  */
-export function assertCredentialSchema(schema: JsonObject): void {
+export function assertCredentialSchema(schema: JsonObject, patterns: PatternEngine): void {
   if (!isObject(schema)) badSchema("must be an object");
   for (const key of Object.keys(schema)) if (!topKeywords.has(key)) badSchema(`unsupported keyword "${key}"`);
   if (schema.type !== "object") badSchema(`type must be "object"`);
@@ -89,7 +112,7 @@ export function assertCredentialSchema(schema: JsonObject): void {
   if (names.length > maxProperties) badSchema(`properties may hold at most ${maxProperties} fields`);
   for (const name of names) {
     if (!credentialFieldPattern.test(name)) badSchema(`property names must match ${credentialFieldPattern.source}`);
-    checkProperty(name, properties[name]);
+    checkProperty(name, properties[name], patterns);
   }
   if ("required" in schema) {
     const required = schema.required;
@@ -127,11 +150,12 @@ function codePoints(value: string): number {
  * returns the cleaned map, in schema order, without empty optional fields.
  * Rejected: a missing or empty required field, a field the schema lacks,
  * control characters (newlines included), values outside min/maxLength
- * (default max 8192), and pattern or enum mismatches. Messages never hold a value.
+ * (default max 8192), and pattern or enum mismatches. Patterns run on
+ * `patterns`, after the length checks. Messages never hold a value.
  *
  * @throws NexusError credential_invalid, field `credentials.<name>`.
  */
-export function validateCredentials(schema: JsonObject, credentials: Readonly<Record<string, string>>): Record<string, string> {
+export function validateCredentials(schema: JsonObject, credentials: Readonly<Record<string, string>>, patterns: PatternEngine): Record<string, string> {
   const properties = propertiesOf(schema);
   const known = new Set(properties.map(([name]) => name));
   for (const name of Object.keys(credentials)) {
@@ -155,7 +179,7 @@ export function validateCredentials(schema: JsonObject, credentials: Readonly<Re
     if (length > max) badCredential(name, `must be at most ${max} characters`);
     if (typeof prop.minLength === "number" && length < prop.minLength) badCredential(name, `must be at least ${prop.minLength} characters`);
     if (Array.isArray(prop.enum) && !prop.enum.includes(value)) badCredential(name, "is not one of the allowed values");
-    if (typeof prop.pattern === "string" && !new RegExp(prop.pattern, "u").test(value)) badCredential(name, "does not have the expected format");
+    if (typeof prop.pattern === "string" && !patterns.test(prop.pattern, value)) badCredential(name, "does not have the expected format");
     cleaned[name] = value;
   }
   return cleaned;

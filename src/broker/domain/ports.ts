@@ -24,7 +24,10 @@ export interface ProviderStore {
   getById(id: string, options?: { includeDeleted?: boolean }): Promise<Provider | undefined>;
   /** A live provider by name or alias. */
   getByName(nameOrAlias: string): Promise<Provider | undefined>;
-  /** Replaces a live provider if its version still is `expectedVersion`; undefined when it is not (gone or changed). */
+  /**
+   * Replaces a live provider if its version still is `expectedVersion`; undefined when it is not (gone or changed).
+   * Throws NexusError auth_type_immutable when the auth type would change and any connection (of any status) uses it.
+   */
   replace(id: string, expectedVersion: bigint, provider: ProviderWrite): Promise<Provider | undefined>;
   /** Soft-deletes a live provider and frees its name and aliases; false when there was none. */
   softDelete(id: string): Promise<boolean>;
@@ -185,8 +188,12 @@ export interface ConnectionStore {
   newestActive(workspaceId: string, providerName: string): Promise<Connection | undefined>;
   /** Reads a handshake without consuming it. */
   peekHandshake(id: string): Promise<Handshake | undefined>;
-  /** Deletes and returns a handshake: only one caller ever gets it. */
-  consumeHandshake(id: string): Promise<Handshake | undefined>;
+  /**
+   * Deletes and returns a handshake of the given kind: only one caller ever
+   * gets it. A handshake of another kind is left untouched (undefined), so a
+   * capture state brought to the OAuth callback cannot use up the capture.
+   */
+  consumeHandshake(id: string, kind: HandshakeKind): Promise<Handshake | undefined>;
   /**
    * Stores the credential and makes a pending connection active, in one
    * transaction. False when the connection was no longer pending.

@@ -2,10 +2,24 @@
  * Providers: the third-party services connections are made to. Pure types and
  * rules, no I/O.
  */
+import { NexusError } from "../../shared/errors.ts";
 
 /** How a provider authenticates users. */
 export const authTypes = ["oauth2", "api_key", "basic_auth", "header", "query_param", "hmac_payload", "aws_sigv4"] as const;
 export type AuthType = (typeof authTypes)[number];
+
+/**
+ * The refusal to change a provider's auth type once connections use it: their
+ * stored credentials are of the old type (an OAuth token served under an
+ * API-key strategy, say), so the change would break or mislabel every one.
+ */
+export function authTypeImmutable(from: AuthType, to: string): NexusError {
+  return new NexusError(
+    "auth_type_immutable",
+    `auth_type cannot change from ${from} to ${to} once the provider has connections (of any status): register a new provider with auth_type ${to} instead, and connect users to it`,
+    { field: "profile.auth_type" },
+  );
+}
 
 /** Static (non-OAuth) auth types: the user enters a credential on a capture page. */
 export function isStaticAuthType(t: AuthType): boolean {

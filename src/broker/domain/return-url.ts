@@ -21,14 +21,24 @@ function reject(message: string): never {
   throw new NexusError("return_url_rejected", message, { field: "return_url" });
 }
 
-/** Whether `host` is an allowed entry or a strict subdomain of a `*.suffix` entry. */
+/** Host labels: none empty, so `.example.org`, `..example.org` and `a..example.org` have no place. */
+function labelsOk(name: string): boolean {
+  return name !== "" && name.split(".").every((label) => label !== "");
+}
+
+/**
+ * Whether `host` is an allowed entry or a real subdomain of a `*.suffix`
+ * entry: one or more non-empty labels, then the suffix. The apex itself
+ * (`example.org` for `*.example.org`) matches only when listed on its own.
+ */
 function hostAllowed(host: string, allowedDomains: readonly string[]): boolean {
+  if (!labelsOk(host)) return false;
   for (const raw of allowedDomains) {
     const entry = raw.toLowerCase();
     if (entry.startsWith("*.")) {
       // Keeping the dot makes the match strict: neither `example.org` nor `badexample.org` ends with `.example.org`.
       const suffix = entry.slice(1);
-      if (suffix.length > 1 && host.endsWith(suffix)) return true;
+      if (labelsOk(suffix.slice(1)) && host.endsWith(suffix) && labelsOk(host.slice(0, -suffix.length))) return true;
     } else if (entry !== "" && host === entry) {
       return true;
     }
@@ -41,10 +51,10 @@ function hostAllowed(host: string, allowedDomains: readonly string[]): boolean {
  *
  * Accepted: an absolute `https:` URL (or `http:` on localhost, 127.0.0.1 or
  * [::1]) with no user name or password, whose host (case-insensitive, port
- * ignored, IDNs in punycode) equals an entry of `allowedDomains` or is a strict
- * subdomain of a `*.suffix` entry. Rejected before parsing: more than 2048
- * characters, a backslash, a control character or whitespace anywhere, and a
- * leading `/` (paths and `//host`).
+ * ignored, IDNs in punycode) equals an entry of `allowedDomains` or is a real
+ * subdomain of a `*.suffix` entry (no empty labels; the apex only if listed).
+ * Rejected before parsing: more than 2048 characters, a backslash, a control
+ * character or whitespace anywhere, and a leading `/` (paths and `//host`).
  *
  * @param allowedDomains lowercase host names, optionally with a leading `*.`;
  *   IDN entries must be given in punycode, as the URL parser yields hosts.

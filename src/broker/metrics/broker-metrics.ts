@@ -3,7 +3,9 @@ import type { BrokerMetrics } from "../domain/ports.ts";
 
 /**
  * The credential metrics of API.md, on the injected registry. Label values are
- * provider names and outcome words only, never a token, key or user id.
+ * registered provider names (or `unknown`) and outcome words only, never a
+ * token, key, user id or any other text a caller chose: every distinct value
+ * is a series kept for the life of the process.
  */
 export function createBrokerMetrics(registry: Registry): BrokerMetrics {
   const tokenGets = new Counter({

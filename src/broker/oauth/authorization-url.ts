@@ -27,10 +27,11 @@ export interface AuthorizationUrlInput {
 }
 
 /**
- * Parameters Nexus sets itself. Extra parameters may not override them: the
- * upstream broker let `params` replace client_id, redirect_uri or state. The
- * response_mode and JAR (`request`, `request_uri`) names are reserved too,
- * because each can redirect or reshape the response Nexus's callback expects.
+ * Parameters Nexus sets itself, in lowercase. Extra parameters may not
+ * override them: the upstream broker let `params` replace client_id,
+ * redirect_uri or state. The response_mode and JAR (`request`, `request_uri`)
+ * names are reserved too, because each can redirect or reshape the response
+ * Nexus's callback expects. Every comparison with them ignores case.
  */
 export const reservedAuthorizeParams: readonly string[] = Object.freeze([
   "response_type",
@@ -49,16 +50,21 @@ export const reservedAuthorizeParams: readonly string[] = Object.freeze([
 /**
  * Throws NexusError `invalid_argument` (field `params.authorize_params`) when
  * `params` names a reserved parameter (compared case-insensitively, since some
- * servers fold case) or has an empty name or a non-string value. Registration
- * calls this so a bad profile is refused up front.
+ * servers fold case), names one parameter twice in different cases, or has an
+ * empty name or a non-string value. Registration calls this so a bad profile
+ * is refused up front.
  */
 export function assertExtraParamsAllowed(params: Readonly<Record<string, unknown>>): void {
   const field = "params.authorize_params";
+  const seen = new Set<string>();
   for (const [key, value] of Object.entries(params)) {
     if (key === "") throw invalidArgument(field, "parameter names must not be empty");
-    if (reservedAuthorizeParams.includes(key.toLowerCase())) {
+    const folded = key.toLowerCase();
+    if (reservedAuthorizeParams.includes(folded)) {
       throw invalidArgument(field, `"${key}" is set by Nexus and cannot be overridden`);
     }
+    if (seen.has(folded)) throw invalidArgument(field, `"${key}" is given twice (names are compared without regard to case)`);
+    seen.add(folded);
     if (typeof value !== "string") throw invalidArgument(field, `the value of "${key}" must be a string`);
   }
 }
@@ -109,8 +115,11 @@ export function buildAuthorizationUrl(input: AuthorizationUrlInput): string {
     ours.push(["nonce", input.nonce]);
   }
 
-  // The endpoint's own parameters are kept, except those ours or the extras replace.
-  const kept = [...url.searchParams].filter(([key]) => !reservedAuthorizeParams.includes(key) && !Object.hasOwn(extra, key));
+  // The endpoint's own parameters are kept, except those ours or the extras replace. Names are
+  // compared without case, as assertExtraParamsAllowed does: some servers fold case, so a kept
+  // `Client_ID` or `STATE` could stand in for ours.
+  const replaced = new Set([...reservedAuthorizeParams, ...Object.keys(extra).map((k) => k.toLowerCase())]);
+  const kept = [...url.searchParams].filter(([key]) => !replaced.has(key.toLowerCase()));
   const pairs = [...kept, ...ours, ...Object.entries(extra)];
   url.search = pairs.map(([key, value]) => `${encodeComponent(key)}=${encodeComponent(value)}`).join("&");
   return url.href;

@@ -46,8 +46,8 @@ export function createConnectionRepository(sql: Sql): ConnectionStore {
       const [row] = await sql<Handshake[]>`select ${sql.unsafe(handshakeColumns)} from handshakes where id = ${id}`;
       return row;
     },
-    async consumeHandshake(id) {
-      const [row] = await sql<Handshake[]>`delete from handshakes where id = ${id} returning ${sql.unsafe(handshakeColumns)}`;
+    async consumeHandshake(id, kind) {
+      const [row] = await sql<Handshake[]>`delete from handshakes where id = ${id} and kind = ${kind} returning ${sql.unsafe(handshakeColumns)}`;
       return row;
     },
     async activate(connectionId, cred, grantedScopes) {

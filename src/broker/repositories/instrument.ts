@@ -3,11 +3,21 @@ import { NexusError } from "../../shared/errors.ts";
 /** Errors that mean the database is out of reach (not that a query is wrong): worth a retry. */
 const unreachable = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT"]);
 
-/** Turns a lost database into `unavailable`; everything else passes unchanged. */
+/**
+ * Text PostgreSQL cannot store: NUL in text (22021 character_not_in_repertoire) or
+ * in jsonb (22P05 untranslatable_character). The control-character rule refuses
+ * these at the edge; this keeps any that slip through a 4xx rather than a 500.
+ */
+const unstorableText = new Set(["22021", "22P05"]);
+
+/** Turns a lost database into `unavailable` and unstorable text into `invalid_argument`; everything else passes unchanged. */
 function classify(error: unknown): unknown {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === "string" && (unreachable.has(code) || /^(08|57P0)/.test(code))) {
     return new NexusError("unavailable", "the database is not reachable; try again shortly", { cause: error });
+  }
+  if (typeof code === "string" && unstorableText.has(code)) {
+    return new NexusError("invalid_argument", "a text value holds a character that cannot be stored (such as NUL); remove control characters", { cause: error });
   }
   return error;
 }
@@ -16,7 +26,8 @@ function classify(error: unknown): unknown {
  * Wraps every method of a repository so that each call's duration is reported
  * (nexus_db_operation_duration_seconds{repo,method}), without touching the
  * queries themselves, and so that a database out of reach surfaces as
- * `unavailable` (callers retry that) rather than as an internal fault.
+ * `unavailable` (callers retry that) and unstorable text as `invalid_argument`,
+ * rather than as internal faults.
  */
 export function instrument<T extends object>(repo: string, target: T, observe: (repo: string, method: string, seconds: number) => void, now: () => number = performance.now.bind(performance)): T {
   const wrapped: Record<string, unknown> = {};

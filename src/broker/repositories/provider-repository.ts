@@ -2,7 +2,7 @@ import type { Sql } from "../db/sql.ts";
 import { NexusError } from "../../shared/errors.ts";
 import type { ProviderStore, ProviderWrite } from "../domain/ports.ts";
 import type { AuthType, JsonObject, Provider, ProviderParams, Strategy } from "../domain/provider.ts";
-import { defaultProviderParams } from "../domain/provider.ts";
+import { authTypeImmutable, defaultProviderParams } from "../domain/provider.ts";
 
 interface ProviderRow {
   id: string;
@@ -62,6 +62,15 @@ export function createProviderRepository(sql: Sql): ProviderStore {
     async replace(id, expectedVersion, w) {
       try {
         return await sql.begin(async (tx) => {
+          // Locked first: starting a connection checks its foreign key under a KEY SHARE lock on
+          // this row, so no connection can appear between the check below and the update.
+          const [current] = await tx<{ authType: AuthType }[]>`select auth_type from providers
+            where id = ${id} and deleted_at is null and version = ${expectedVersion.toString()} for update`;
+          if (current === undefined) return undefined;
+          if (current.authType !== w.authType) {
+            const [used] = await tx`select 1 from connections where provider_id = ${id} limit 1`;
+            if (used !== undefined) throw authTypeImmutable(current.authType, w.authType);
+          }
           const values = columns(w, id);
           const updated = await tx`
             update providers set ${tx(values, Object.keys(values).filter((k) => k !== "id") as (keyof typeof values)[])},

@@ -261,7 +261,8 @@ function systemSetTimer(fn: () => void, ms: number): () => void {
  * the database being unavailable and is worth retrying.
  */
 function isRefusedData(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
+  // instrument() turns unstorable text (22021, 22P05) into invalid_argument, keeping the driver's error as cause.
+  const code = (error as { code?: unknown } | null)?.code ?? (error as { cause?: { code?: unknown } } | null)?.cause?.code;
   return typeof code === "string" && /^2[23][0-9A-Z]{3}$/.test(code);
 }
 

@@ -34,8 +34,9 @@ const providerErrorPattern = /^[a-z_]{1,64}$/;
 
 /**
  * Completes a consent. The state is checked before anything else, and its
- * handshake is consumed atomically, so a replay or a double click exchanges
- * the code at most once. Every failure after that marks the connection failed
+ * handshake is consumed atomically and only if it is an OAuth one, so a
+ * replay or a double click exchanges the code at most once, and a capture
+ * state presented here is refused without side effects. Every failure after that marks the connection failed
  * and sends the browser back to the application with `status=error`.
  */
 export function createCallbackService(deps: ServiceDeps): CallbackService {
@@ -75,13 +76,18 @@ export function createCallbackService(deps: ServiceDeps): CallbackService {
       const check = await deps.states.check(input.state);
       if (!check.ok) {
         if (check.reason !== "state_expired") return rejectState(check.reason);
-        const handshake = await deps.connections.consumeHandshake(check.claims.handshakeId);
+        const handshake = await deps.connections.consumeHandshake(check.claims.handshakeId, "oauth2");
         return handshake === undefined ? { kind: "page", reason: "state_expired", status: 400 } : fail(handshake, "state_expired");
       }
       const { claims } = check;
-      const handshake = await deps.connections.consumeHandshake(claims.handshakeId);
-      if (handshake === undefined) return rejectState("state_replayed", claims);
-      if (handshake.connectionId !== claims.connectionId || handshake.kind !== "oauth2") return rejectState("state_invalid", claims);
+      // Only an OAuth handshake is consumed here: a capture state brought to this page
+      // (by mistake or on purpose) must leave the user's capture usable.
+      const handshake = await deps.connections.consumeHandshake(claims.handshakeId, "oauth2");
+      if (handshake === undefined) {
+        const other = await deps.connections.peekHandshake(claims.handshakeId);
+        return rejectState(other === undefined ? "state_replayed" : "state_invalid", claims);
+      }
+      if (handshake.connectionId !== claims.connectionId) return rejectState("state_invalid", claims);
       if (handshake.expired) return fail(handshake, "state_expired");
       if (input.error !== "") {
         // The provider's own code (access_denied, ...) is passed on; its description is never reflected.

@@ -71,9 +71,9 @@ export function createCaptureService(deps: ServiceDeps): CaptureService {
         const { handshake, provider, schema, strategy } = await pending(state);
         connectionId = handshake.connectionId;
         providerName = provider.name;
-        const clean = validateCredentials(schema, credentials);
+        const clean = validateCredentials(schema, credentials, deps.patterns);
         const checked = await checkCredentialLive(deps, provider, strategy, clean, signal);
-        const consumed = await deps.connections.consumeHandshake(handshake.id);
+        const consumed = await deps.connections.consumeHandshake(handshake.id, "capture");
         if (consumed === undefined) throw new NexusError("state_replayed", "this link was already used; start the connection again");
         const activated = await deps.connections.activate(connectionId, {
           keyId: deps.sealer.activeKeyId,

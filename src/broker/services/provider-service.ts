@@ -1,7 +1,7 @@
 import { NexusError } from "../../shared/errors.ts";
 import { parseProviderName, parseUuid } from "../domain/input-rules.ts";
 import type { ProviderWrite } from "../domain/ports.ts";
-import type { Provider } from "../domain/provider.ts";
+import { authTypeImmutable, type Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
 import type { ProviderDraft, ValidDraft } from "./provider-validation.ts";
 import { validateDraft } from "./provider-validation.ts";
@@ -18,6 +18,8 @@ export interface ProviderService {
   /**
    * Replaces a provider. With `expectedVersion` the write only happens if no
    * one changed the provider since it was read (a PATCH's read-modify-write).
+   * The auth type is fixed once any connection uses the provider
+   * (auth_type_immutable): its stored credentials are of that type.
    */
   update(id: string, draft: ProviderDraft, caller: string, options?: { signal?: AbortSignal; expectedVersion?: bigint; changed?: readonly string[] }): Promise<Provider>;
   /** Soft delete: no new consents; existing connections keep working. */
@@ -26,7 +28,7 @@ export interface ProviderService {
 
 /** Creates the provider registry. */
 export function createProviderService(deps: ServiceDeps): ProviderService {
-  const settings = { allowHttpLoopback: deps.settings.allowHttpLoopback };
+  const settings = { allowHttpLoopback: deps.settings.allowHttpLoopback, patterns: deps.patterns };
 
   /** Discovery runs at registration, so a broken issuer is an error now rather than at the first consent. */
   async function checkReachable(d: ValidDraft, id: string, signal?: AbortSignal): Promise<void> {
@@ -80,6 +82,11 @@ export function createProviderService(deps: ServiceDeps): ProviderService {
       const current = await mustGet(id);
       if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
         throw new NexusError("concurrent_change", "the provider changed while this update was prepared; read it again and retry");
+      }
+      // Checked before the draft, whose other errors (client_id is only for oauth2, ...) would hide
+      // this one; the repository checks again under a lock, closing the race with a new connection.
+      if (draft.authType !== current.authType && (await deps.connections.list({ providerId: current.id, limit: 1 })).length > 0) {
+        throw authTypeImmutable(current.authType, draft.authType);
       }
       const d = validateDraft(draft, { hasStoredSecret: current.clientSecretCt !== null, ...settings });
       await assertNamesFree(d, current.id);

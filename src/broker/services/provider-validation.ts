@@ -1,5 +1,5 @@
 import { invalidArgument } from "../../shared/errors.ts";
-import { assertCredentialSchema, assertStrategyFits, defaultsFor } from "../domain/credential-schema.ts";
+import { assertCredentialSchema, assertStrategyFits, defaultsFor, type PatternEngine } from "../domain/credential-schema.ts";
 import { hasControlCharacters, parseScopes } from "../domain/input-rules.ts";
 import { checkOutboundUrl, type OutboundPolicy, resolveOnOrigin } from "../domain/outbound-url-policy.ts";
 import { type AuthType, authTypes, maxProviderNameLength, type ProviderSettings, providerNamePattern } from "../domain/provider.ts";
@@ -17,11 +17,20 @@ export interface ProviderDraft extends ProviderSettings {
 /** A validated draft: names normalised, and for static providers the effective schema and strategy filled in. */
 export type ValidDraft = ProviderDraft & { readonly authType: AuthType };
 
+/** What {@linkcode validateDraft} needs besides the draft. */
+export interface ValidationOptions {
+  /** An update may leave the client secret empty to keep the stored one. */
+  readonly hasStoredSecret: boolean;
+  readonly allowHttpLoopback: boolean;
+  /** Where credential_schema patterns must run. */
+  readonly patterns: PatternEngine;
+}
+
 /**
  * Checks a draft field by field; every rejection names the field and says
  * what is expected. Network checks (discovery) come after, in the service.
  */
-export function validateDraft(draft: ProviderDraft, options: { hasStoredSecret: boolean; allowHttpLoopback: boolean }): ValidDraft {
+export function validateDraft(draft: ProviderDraft, options: ValidationOptions): ValidDraft {
   const name = draft.name.trim();
   if (name === "") throw invalidArgument("profile.name", "is required");
   if (name.length > maxProviderNameLength || !providerNamePattern.test(name)) {
@@ -45,7 +54,7 @@ export function validateDraft(draft: ProviderDraft, options: { hasStoredSecret: 
   const userInfoEndpoint = draft.userInfoEndpoint.trim();
   checkUserInfoEndpoint(userInfoEndpoint, apiBaseUrl, policy);
   const base = { ...draft, name, authType, aliases, scopes, apiBaseUrl, userInfoEndpoint };
-  return authType === "oauth2" ? validateOAuth(base, { ...options, policy }) : validateStatic(base);
+  return authType === "oauth2" ? validateOAuth(base, { ...options, policy }) : validateStatic(base, options.patterns);
 }
 
 /**
@@ -65,7 +74,7 @@ function checkUserInfoEndpoint(endpoint: string, apiBaseUrl: string, policy: Out
   }
 }
 
-function validateOAuth(d: ValidDraft, options: { hasStoredSecret: boolean; policy: OutboundPolicy }): ValidDraft {
+function validateOAuth(d: ValidDraft, options: ValidationOptions & { policy: OutboundPolicy }): ValidDraft {
   if (d.clientId.trim() === "") throw invalidArgument("profile.client_id", "is required for oauth2 providers");
   text("profile.client_id", d.clientId, 512);
   if (d.clientSecret === "" && !options.hasStoredSecret) throw invalidArgument("profile.client_secret", "is required for oauth2 providers");
@@ -90,7 +99,7 @@ function validateOAuth(d: ValidDraft, options: { hasStoredSecret: boolean; polic
   return { ...d, authUrl, tokenUrl };
 }
 
-function validateStatic(d: ValidDraft): ValidDraft {
+function validateStatic(d: ValidDraft, patterns: PatternEngine): ValidDraft {
   for (const [field, value] of [["client_id", d.clientId], ["client_secret", d.clientSecret], ["issuer", d.issuer], ["auth_url", d.authUrl], ["token_url", d.tokenUrl]] as const) {
     if (value !== "") throw invalidArgument(`profile.${field}`, "is only for oauth2 providers");
   }
@@ -103,7 +112,7 @@ function validateStatic(d: ValidDraft): ValidDraft {
   const schema = p.credentialSchema ?? defaults.schema;
   const strategy = p.authStrategy ?? defaults.strategy;
   if (schema === undefined) throw invalidArgument("profile.params.credential_schema", `is required for ${d.authType} providers`);
-  assertCredentialSchema(schema);
+  assertCredentialSchema(schema, patterns);
   if (strategy === undefined) throw invalidArgument("profile.params.auth_strategy", `is required for ${d.authType} providers: say how agents apply the credential`);
   assertStrategyFits(d.authType, strategy, schema);
   // Store what is in force, so reads show it and later default changes do not alter existing providers.

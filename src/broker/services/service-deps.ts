@@ -1,4 +1,5 @@
 import type { Logger } from "../../shared/logger.ts";
+import type { PatternEngine } from "../domain/credential-schema.ts";
 import type { AuditLog, BrokerMetrics, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
 import type { FetchLike } from "../oauth/fetch-with-timeout.ts";
 import type { StateSigner } from "../oauth/handshake-state.ts";
@@ -38,6 +39,8 @@ export interface ServiceDeps {
   readonly endpoints: EndpointResolver;
   readonly states: StateSigner;
   readonly idTokens: IdTokenVerifier;
+  /** Runs credential_schema patterns in linear time. */
+  readonly patterns: PatternEngine;
   readonly metrics: BrokerMetrics;
   readonly fetch: FetchLike;
   readonly now: () => number;

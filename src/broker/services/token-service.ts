@@ -103,7 +103,10 @@ export function createTokenService(deps: ServiceDeps, refresher: RefreshService,
       const name = parseProviderName(providerName);
       const connection = await deps.connections.newestActive(ws, name);
       if (connection === undefined) {
-        deps.metrics.tokenGet(name, "error");
+        // The label is a registered provider's name or "unknown", never the caller's text:
+        // each distinct label value is a new series, and /metrics would grow without bound.
+        const provider = await deps.providers.getByName(name);
+        deps.metrics.tokenGet(provider?.name ?? "unknown", "error");
         throw new NexusError("connection_not_found", `workspace has no active connection to "${name}"`);
       }
       const hit = cached(connection.id);

@@ -12,6 +12,7 @@ import { createGuardedFetch } from "./guarded-fetch.ts";
 import type { Resolver } from "./guarded-lookup.ts";
 import { loadMigrations } from "./load-migrations.ts";
 import { serve } from "./serve.ts";
+import { serveMetrics } from "./serve-metrics.ts";
 
 /** A started process. */
 export interface RunningService {
@@ -71,6 +72,8 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
     });
     const server = await serve({ app: broker.app, port: options.port ?? config.port, logger });
     logger.info("broker listening", { port: server.port, base_url: config.baseUrl.href });
+    const metrics = config.metricsPort === 0 ? undefined : await serveMetrics({ registry, port: config.metricsPort, logger });
+    if (metrics !== undefined) logger.info("broker metrics listening", { host: "127.0.0.1", port: metrics.port });
     return {
       port: server.port,
       url: `http://127.0.0.1:${server.port}`,
@@ -81,6 +84,7 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
         await broker.close({ deadlineMs: drainMs, whenServed: served });
         await served;
         guarded.close();
+        await metrics?.close();
         await sql.end({ timeout: 5 });
       },
     };

@@ -15,24 +15,53 @@ export interface ApiKeyAuthOptions {
 /** Longest key we bother hashing; anything longer is wrong anyway. */
 const maxKeyLength = 512;
 
+/** Checks presented API keys against the configured ones. */
+export interface ApiKeyVerifier {
+  /** The caller identity (`<role>:<8 hex digits>`) of an accepted key; undefined for any other. */
+  verify(presented: string): Promise<string | undefined>;
+}
+
 /**
- * An interceptor that requires an API key on every non-public procedure, in
- * `Authorization: Bearer <key>` or `X-API-Key: <key>`. Keys are compared as
- * SHA-256 digests in constant time, so neither the length nor the content of
- * a guess changes how long the check takes. On success the caller identity
- * (the role and the first 8 hex digits of the key's digest, never the key) is
- * put in the context under {@linkcode kCaller}.
+ * Compares presented keys with the configured ones as SHA-256 digests in
+ * constant time, so neither the length nor the content of a guess changes how
+ * long the check takes. The identity is the role and the first 8 hex digits of
+ * the key's digest, never the key.
  */
-export async function createApiKeyAuth(options: ApiKeyAuthOptions): Promise<Interceptor> {
+export async function createApiKeyVerifier(options: { keys: readonly string[]; role: string }): Promise<ApiKeyVerifier> {
   const digests = await Promise.all(options.keys.map((k) => sha256(k)));
   const identities = digests.map((d) => `${options.role}:${hex(d).slice(0, 8)}`);
-  const exact = new Set(options.publicProcedures.filter((p) => !p.endsWith("/")));
-  const prefixes = options.publicProcedures.filter((p) => p.endsWith("/"));
-  const isPublic = (path: string) => exact.has(path) || prefixes.some((p) => path.startsWith(p));
   // Keys that already passed the digest check, so a busy agent does not pay for a
   // WebCrypto job on every call. Only exact accepted keys get in (at most one entry
   // per configured key); a guess is never stored, so it always takes the digest path.
   const accepted = new Map<string, string>();
+  return {
+    async verify(presented) {
+      const known = accepted.get(presented);
+      if (known !== undefined) return known;
+      const digest = await sha256(presented.length > maxKeyLength ? "" : presented);
+      let match = -1;
+      for (let i = 0; i < digests.length; i++) {
+        // Check every key with no early exit, so timing does not tell which matched.
+        if (constantTimeEqual(digest, digests[i]!) && presented.length <= maxKeyLength) match = i;
+      }
+      if (match < 0) return undefined;
+      accepted.set(presented, identities[match]!);
+      return identities[match];
+    },
+  };
+}
+
+/**
+ * An interceptor that requires an API key on every non-public procedure, in
+ * `Authorization: Bearer <key>` or `X-API-Key: <key>`, checked with
+ * {@linkcode createApiKeyVerifier}. On success the caller identity is put in
+ * the context under {@linkcode kCaller}.
+ */
+export async function createApiKeyAuth(options: ApiKeyAuthOptions): Promise<Interceptor> {
+  const verifier = await createApiKeyVerifier(options);
+  const exact = new Set(options.publicProcedures.filter((p) => !p.endsWith("/")));
+  const prefixes = options.publicProcedures.filter((p) => p.endsWith("/"));
+  const isPublic = (path: string) => exact.has(path) || prefixes.some((p) => path.startsWith(p));
 
   return (next) => async (request) => {
     const path = `/${request.service.typeName}/${request.method.name}`;
@@ -41,20 +70,9 @@ export async function createApiKeyAuth(options: ApiKeyAuthOptions): Promise<Inte
     if (presented === undefined) {
       throw new NexusError("unauthenticated", "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>");
     }
-    const known = accepted.get(presented);
-    if (known !== undefined) {
-      request.contextValues.set(kCaller, known);
-      return next(request);
-    }
-    const digest = await sha256(presented.length > maxKeyLength ? "" : presented);
-    let match = -1;
-    for (let i = 0; i < digests.length; i++) {
-      // Check every key with no early exit, so timing does not tell which matched.
-      if (constantTimeEqual(digest, digests[i]!) && presented.length <= maxKeyLength) match = i;
-    }
-    if (match < 0) throw new NexusError("unauthenticated", "invalid API key");
-    accepted.set(presented, identities[match]!);
-    request.contextValues.set(kCaller, identities[match]!);
+    const identity = await verifier.verify(presented);
+    if (identity === undefined) throw new NexusError("unauthenticated", "invalid API key");
+    request.contextValues.set(kCaller, identity);
     return next(request);
   };
 }

@@ -1,13 +1,13 @@
 import type { ConnectError } from "@connectrpc/connect";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import type { ErrorReason } from "../errors.ts";
-import { withReason } from "../connect-errors.ts";
+import { httpStatusFor, withReason } from "../connect-errors.ts";
 
 /**
  * An HTTP response carrying Connect's error JSON (`{"code","message","details"}`)
- * with Connect's HTTP status for the code, so that REST callers, Connect clients
- * and curl users all read errors the same way.
+ * with the HTTP status of its reason (see `httpStatusFor`), so that REST
+ * callers, Connect clients and curl users all read errors the same way.
  */
 export function errorResponse(
   reason: ErrorReason,
@@ -25,7 +25,7 @@ export function connectErrorResponse(
   const header = new Headers(options.header);
   header.set("content-type", "application/json");
   return {
-    status: options.status ?? codeToHttpStatus(error.code),
+    status: options.status ?? httpStatusFor(error),
     header,
     body: once(errorToJsonBytes(error, {})),
   };

@@ -3,9 +3,11 @@ import { type ConnectRouter, createConnectRouter, type Interceptor } from "@conn
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { Registry } from "prom-client";
 import type { Logger } from "../logger.ts";
+import { type ApiKeyVerifier, presentedKey } from "./api-key-auth.ts";
 import { createCors } from "./cors.ts";
 import { bytesResponse, connectErrorResponse, errorResponse, jsonResponse } from "./error-response.ts";
 import { type HealthSource, registerHealth } from "./health-service.ts";
+import { addProtocolErrorReasons } from "./protocol-error-reasons.ts";
 import { registerReflection } from "./reflection-service.ts";
 import { createRestTranscoder, type RestRouteInfo } from "./rest-transcoder.ts";
 import { toConnectError } from "../connect-errors.ts";
@@ -23,10 +25,18 @@ export interface HttpAppOptions {
   health: HealthSource;
   /** Metrics served at GET /metrics. Never the global registry. */
   registry: Registry;
+  /**
+   * Who may read GET /metrics: `public` (anyone), `none` (not served here:
+   * another listener serves them), or a check of the presented API key.
+   * @default "public"
+   */
+  metricsAccess?: "public" | "none" | ApiKeyVerifier;
   /** Browser origins allowed cross-origin; undefined disables CORS handling. */
   corsAllowedOrigins?: readonly string[];
   /** Largest request message or REST body, in bytes. @default 1048576 */
   readMaxBytes?: number;
+  /** Deepest nesting of a request message, binary or JSON; protobuf's parsers refuse deeper ones. @default 64 */
+  maxMessageDepth?: number;
   /** Largest single request header value, in bytes. @default 8192 */
   maxHeaderValueBytes?: number;
   /** Largest deadline a client may ask for. @default 60000 */
@@ -52,17 +62,21 @@ export interface HttpApp {
  * Builds a process's HTTP surface from its Connect routes: gRPC, gRPC-Web and
  * Connect (JSON and binary) on every RPC path, REST transcoded from the
  * google.api.http annotations, grpc.health.v1 and GET /healthz, gRPC
- * reflection, GET /metrics, CORS and request limits.
+ * reflection, GET /metrics, CORS and request limits. Every malformed request
+ * is answered with a 4xx and a reason, whichever layer (the body reader,
+ * connect-es's parser, an interceptor) refuses it.
  */
 export function createHttpApp(options: HttpAppOptions): HttpApp {
   const readMaxBytes = options.readMaxBytes ?? 1024 * 1024;
+  const recursionLimit = options.maxMessageDepth ?? 64;
   const maxHeaderValueBytes = options.maxHeaderValueBytes ?? 8192;
   const logger = options.logger;
   const router = createConnectRouter({
     interceptors: options.interceptors,
     readMaxBytes,
     maxTimeoutMs: options.maxTimeoutMs ?? 60_000,
-    jsonOptions: { ignoreUnknownFields: false },
+    jsonOptions: { ignoreUnknownFields: false, recursionLimit },
+    binaryOptions: { recursionLimit },
     ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }),
   });
   options.routes(router);
@@ -70,9 +84,11 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   registerHealth(router, options.health, ["", ...own.map((s) => s.typeName)]);
   registerReflection(router, uniqueServices(router.handlers));
   const services = uniqueServices(router.handlers);
-  const byPath = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, h]));
-  const transcoder = createRestTranscoder(router.handlers, { readMaxBytes });
+  const handlers = router.handlers.map(addProtocolErrorReasons);
+  const byPath = new Map<string, UniversalHandler>(handlers.map((h) => [h.requestPath, h]));
+  const transcoder = createRestTranscoder(handlers, { readMaxBytes, recursionLimit });
   const cors = options.corsAllowedOrigins === undefined ? undefined : createCors(options.corsAllowedOrigins);
+  const metricsAccess = options.metricsAccess ?? "public";
 
   async function route(request: UniversalServerRequest, url: URL): Promise<UniversalServerResponse> {
     const rpc = byPath.get(url.pathname);
@@ -90,7 +106,15 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
         const status = await options.health.check(request.signal);
         return jsonResponse(status === "SERVING" ? 200 : 503, { status });
       }
-      if (url.pathname === "/metrics") {
+      if (url.pathname === "/metrics" && metricsAccess !== "none") {
+        if (metricsAccess !== "public") {
+          const key = presentedKey(request.header);
+          if (key === undefined || (await metricsAccess.verify(key)) === undefined) {
+            return errorResponse("unauthenticated", "GET /metrics needs the admin API key (METRICS_REQUIRE_API_KEY is on): send X-API-Key: <key>", {
+              header: new Headers({ "www-authenticate": "Bearer" }),
+            });
+          }
+        }
         return bytesResponse(200, options.registry.contentType, await options.registry.metrics());
       }
     }
@@ -114,6 +138,9 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       // Handlers answer errors themselves; reaching here is a fault of ours.
       response = connectErrorResponse(toConnectError(error, logger));
     }
+    // A body refused as too large was not read to its end: on HTTP/1.1 the rest of it would be
+    // taken for the next request on the connection, so the connection ends with this answer.
+    if (response.status === 413 && request.httpVersion.startsWith("1")) response.header?.set("connection", "close");
     // Paths only: query strings of /auth/* carry codes and states.
     logger.debug("request", { method: request.method, path: url.pathname, status: response.status, ms: Date.now() - started });
     return response;

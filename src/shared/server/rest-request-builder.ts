@@ -25,6 +25,8 @@ export interface RestRequestBuilderOptions {
   body: string;
   /** The route's HTTP method; PATCH derives a missing `update_mask`. */
   httpMethod: string;
+  /** Deepest message nesting accepted. @default 100 (protobuf-es's own) */
+  recursionLimit?: number;
 }
 
 /** Builds one route's request message from path, query and body. */
@@ -46,6 +48,7 @@ const strict = { ignoreUnknownFields: false } as const;
  */
 export function createRestRequestBuilder(options: RestRequestBuilderOptions): RestRequestBuilder {
   const { input, template } = options;
+  const parseOptions = { ...strict, ...(options.recursionLimit === undefined ? {} : { recursionLimit: options.recursionLimit }) };
   const where = `${input.typeName} (${template.source})`;
   const pathFields = template.variables.map((v) => {
     const fields = resolveFieldPath(input, v.fieldPath, where);
@@ -82,7 +85,7 @@ export function createRestRequestBuilder(options: RestRequestBuilderOptions): Re
     });
     rejectUnknownKeys(input, root, "");
     try {
-      return fromJson(input, root, strict);
+      return fromJson(input, root, parseOptions);
     } catch (error) {
       const at = locate(input, root, "");
       const detail = error instanceof Error ? error.message : String(error);

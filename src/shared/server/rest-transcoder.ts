@@ -15,6 +15,8 @@ import { createRestRequestBuilder, type RestBody, type RestRequestBuilder } from
 export interface RestTranscoderOptions {
   /** Largest request body read, in bytes; reading stops as soon as it is passed. */
   readMaxBytes: number;
+  /** Deepest message nesting accepted. @default 100 (protobuf-es's own) */
+  recursionLimit?: number;
 }
 
 /** A REST route as the annotations declare it, for docs and listings. */
@@ -75,7 +77,7 @@ export function createRestTranscoder(handlers: readonly UniversalHandler[], opti
     if (method.methodKind !== "unary" || !hasOption(method, http)) continue;
     const rule = getOption(method, http);
     for (const binding of [rule, ...rule.additionalBindings]) {
-      const route = compileRoute(handler, binding);
+      const route = compileRoute(handler, binding, options.recursionLimit);
       if (route !== undefined) routes.push(route);
     }
   }
@@ -133,7 +135,7 @@ export function createRestTranscoder(handlers: readonly UniversalHandler[], opti
   return { match, handle, routes: routes.map((r) => r.info) };
 }
 
-function compileRoute(handler: UniversalHandler, rule: HttpRule): RestRoute | undefined {
+function compileRoute(handler: UniversalHandler, rule: HttpRule, recursionLimit: number | undefined): RestRoute | undefined {
   const pattern = rule.pattern;
   let httpMethod: string;
   let path: string;
@@ -150,7 +152,7 @@ function compileRoute(handler: UniversalHandler, rule: HttpRule): RestRoute | un
   }
   const method = handler.method;
   const template = createPathTemplate(path);
-  const builder = createRestRequestBuilder({ input: method.input, template, body: rule.body, httpMethod });
+  const builder = createRestRequestBuilder({ input: method.input, template, body: rule.body, httpMethod, ...(recursionLimit === undefined ? {} : { recursionLimit }) });
   let responseField: DescField | undefined;
   if (rule.responseBody !== "") {
     responseField = method.output.fields.find((f) => f.name === rule.responseBody);
