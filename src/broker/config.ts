@@ -1,5 +1,6 @@
 import { createConfigReader, type Env, keyHint } from "../shared/config-reader.ts";
 import type { LogLevel } from "../shared/logger.ts";
+import { readServerLimits, type ServerLimits } from "../shared/server-limits.ts";
 
 /** The Broker's configuration, decoded and validated. */
 export interface BrokerConfig {
@@ -42,6 +43,8 @@ export interface BrokerConfig {
   readonly metricsRequireApiKey: boolean;
   /** When not 0, metrics are served only on this port of 127.0.0.1 (no key), and not on the main port. */
   readonly metricsPort: number;
+  /** Timeouts and caps on client connections (SERVER_*, HTTP2_*). */
+  readonly serverLimits: ServerLimits;
   readonly logLevel: LogLevel;
 }
 
@@ -141,6 +144,7 @@ export function loadBrokerConfig(env: Env): BrokerConfig {
     allowHttpLoopbackProviders: r.boolean("ALLOW_HTTP_LOOPBACK_PROVIDERS", false),
     metricsRequireApiKey: r.boolean("METRICS_REQUIRE_API_KEY", false),
     metricsPort,
+    serverLimits: readServerLimits(r),
     logLevel: r.logLevel(),
   } satisfies BrokerConfig;
   r.finish();

@@ -1,5 +1,6 @@
 import { createConfigReader, type Env, keyHint } from "../shared/config-reader.ts";
 import type { LogLevel } from "../shared/logger.ts";
+import { readServerLimits, type ServerLimits } from "../shared/server-limits.ts";
 
 /** The Gateway's configuration, decoded and validated. It holds no vault key and no database. */
 export interface GatewayConfig {
@@ -12,6 +13,8 @@ export interface GatewayConfig {
   readonly agentApiKeys: readonly string[];
   /** Browser origins allowed to call the Gateway; `https://*.example.com` matches subdomains. */
   readonly corsAllowedOrigins: readonly string[];
+  /** Timeouts and caps on client connections (SERVER_*, HTTP2_*). */
+  readonly serverLimits: ServerLimits;
   readonly logLevel: LogLevel;
   /** A folder of static files (the built web app) to serve at `/`; none when unset. */
   readonly webAppDir: string | undefined;
@@ -49,6 +52,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     brokerApiKey: brokerApiKey ?? "",
     agentApiKeys,
     corsAllowedOrigins,
+    serverLimits: readServerLimits(r),
     logLevel: r.logLevel(),
     webAppDir: r.string("GATEWAY_WEB_APP_DIR"),
   } satisfies GatewayConfig;

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { loadBrokerConfig } from "../../src/broker/config.ts";
 import { loadGatewayConfig } from "../../src/gateway/config.ts";
 import { ConfigError } from "../../src/shared/config-reader.ts";
+import { defaultMaxConnections, serverLimitDefaults } from "../../src/shared/server-limits.ts";
 
 const key = () => randomBytes(32).toString("base64");
 const validBroker = () => ({
@@ -121,5 +122,62 @@ describe("loadGatewayConfig()", () => {
     assert.equal(c.agentApiKeys.length, 2);
     const problems = problemsOf(() => loadGatewayConfig({ BROKER_URL: "ftp://x", CORS_ALLOWED_ORIGINS: "https://ok.example.com,not an origin" }));
     assert.equal(problems.length, 4, problems.join("\n"));
+  });
+});
+
+describe("readServerLimits(), through both loaders", () => {
+  const validGateway = () => ({ BROKER_API_KEY: "k".repeat(20), AGENT_API_KEYS: "a".repeat(20) });
+  const loaders: [string, (env: Record<string, string>) => { serverLimits: unknown }, () => Record<string, string>][] = [
+    ["loadBrokerConfig", loadBrokerConfig, validBroker],
+    ["loadGatewayConfig", loadGatewayConfig, validGateway],
+  ];
+
+  for (const [name, load, valid] of loaders) {
+    it(`${name}() applies the documented defaults, the connection cap left to the open-file limit`, () => {
+      assert.deepEqual(load(valid()).serverLimits, { ...serverLimitDefaults, maxConnections: undefined });
+      assert.deepEqual(serverLimitDefaults, {
+        handshakeTimeoutMs: 10_000, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000,
+        http2IdleTimeoutMs: 60_000, http2MaxConcurrentStreams: 100, http2MaxSessionMemoryMb: 10, maxConcurrentRequests: 10_000,
+      });
+    });
+
+    it(`${name}() reads every SERVER_* and HTTP2_* variable`, () => {
+      const limits = load({
+        ...valid(), SERVER_HANDSHAKE_TIMEOUT_MS: "1000", SERVER_HEADERS_TIMEOUT_MS: "2000", SERVER_REQUEST_TIMEOUT_MS: "3000",
+        SERVER_KEEP_ALIVE_TIMEOUT_MS: "4000", SERVER_MAX_CONNECTIONS: "500", HTTP2_IDLE_TIMEOUT_MS: "6000",
+        HTTP2_MAX_CONCURRENT_STREAMS: "7", HTTP2_MAX_SESSION_MEMORY_MB: "8", SERVER_MAX_CONCURRENT_REQUESTS: "9",
+      }).serverLimits;
+      assert.deepEqual(limits, {
+        handshakeTimeoutMs: 1000, headersTimeoutMs: 2000, requestTimeoutMs: 3000, keepAliveTimeoutMs: 4000,
+        maxConnections: 500, http2IdleTimeoutMs: 6000, http2MaxConcurrentStreams: 7, http2MaxSessionMemoryMb: 8,
+        maxConcurrentRequests: 9,
+      });
+    });
+
+    it(`${name}() reports every bad limit at once, and headers that outlast the request`, () => {
+      const problems = problemsOf(() => load({
+        ...valid(), SERVER_HANDSHAKE_TIMEOUT_MS: "0", SERVER_KEEP_ALIVE_TIMEOUT_MS: "soon", SERVER_MAX_CONNECTIONS: "-1",
+        HTTP2_MAX_CONCURRENT_STREAMS: "4294967295", HTTP2_MAX_SESSION_MEMORY_MB: "0", HTTP2_IDLE_TIMEOUT_MS: "1.5",
+        SERVER_HEADERS_TIMEOUT_MS: "60000", SERVER_REQUEST_TIMEOUT_MS: "30000", SERVER_MAX_CONCURRENT_REQUESTS: "0",
+      }));
+      assert.deepEqual(problems, [
+        'SERVER_HANDSHAKE_TIMEOUT_MS must be a whole number from 100 to 600000, got "0".',
+        'SERVER_KEEP_ALIVE_TIMEOUT_MS must be a whole number from 100 to 600000, got "soon".',
+        'HTTP2_IDLE_TIMEOUT_MS must be a whole number from 100 to 86400000, got "1.5".',
+        'HTTP2_MAX_CONCURRENT_STREAMS must be a whole number from 1 to 10000, got "4294967295".',
+        'HTTP2_MAX_SESSION_MEMORY_MB must be a whole number from 1 to 1024, got "0".',
+        'SERVER_MAX_CONCURRENT_REQUESTS must be a whole number from 1 to 1000000, got "0".',
+        'SERVER_MAX_CONNECTIONS must be a whole number from 1 to 1000000, got "-1".',
+        "SERVER_HEADERS_TIMEOUT_MS (60000) must not exceed SERVER_REQUEST_TIMEOUT_MS (30000): headers are part of the request.",
+      ]);
+    });
+  }
+
+  it("defaultMaxConnections() keeps a quarter of the open-file limit free, and at most 10,000", () => {
+    assert.equal(defaultMaxConnections(1024), 768);
+    assert.equal(defaultMaxConnections(4096), 3072);
+    assert.equal(defaultMaxConnections(1_048_576), 10_000);
+    assert.equal(defaultMaxConnections(undefined), 10_000);
+    assert.equal(defaultMaxConnections(1), 1);
   });
 });
