@@ -1,11 +1,19 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { createContextValues } from "@connectrpc/connect";
-import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { Registry } from "prom-client";
 import type { Logger } from "../../shared/logger.ts";
-import { kRemoteAddress } from "../../shared/request-context.ts";
 import type { HttpApp } from "../../shared/server/http-app.ts";
+import { defaultMaxConnections, type ServerLimits } from "../../shared/server-limits.ts";
+import { closeWithResponse, rawErrorResponse } from "./close-with-response.ts";
+import { createConnectionRegistry, type TrackedConnection } from "./connection-registry.ts";
+import { guardHttp1, type Http1Guard } from "./guard-http1.ts";
+import { guardHttp2, http2ServerOptions } from "./guard-http2.ts";
+import { createNodeRequestHandler, type NodeServerResponse } from "./node-request-handler.ts";
+import { openFileLimit } from "./open-file-limit.ts";
+import { createConnectionRefusals } from "./refuse-connections.ts";
+import { createServerMetrics } from "./server-metrics.ts";
+import { sniffProtocol } from "./sniff-protocol.ts";
 
 /** Options of {@linkcode serve}. */
 export interface ServeOptions {
@@ -16,12 +24,21 @@ export interface ServeOptions {
   logger: Logger;
   /** Largest total request header size Node accepts, in bytes. @default 32768 */
   maxHeaderBytes?: number;
+  /** Timeouts and caps on client connections; `maxConnections` undefined derives it from the open-file limit. */
+  limits: ServerLimits;
+  /** Where connection metrics go (`nexus_http_connections`, ...); none when unset. */
+  registry?: Registry;
 }
+
+/** The limits a server enforces, with the connection cap worked out. */
+export type EffectiveServerLimits = ServerLimits & { readonly maxConnections: number };
 
 /** A listening server. */
 export interface RunningServer {
   /** The bound port (useful with port 0). */
   readonly port: number;
+  /** The limits in force, for the startup log. */
+  readonly limits: EffectiveServerLimits;
   /**
    * Stops gracefully: no new connections, HTTP/2 sessions get GOAWAY, in-flight
    * calls may finish within `graceMs`, then `onAbort` runs (abort handler
@@ -30,98 +47,86 @@ export interface RunningServer {
   close(graceMs?: number, onAbort?: () => void): Promise<void>;
 }
 
-const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-
-type NodeServerRequest = Parameters<typeof universalRequestFromNodeRequest>[0];
-type NodeServerResponse = Parameters<typeof universalResponseToNodeResponse>[1];
-
 /**
  * Serves an HttpApp on one plaintext port: HTTP/2 with prior knowledge (gRPC
  * and everything else over h2c) and HTTP/1.1 (browsers, gRPC-Web, Connect,
  * REST, curl). Node's plaintext http2 server cannot fall back to HTTP/1.1, so
- * a net server reads the first bytes and hands the socket to the right one.
+ * a net server sniffs each connection's first bytes and hands it to node:http
+ * or node:http2. As neither of those listens itself, Node arms none of its
+ * connection timeouts: every limit in `limits` is enforced here, by the
+ * connection registry (cap, handshake) and the HTTP/1.1 and HTTP/2 guards.
  */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
-  const { app, logger } = options;
+  const { logger } = options;
   const maxHeaderBytes = options.maxHeaderBytes ?? 32 * 1024;
+  const fileLimit = openFileLimit();
+  const limits: EffectiveServerLimits = Object.freeze({
+    ...options.limits,
+    maxConnections: options.limits.maxConnections ?? defaultMaxConnections(fileLimit),
+  });
+  if (fileLimit !== undefined && limits.maxConnections > (fileLimit * 3) / 4) {
+    logger.warn("SERVER_MAX_CONNECTIONS leaves under a quarter of the open-file limit for everything else", { max_connections: limits.maxConnections, open_file_limit: fileLimit });
+  }
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.Http2Session>();
-  let inFlight = 0;
-  let closing = false;
-  let drained: (() => void) | undefined;
+  // Read lazily, at scrape time, once the registry exists.
+  const metrics = createServerMetrics(options.registry, () => connections);
+  const connections = createConnectionRegistry(limits.maxConnections, metrics);
+  const refusals = createConnectionRefusals(limits.maxConnections, logger, metrics);
+  const handler = createNodeRequestHandler(options.app, logger, { maxConcurrentRequests: limits.maxConcurrentRequests, onRefused: metrics.requestRefused });
+  const http1Guards = new WeakMap<net.Socket, Http1Guard>();
 
-  async function onRequest(req: NodeServerRequest, res: NodeServerResponse): Promise<void> {
-    inFlight++;
-    // connect-node's writer waits for an "end" event Node never emits on responses, so
-    // completion is tracked on "close", which fires once the response is done or abandoned.
-    res.once("close", () => {
-      inFlight--;
-      if (closing && inFlight === 0) drained?.();
-    });
-    try {
-      const contextValues = createContextValues().set(kRemoteAddress, req.socket?.remoteAddress ?? "");
-      const request = universalRequestFromNodeRequest(req, res, undefined, contextValues);
-      const response = await app.handle(request);
-      if (closing && req.httpVersionMajor === 1) response.header?.set("connection", "close");
-      void universalResponseToNodeResponse(response, res).catch((error: unknown) => {
-        // The client went away mid-response.
-        logger.debug("response not completed", { err: error });
-        res.destroy?.();
-      });
-    } catch (error) {
-      logger.error("request failed before a response", { err: error });
-      if (!res.headersSent) {
-        res.writeHead(500, { "content-type": "application/json" });
-        res.end('{"code":"internal","message":"internal: an internal error occurred"}');
-      } else {
-        res.destroy?.();
-      }
-    }
-  }
-
-  const h1 = http.createServer({ maxHeaderSize: maxHeaderBytes, requestTimeout: 120_000 }, (req, res) => {
-    void onRequest(req, res as NodeServerResponse);
+  // Node's own timeouts are set to ours for the record; they stay unarmed (see above).
+  const h1 = http.createServer({
+    maxHeaderSize: maxHeaderBytes,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
   });
-  h1.on("clientError", (_error, socket) => {
+  h1.on("request", (req, res) => {
+    http1Guards.get(req.socket)?.request(req, res);
+    void handler.handle(req, res as NodeServerResponse);
+  });
+  h1.on("clientError", (error: NodeJS.ErrnoException, socket: net.Socket) => {
     // Oversized headers, malformed request lines: answer and close, keep serving.
-    if (socket.writable) {
-      const body = '{"code":"invalid_argument","message":"invalid_argument: malformed HTTP request or headers too large"}';
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
-    } else {
-      socket.destroy();
-    }
+    const answerable = socket.writable && error.code !== "ECONNRESET";
+    closeWithResponse(socket, answerable ? rawErrorResponse(400, "invalid_argument", "malformed HTTP request or headers too large") : undefined);
   });
-  const h2 = http2.createServer({ maxSessionMemory: 64, settings: { maxHeaderListSize: maxHeaderBytes } }, (req, res) => {
-    void onRequest(req, res as unknown as NodeServerResponse);
+  const h2 = http2.createServer(http2ServerOptions(limits, maxHeaderBytes), (req, res) => {
+    void handler.handle(req, res as unknown as NodeServerResponse);
   });
+  // Node emits "session" synchronously inside emit("connection"): this names the connection it runs on.
+  let handingOver: TrackedConnection | undefined;
   h2.on("session", (session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
     session.on("error", (error) => logger.debug("http2 session error", { err: error }));
+    if (handingOver !== undefined) guardHttp2(handingOver, session, limits, metrics);
   });
 
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
-    let seen = Buffer.alloc(0);
-    const sniff = (chunk: Buffer): void => {
-      seen = Buffer.concat([seen, chunk]);
-      const n = Math.min(seen.length, h2Preface.length);
-      const isH2 = seen.subarray(0, n).equals(h2Preface.subarray(0, n));
-      if (isH2 && seen.length < h2Preface.length) return; // wait for the whole preface
-      socket.off("data", sniff);
-      // Put the bytes back so the chosen server parses the stream from its start.
-      socket.pause();
-      socket.unshift(seen);
-      if (isH2) {
+    const connection = connections.admit(socket);
+    if (connection === undefined) return refusals.refuse(socket);
+    connection.idle();
+    connection.deadline(limits.handshakeTimeoutMs, () => {
+      metrics.closed("handshake_timeout");
+      socket.destroy();
+    });
+    sniffProtocol(socket, (protocol) => {
+      connection.clearDeadline();
+      if (protocol === "h2") {
+        handingOver = connection;
         h2.emit("connection", socket);
+        handingOver = undefined;
       } else {
+        http1Guards.set(socket, guardHttp1(connection, limits, metrics));
         h1.emit("connection", socket);
         socket.resume();
       }
-    };
-    socket.on("data", sniff);
+    });
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -129,17 +134,18 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     server.listen(options.port, options.host ?? "0.0.0.0", () => resolve());
   });
   const address = server.address() as net.AddressInfo;
+  let closing = false;
 
   return {
     port: address.port,
+    limits,
     async close(graceMs = 10_000, onAbort) {
       if (closing) return;
       closing = true;
       server.close();
       for (const session of sessions) session.close();
-      const allDone = inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => (drained = r));
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([allDone, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+      await Promise.race([handler.drain(), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
       clearTimeout(timer);
       onAbort?.();
       for (const session of sessions) session.destroy();

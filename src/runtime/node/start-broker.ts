@@ -8,6 +8,7 @@ import { createKeyRing } from "../../broker/vault/key-ring.ts";
 import { createVault } from "../../broker/vault/vault.ts";
 import type { Env } from "../../shared/config-reader.ts";
 import { createLogger } from "../../shared/logger.ts";
+import { serverLimitsLogFields } from "../../shared/server-limits.ts";
 import { createGuardedFetch } from "./guarded-fetch.ts";
 import type { Resolver } from "./guarded-lookup.ts";
 import { loadMigrations } from "./load-migrations.ts";
@@ -70,8 +71,8 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
       logger,
       shutdownSignal: shutdown.signal,
     });
-    const server = await serve({ app: broker.app, port: options.port ?? config.port, logger });
-    logger.info("broker listening", { port: server.port, base_url: config.baseUrl.href });
+    const server = await serve({ app: broker.app, port: options.port ?? config.port, logger, limits: config.serverLimits, registry });
+    logger.info("broker listening", { port: server.port, base_url: config.baseUrl.href, ...serverLimitsLogFields(server.limits) });
     const metrics = config.metricsPort === 0 ? undefined : await serveMetrics({ registry, port: config.metricsPort, logger });
     if (metrics !== undefined) logger.info("broker metrics listening", { host: "127.0.0.1", port: metrics.port });
     return {

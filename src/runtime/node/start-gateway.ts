@@ -7,6 +7,7 @@ import { createBrokerTransport } from "./broker-transport.ts";
 import { loadGatewayConfig } from "../../gateway/config.ts";
 import type { Env } from "../../shared/config-reader.ts";
 import { createLogger } from "../../shared/logger.ts";
+import { serverLimitsLogFields } from "../../shared/server-limits.ts";
 import { loadStaticSite } from "./load-static-site.ts";
 import { serve } from "./serve.ts";
 import type { RunningService, StartOptions } from "./start-broker.ts";
@@ -31,8 +32,9 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
   const shutdown = new AbortController();
   // Every in-flight call listens on this signal; hundreds at once are normal, not a leak.
   setMaxListeners(0, shutdown.signal);
-  // Idle sockets are closed after 4 s, before Node's default 5 s keep-alive timeout on
-  // the Broker side, so a call never goes out on a socket the Broker is closing. LIFO
+  // Idle sockets are closed after 4 s, before the Broker's keep-alive timeout
+  // (SERVER_KEEP_ALIVE_TIMEOUT_MS, 5 s by default) closes them, so a call never goes out on
+  // a socket the Broker is closing. LIFO
   // reuse lets the sockets a burst opened age out once it has passed.
   const agentOptions = { keepAlive: true, maxSockets: 64, maxFreeSockets: 64, timeout: 4_000, scheduling: "lifo" as const };
   const agent = config.brokerUrl.protocol === "https:" ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
@@ -44,8 +46,13 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
     shutdownSignal: shutdown.signal,
     ...(site === undefined ? {} : { site }),
   });
-  const server = await serve({ app: gateway.app, port: options.port ?? config.port, logger });
-  logger.info("gateway listening", { port: server.port, broker_url: config.brokerUrl.href, ...(site === undefined ? {} : { web_app_files: site.size }) });
+  const server = await serve({ app: gateway.app, port: options.port ?? config.port, logger, limits: config.serverLimits, registry });
+  logger.info("gateway listening", {
+    port: server.port,
+    broker_url: config.brokerUrl.href,
+    ...(site === undefined ? {} : { web_app_files: site.size }),
+    ...serverLimitsLogFields(server.limits),
+  });
   return {
     port: server.port,
     url: `http://127.0.0.1:${server.port}`,

@@ -1,0 +1,86 @@
+import { createContextValues } from "@connectrpc/connect";
+import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { Logger } from "../../shared/logger.ts";
+import { kRemoteAddress } from "../../shared/request-context.ts";
+import type { HttpApp } from "../../shared/server/http-app.ts";
+import { healthRequestReserve } from "../../shared/server-limits.ts";
+import { answerAndStop } from "./answer-and-stop.ts";
+
+/** A node:http or node:http2 (compatibility API) request. */
+export type NodeServerRequest = Parameters<typeof universalRequestFromNodeRequest>[0];
+/** A node:http or node:http2 (compatibility API) response. */
+export type NodeServerResponse = Parameters<typeof universalResponseToNodeResponse>[1];
+
+/** Hands Node requests to an HttpApp and counts the ones in flight. */
+export interface NodeRequestHandler {
+  handle(req: NodeServerRequest, res: NodeServerResponse): Promise<void>;
+  /** From now on HTTP/1.1 responses say `connection: close`; resolves once no request is in flight. */
+  drain(): Promise<void>;
+}
+
+/** Options of {@linkcode createNodeRequestHandler}. */
+export interface NodeRequestHandlerOptions {
+  /** Requests in progress past which new ones are answered 503 (health and metrics get a reserve above it). */
+  maxConcurrentRequests: number;
+  /** Called for each request turned away. */
+  onRefused?: () => void;
+}
+
+const healthPath = /^\/(healthz|metrics)(\?|$)|^\/grpc\.health\.v1\.Health\//;
+
+/**
+ * Creates the bridge between Node's servers and a runtime-neutral HttpApp.
+ * It counts requests from their headers until their response has ended, and
+ * turns new ones away past `maxConcurrentRequests` before the app sees them.
+ */
+export function createNodeRequestHandler(app: HttpApp, logger: Logger, options: NodeRequestHandlerOptions): NodeRequestHandler {
+  let inFlight = 0;
+  let closing = false;
+  let drained: (() => void) | undefined;
+
+  async function handle(req: NodeServerRequest, res: NodeServerResponse): Promise<void> {
+    if (inFlight >= options.maxConcurrentRequests) {
+      const limit = options.maxConcurrentRequests + (healthPath.test(req.url ?? "") ? healthRequestReserve : 0);
+      if (inFlight >= limit) {
+        options.onRefused?.();
+        answerAndStop(res, 503, "unavailable", "the server has too many requests in progress; retry later");
+        return;
+      }
+    }
+    inFlight++;
+    // connect-node's writer waits for an "end" event Node never emits on responses, so
+    // completion is tracked on "close", which fires once the response is done or abandoned.
+    res.once("close", () => {
+      inFlight--;
+      if (closing && inFlight === 0) drained?.();
+    });
+    try {
+      const contextValues = createContextValues().set(kRemoteAddress, req.socket?.remoteAddress ?? "");
+      const request = universalRequestFromNodeRequest(req, res, undefined, contextValues);
+      const response = await app.handle(request);
+      if (closing && req.httpVersionMajor === 1) response.header?.set("connection", "close");
+      void universalResponseToNodeResponse(response, res).catch((error: unknown) => {
+        // The client went away mid-response.
+        logger.debug("response not completed", { err: error });
+        res.destroy?.();
+      });
+    } catch (error) {
+      logger.error("request failed before a response", { err: error });
+      if (!res.headersSent) {
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end('{"code":"internal","message":"internal: an internal error occurred"}');
+      } else {
+        res.destroy?.();
+      }
+    }
+  }
+
+  return {
+    handle,
+    drain() {
+      closing = true;
+      return inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve));
+    },
+  };
+}
+
