@@ -9,7 +9,7 @@ import type { ServerMetrics } from "./server-metrics.ts";
  * The settings of the HTTP/2 server. nghttp2 enforces the stream cap itself:
  * a stream beyond it that arrives before the client acknowledged our SETTINGS
  * is refused (RST_STREAM REFUSED_STREAM); one after is a protocol error that
- * ends that client's session (GOAWAY PROTOCOL_ERROR). Other sessions never notice.
+ * ends that client's session with GOAWAY. Other sessions never notice.
  */
 export function http2ServerOptions(limits: ServerLimits, maxHeaderBytes: number): http2.ServerOptions {
   return {
@@ -50,10 +50,11 @@ export function guardHttp2(connection: TrackedConnection, session: http2.ServerH
     open++;
     connection.busy();
     connection.clearDeadline();
-    const timer = setTimeout(() => {
+    // A request whose HEADERS carried END_STREAM (a GET) has arrived whole: nothing to time.
+    const timer = stream.endAfterHeaders ? undefined : setTimeout(() => {
       if (requestTimedOut(stream, limits.requestTimeoutMs)) metrics.streamTimedOut();
     }, limits.requestTimeoutMs);
-    timer.unref();
+    timer?.unref();
     stream.once("close", () => {
       clearTimeout(timer);
       open--;
