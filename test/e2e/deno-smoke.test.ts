@@ -85,4 +85,16 @@ describe("the same servers under Deno", () => {
     assert.equal(((await res.json()) as { providers: { auth_type: string }[] }).providers[0]?.auth_type, "api_key");
     assert.equal((await fetch(`${gatewayUrl}/v1/token/${randomUUID()}`)).status, 401);
   });
+
+  it("answers 30 HTTP/1.1 calls in a row through the Gateway to the Broker without a broken connection", async () => {
+    // Deno's Node layer closes a handed-over socket after one response, so both say connection: close.
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const res = await fetch(`${gatewayUrl}/v1/providers`);
+      assert.equal(res.headers.get("connection"), "close");
+      await res.text();
+      statuses.push(res.status);
+    }
+    assert.deepEqual([...new Set(statuses)], [200]);
+  });
 });

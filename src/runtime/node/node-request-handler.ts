@@ -24,6 +24,8 @@ export interface NodeRequestHandlerOptions {
   maxConcurrentRequests: number;
   /** Called for each request turned away. */
   onRefused?: () => void;
+  /** Keep HTTP/1.1 connections open between requests. @default true */
+  http1KeepAlive?: boolean;
 }
 
 const healthPath = /^\/(healthz|metrics)(\?|$)|^\/grpc\.health\.v1\.Health\//;
@@ -58,7 +60,7 @@ export function createNodeRequestHandler(app: HttpApp, logger: Logger, options: 
       const contextValues = createContextValues().set(kRemoteAddress, req.socket?.remoteAddress ?? "");
       const request = universalRequestFromNodeRequest(req, res, undefined, contextValues);
       const response = await app.handle(request);
-      if (closing && req.httpVersionMajor === 1) response.header?.set("connection", "close");
+      if ((closing || options.http1KeepAlive === false) && req.httpVersionMajor === 1) response.header?.set("connection", "close");
       void universalResponseToNodeResponse(response, res).catch((error: unknown) => {
         // The client went away mid-response.
         logger.debug("response not completed", { err: error });

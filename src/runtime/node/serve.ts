@@ -28,6 +28,12 @@ export interface ServeOptions {
   limits: ServerLimits;
   /** Where connection metrics go (`nexus_http_connections`, ...); none when unset. */
   registry?: Registry;
+  /**
+   * Keep HTTP/1.1 connections open between requests. Off under Deno, whose
+   * Node layer closes a handed-over socket after its first response, so a
+   * client reusing it would meet a broken pipe. @default true
+   */
+  http1KeepAlive?: boolean;
 }
 
 /** The limits a server enforces, with the connection cap worked out. */
@@ -73,7 +79,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const metrics = createServerMetrics(options.registry, () => connections);
   const connections = createConnectionRegistry(limits.maxConnections, metrics);
   const refusals = createConnectionRefusals(limits.maxConnections, logger, metrics);
-  const handler = createNodeRequestHandler(options.app, logger, { maxConcurrentRequests: limits.maxConcurrentRequests, onRefused: metrics.requestRefused });
+  const handler = createNodeRequestHandler(options.app, logger, {
+    maxConcurrentRequests: limits.maxConcurrentRequests, onRefused: metrics.requestRefused, http1KeepAlive: options.http1KeepAlive ?? true,
+  });
   const http1Guards = new WeakMap<net.Socket, Http1Guard>();
 
   // Node's own timeouts are set to ours for the record; they stay unarmed (see above).

@@ -36,6 +36,8 @@ export interface StartOptions {
   now?: () => number;
   /** Broker only: how often housekeeping sweeps (tests shorten it). */
   housekeepingIntervalMs?: number;
+  /** Keep HTTP/1.1 connections open between requests (off under Deno; see serve.ts). @default true */
+  http1KeepAlive?: boolean;
 }
 
 /** Starts the Broker from an environment: migrate, check keys, serve. */
@@ -71,7 +73,8 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
       logger,
       shutdownSignal: shutdown.signal,
     });
-    const server = await serve({ app: broker.app, port: options.port ?? config.port, logger, limits: config.serverLimits, registry });
+    const server = await serve({ app: broker.app, port: options.port ?? config.port, logger, limits: config.serverLimits, registry,
+    ...(options.http1KeepAlive === undefined ? {} : { http1KeepAlive: options.http1KeepAlive }) });
     logger.info("broker listening", { port: server.port, base_url: config.baseUrl.href, ...serverLimitsLogFields(server.limits) });
     const metrics = config.metricsPort === 0 ? undefined : await serveMetrics({ registry, port: config.metricsPort, logger });
     if (metrics !== undefined) logger.info("broker metrics listening", { host: "127.0.0.1", port: metrics.port });

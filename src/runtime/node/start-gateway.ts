@@ -46,7 +46,8 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
     shutdownSignal: shutdown.signal,
     ...(site === undefined ? {} : { site }),
   });
-  const server = await serve({ app: gateway.app, port: options.port ?? config.port, logger, limits: config.serverLimits, registry });
+  const server = await serve({ app: gateway.app, port: options.port ?? config.port, logger, limits: config.serverLimits, registry,
+    ...(options.http1KeepAlive === undefined ? {} : { http1KeepAlive: options.http1KeepAlive }) });
   logger.info("gateway listening", {
     port: server.port,
     broker_url: config.brokerUrl.href,
