@@ -1,4 +1,5 @@
 import type { Registry } from "prom-client";
+import { AgentService } from "../../gen/nexus/broker/v1/agent_service_pb.ts";
 import { AuditService } from "../../gen/nexus/broker/v1/audit_service_pb.ts";
 import { AuthorizationService } from "../../gen/nexus/broker/v1/authorization_service_pb.ts";
 import { ConnectionService } from "../../gen/nexus/broker/v1/connection_service_pb.ts";
@@ -10,7 +11,9 @@ import { createControlCharacterRule } from "../shared/server/control-character-r
 import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
 import type { BrokerConfig } from "./config.ts";
 import type { Sql } from "./db/sql.ts";
+import { createAgentHandlers } from "./handlers/agent-handlers.ts";
 import { createAuditHandlers } from "./handlers/audit-handlers.ts";
+import { createAgentAuth } from "./handlers/caller.ts";
 import { createAuthorizationHandlers } from "./handlers/authorization-handlers.ts";
 import { createConnectionHandlers } from "./handlers/connection-handlers.ts";
 import { createProviderHandlers } from "./handlers/provider-handlers.ts";
@@ -23,6 +26,7 @@ import type { FetchLike } from "./oauth/fetch-with-timeout.ts";
 import { createOutboundFetch } from "./oauth/outbound-fetch.ts";
 import { createStateSigner } from "./oauth/handshake-state.ts";
 import { createIdTokenVerifier } from "./oauth/id-token.ts";
+import { createAgentRepository, createAssertionLedger } from "./repositories/agent-repository.ts";
 import { createAuditRepository } from "./repositories/audit-repository.ts";
 import { createConnectionRepository } from "./repositories/connection-repository.ts";
 import { createCredentialChangeFeed } from "./repositories/credential-change-feed.ts";
@@ -33,6 +37,9 @@ import { createRefreshQueueRepository } from "./repositories/refresh-queue-repos
 import { createProviderRepository } from "./repositories/provider-repository.ts";
 import { createSealedValueRepository } from "./repositories/sealed-value-repository.ts";
 import { createVaultKeyCheckRepository } from "./repositories/vault-key-check-repository.ts";
+import { createAgentAuthenticator } from "./services/agent-authenticator.ts";
+import { createAgentCache } from "./services/agent-cache.ts";
+import { createAgentService } from "./services/agent-service.ts";
 import { createAuditService } from "./services/audit-service.ts";
 import { cacheInvalidatingConnections, cacheInvalidatingProviders } from "./services/cache-invalidating-stores.ts";
 import { createCallbackService } from "./services/callback-service.ts";
@@ -177,6 +184,12 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     },
   });
   const captures = createCaptureService(services);
+  // Agents are read on every agent call; kept in memory, dropped at once by any Broker's change (the feed below).
+  const agentCache = createAgentCache({ now: deps.now, ttlMs: 60_000, maxEntries: 10_000 });
+  const agentStore = timed("agents", createAgentRepository(deps.sql));
+  const agentAuth = createAgentAuth(createAgentAuthenticator({
+    agents: agentStore, ledger: timed("assertions", createAssertionLedger(deps.sql)), cache: agentCache, now: deps.now,
+  }));
   const auth = await createApiKeyAuth({ keys: config.apiKeys, role: "key", publicProcedures: brokerPublicProcedures });
   const text = createControlCharacterRule({
     // Checked further in, with reasons of their own for the same characters: credential values by the
@@ -194,12 +207,13 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
         connections: createConnectionService(services),
         captures,
       }));
+      router.service(AgentService, createAgentHandlers(createAgentService({ agents: agentStore, audit, randomUUID: deps.randomUUID })));
       router.service(AuditService, createAuditHandlers(audit));
       router.service(AuthorizationService, createAuthorizationHandlers({
         callbacks: createCallbackService(services), captures, logger: deps.logger, captureAction: "/auth/capture",
       }));
     },
-    interceptors: [createErrorInterceptor(deps.logger), auth, text],
+    interceptors: [createErrorInterceptor(deps.logger), auth, agentAuth, text],
     health: createDatabaseHealth(deps.sql, deps.now),
     registry: deps.registry,
     // /auth must stay public, so /metrics on the same port is protected on its own.
@@ -229,9 +243,8 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     ...(deps.housekeepingIntervalMs === undefined ? {} : { intervalMs: deps.housekeepingIntervalMs }),
   });
   void housekeeping.runOnce();
-  const cacheSync = config.tokenCacheSeconds > 0
-    ? startCredentialCacheSync({ feed: createCredentialChangeFeed(deps.sql), cache: tokenCache, logger: deps.logger, instanceId })
-    : undefined;
+  // Runs whether or not the token cache is on: the agent cache needs it too.
+  const cacheSync = startCredentialCacheSync({ feed: createCredentialChangeFeed(deps.sql), cache: tokenCache, agents: agentCache, logger: deps.logger, instanceId });
   return {
     app,
     wakeRefreshLoop: loop.wake,
@@ -246,7 +259,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       clearTimeout(timer);
       // The audit log always gets a last chance to flush, even when the refreshes used up the drain.
       await audit.close({ deadlineMs: Math.max(left(), 2000) });
-      await cacheSync?.stop();
+      await cacheSync.stop();
     },
   };
 }

@@ -2,10 +2,10 @@ import type { Registry } from "prom-client";
 import { GatewayService } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
-import { createApiKeyAuth } from "../shared/server/api-key-auth.ts";
 import { createControlCharacterRule } from "../shared/server/control-character-rule.ts";
 import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
 import { type BrokerTransportFactory, createBrokerClients } from "./broker-clients.ts";
+import { createAgentAuth } from "./agent-auth.ts";
 import { createBrokerHealth } from "./broker-health.ts";
 import type { GatewayConfig } from "./config.ts";
 import { createGatewayHandlers } from "./handlers/gateway-handlers.ts";
@@ -42,10 +42,13 @@ export const gatewayPublicProcedures = [
 /** The Gateway's composition root. It holds no database, no vault key and no refresh token. */
 export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {
   const broker = createBrokerClients(deps.brokerTransport, config.brokerApiKey);
-  const auth = await createApiKeyAuth({ keys: config.agentApiKeys, role: "agent", publicProcedures: gatewayPublicProcedures });
+  const auth = await createAgentAuth({ unscopedKeys: config.agentApiKeys, publicProcedures: gatewayPublicProcedures });
+  if (config.agentApiKeys.length > 0) {
+    deps.logger.warn("AGENT_API_KEYS are unscoped keys: each may use every connection of every agent; register agents (POST /agents on the Broker) and remove them", { unscoped_keys: config.agentApiKeys.length });
+  }
   const app = createHttpApp({
     routes: (router) => {
-      router.service(GatewayService, createGatewayHandlers(broker, deps.logger));
+      router.service(GatewayService, createGatewayHandlers(broker, deps.logger, config.publicUrl));
     },
     interceptors: [createErrorInterceptor(deps.logger), auth, createControlCharacterRule({
       // Checked at the Broker, with reasons of their own for the same characters: credential values by

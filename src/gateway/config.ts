@@ -1,4 +1,4 @@
-import { createConfigReader, type Env, keyHint } from "../shared/config-reader.ts";
+import { createConfigReader, type Env } from "../shared/config-reader.ts";
 import type { LogLevel } from "../shared/logger.ts";
 import { readServerLimits, type ServerLimits } from "../shared/server-limits.ts";
 
@@ -9,8 +9,10 @@ export interface GatewayConfig {
   readonly brokerUrl: URL;
   /** The key the Gateway presents to the Broker. */
   readonly brokerApiKey: string;
-  /** Keys agents present. */
+  /** Unscoped keys (AGENT_API_KEYS): each may use every connection. Registered agents are the scoped way. */
   readonly agentApiKeys: readonly string[];
+  /** The Gateway's public URL: the audience of agent assertions and the issuer of session tokens. */
+  readonly publicUrl: string;
   /** Browser origins allowed to call the Gateway; `https://*.example.com` matches subdomains. */
   readonly corsAllowedOrigins: readonly string[];
   /** Timeouts and caps on client connections (SERVER_*, HTTP2_*). */
@@ -33,10 +35,8 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   const brokerApiKey = r.string("BROKER_API_KEY", {
     required: "Set it to one of the Broker's API_KEY values.",
   });
+  // Optional: registered agents (POST /agents on the Broker) need no Gateway configuration.
   const agentApiKeys = r.list("AGENT_API_KEYS");
-  if (agentApiKeys.length === 0) {
-    r.problem(`AGENT_API_KEYS is not set. List the keys agents present, comma-separated. ${keyHint}`);
-  }
   for (const k of agentApiKeys) {
     if (k.length < 16) r.problem("AGENT_API_KEYS values must be at least 16 characters; use random keys.");
   }
@@ -46,8 +46,10 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
       r.problem(`CORS_ALLOWED_ORIGINS entry "${o}" must be an origin such as https://app.example.com or https://*.example.com.`);
     }
   }
+  const publicUrl = r.url("GATEWAY_PUBLIC_URL", { default: `http://localhost:${port}` });
   const config = {
     port,
+    publicUrl: (publicUrl?.href ?? `http://localhost:${port}/`).replace(/\/$/, ""),
     brokerUrl: brokerUrl ?? new URL("http://127.0.0.1:8080"),
     brokerApiKey: brokerApiKey ?? "",
     agentApiKeys,

@@ -19,11 +19,19 @@ export const errorReasons = [
   "iss_mismatch",
   // Who is calling.
   "unauthenticated",
+  "agent_key_invalid",
+  "agent_disabled",
+  "assertion_invalid",
+  "assertion_expired",
+  "assertion_replayed",
   "permission_denied",
+  "agent_not_authorized",
+  "provider_not_allowed",
   // What does not exist.
   "not_found",
   "provider_not_found",
   "connection_not_found",
+  "agent_not_found",
   "name_taken",
   // Two writers raced; read again and retry.
   "concurrent_change",

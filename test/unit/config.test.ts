@@ -120,8 +120,12 @@ describe("loadGatewayConfig()", () => {
     assert.equal(c.port, 8090);
     assert.equal(c.brokerUrl.href, "http://127.0.0.1:8080/");
     assert.equal(c.agentApiKeys.length, 2);
-    const problems = problemsOf(() => loadGatewayConfig({ BROKER_URL: "ftp://x", CORS_ALLOWED_ORIGINS: "https://ok.example.com,not an origin" }));
+    assert.equal(c.publicUrl, "http://localhost:8090", "GATEWAY_PUBLIC_URL defaults to localhost on GATEWAY_PORT");
+    // AGENT_API_KEYS is optional now (registered agents need no Gateway configuration), but a short key is refused.
+    assert.deepEqual(loadGatewayConfig({ BROKER_API_KEY: "k".repeat(20) }).agentApiKeys, []);
+    const problems = problemsOf(() => loadGatewayConfig({ BROKER_URL: "ftp://x", CORS_ALLOWED_ORIGINS: "https://ok.example.com,not an origin", AGENT_API_KEYS: "short" }));
     assert.equal(problems.length, 4, problems.join("\n"));
+    assert.equal(loadGatewayConfig({ BROKER_API_KEY: "k".repeat(20), GATEWAY_PUBLIC_URL: "https://agents.example.com/" }).publicUrl, "https://agents.example.com");
   });
 });
 

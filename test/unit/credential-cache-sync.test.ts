@@ -32,6 +32,7 @@ const entry = (id: string): CachedAnswer => ({
   connectionId: id,
   status: "active",
   providerId: "p",
+  agentId: null,
   providerName: "p",
   payload: { strategy: { type: "oauth2", config: {} }, credentials: { access_token: "t" }, expiresAt: undefined },
 });

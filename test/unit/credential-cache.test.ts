@@ -8,6 +8,7 @@ function answer(id: string, status: Connection["status"] = "active", token = `to
     connectionId: id,
     status,
     providerId: "p",
+    agentId: null,
     providerName: "p",
     payload: { strategy: { type: "oauth2", config: {} }, credentials: { access_token: token }, expiresAt: undefined },
   };

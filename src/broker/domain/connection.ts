@@ -19,6 +19,8 @@ export interface Connection {
   readonly grantedScopes: readonly string[];
   readonly returnUrl: string;
   readonly createdBy: string;
+  /** The registered agent that started it, which alone may use it; null for operators and unscoped keys. */
+  readonly agentId: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
   /** While pending: when the handshake lapses. */

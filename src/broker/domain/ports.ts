@@ -2,6 +2,7 @@
  * The interfaces services depend on. Repositories (raw SQL) and the vault
  * implement them; tests may fake them. Services never see postgres.js.
  */
+import type { Agent } from "./agent.ts";
 import type { Connection, ConnectionStatus, CredentialRecord, Handshake, HandshakeKind } from "./connection.ts";
 import type { AuthType, JsonObject, Provider, ProviderSettings } from "./provider.ts";
 
@@ -141,6 +142,8 @@ export interface NewHandshake {
     readonly scopes: readonly string[];
     readonly returnUrl: string;
     readonly createdBy: string;
+    /** The registered agent that starts it; null for operators and unscoped keys. */
+    readonly agentId: string | null;
   };
   readonly handshake: {
     readonly id: string;
@@ -173,6 +176,8 @@ export interface ConnectionQuery {
   readonly workspaceId?: string;
   readonly providerId?: string;
   readonly status?: ConnectionStatus;
+  /** Only connections this registered agent started. */
+  readonly agentId?: string;
   /** Only connections created before this one (cursor). */
   readonly before?: { readonly createdAt: Date; readonly id: string };
   readonly limit: number;
@@ -184,8 +189,12 @@ export interface ConnectionStore {
   start(input: NewHandshake): Promise<void>;
   get(id: string): Promise<Connection | undefined>;
   list(query: ConnectionQuery): Promise<Connection[]>;
-  /** The newest active connection of a workspace to a provider, by the provider's name or alias. */
-  newestActive(workspaceId: string, providerName: string): Promise<Connection | undefined>;
+  /**
+   * The newest active connection of a workspace to a provider, by the
+   * provider's name or alias; with `agentId`, only among the connections that
+   * agent started.
+   */
+  newestActive(workspaceId: string, providerName: string, agentId?: string): Promise<Connection | undefined>;
   /** Reads a handshake without consuming it. */
   peekHandshake(id: string): Promise<Handshake | undefined>;
   /**
@@ -276,6 +285,8 @@ export interface RefreshQueue {
 export interface CredentialChangeHandlers {
   /** What GetToken answers for this connection changed; `undefined`: for any connection. */
   changed(connectionId: string | undefined): void;
+  /** This agent changed (disabled, key rotated, keys or allowed providers edited). */
+  agentChanged(agentId: string): void;
   /** A heartbeat sent with {@linkcode CredentialChangeFeed.ping} came back. */
   pong(token: string): void;
   /** The subscription is (again) in place; changes made while it was down were missed. */
@@ -290,6 +301,44 @@ export interface CredentialChangeFeed {
   ping(token: string): Promise<void>;
 }
 
+/** An agent to register. */
+export interface NewAgent {
+  readonly id: string;
+  readonly name: string;
+  readonly description: string;
+  readonly allowedProviders: readonly string[];
+  readonly jwks: JsonObject | null;
+  readonly keyDigest: string;
+}
+
+/** What an agent update may change. */
+export interface AgentChanges {
+  readonly description?: string;
+  readonly allowedProviders?: readonly string[];
+  readonly jwks?: JsonObject | null;
+}
+
+/** Where registered agents live. */
+export interface AgentStore {
+  /** Inserts an agent. Throws NexusError name_taken when a live agent has the name. */
+  create(agent: NewAgent): Promise<Agent>;
+  /** Every agent, disabled ones too, newest first. */
+  list(): Promise<Agent[]>;
+  get(id: string): Promise<Agent | undefined>;
+  /** Changes a live agent; undefined when it is gone or disabled. */
+  update(id: string, changes: AgentChanges): Promise<Agent | undefined>;
+  /** Replaces a live agent's key digest; undefined when it is gone or disabled. */
+  setKeyDigest(id: string, keyDigest: string): Promise<Agent | undefined>;
+  /** Disables an agent (idempotent); undefined when there is none. */
+  disable(id: string): Promise<Agent | undefined>;
+}
+
+/** The assertion ids already used, shared by every Gateway and Broker. */
+export interface AssertionLedger {
+  /** Records that `jti` of `agentId` was used; false when it had been before (a replay). */
+  remember(agentId: string, jti: string, expiresAt: Date): Promise<boolean>;
+}
+
 /** What lifecycle housekeeping changes. */
 export interface HousekeepingStore {
   /** Pending connections past their handshake expiry become failed. */
@@ -298,6 +347,8 @@ export interface HousekeepingStore {
   deleteExpiredHandshakes(): Promise<number>;
   /** Connections per status (every status present, zero when none). */
   countByStatus(): Promise<Record<ConnectionStatus, number>>;
+  /** Forgets assertion ids past their expiry (a replay of those fails on expiry anyway); returns how many. */
+  deleteExpiredAssertions(): Promise<number>;
 }
 
 /** An audit event to record. Never a secret in any field. */
@@ -307,6 +358,8 @@ export interface AuditEventInput {
   readonly providerId?: string;
   readonly providerName?: string;
   readonly caller?: string;
+  /** The registered agent whose call this was. */
+  readonly agentId?: string;
   readonly outcome: "success" | "failure";
   readonly reason?: string;
   readonly details?: JsonObject;
@@ -321,6 +374,7 @@ export interface AuditEventRecord {
   readonly providerId: string | null;
   readonly providerName: string;
   readonly caller: string;
+  readonly agentId: string | null;
   readonly outcome: "success" | "failure";
   readonly reason: string;
   readonly details: JsonObject;
@@ -329,6 +383,7 @@ export interface AuditEventRecord {
 /** Filters of an audit query, newest first. */
 export interface AuditQuery {
   readonly connectionId?: string;
+  readonly agentId?: string;
   readonly eventType?: string;
   readonly since?: Date;
   readonly until?: Date;

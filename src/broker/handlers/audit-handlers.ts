@@ -27,6 +27,7 @@ export function createAuditHandlers(audit: AuditService): Partial<ServiceImpl<ty
 function queryFromProto(req: ListAuditEventsRequest): AuditListQuery {
   return {
     ...(req.connectionId === "" ? {} : { connectionId: req.connectionId }),
+    ...(req.agentId === "" ? {} : { agentId: req.agentId }),
     ...(req.eventType === "" ? {} : { eventType: req.eventType }),
     ...(req.since === undefined ? {} : { since: timestampDate(req.since) }),
     ...(req.until === undefined ? {} : { until: timestampDate(req.until) }),
@@ -44,6 +45,7 @@ function auditEventToProto(e: AuditEventRecord): AuditEvent {
     providerId: e.providerId ?? "",
     providerName: e.providerName,
     caller: e.caller,
+    agentId: e.agentId ?? "",
     outcome: e.outcome,
     reason: e.reason,
     details: e.details,

@@ -8,7 +8,7 @@ import type { ConnectionService, ConnectionView } from "../services/connection-s
 import type { CredentialPayload } from "../services/credential-payload.ts";
 import type { HandshakeService } from "../services/handshake-service.ts";
 import type { TokenService } from "../services/token-service.ts";
-import { callerOf } from "./caller.ts";
+import { callerOf, principalOf } from "./caller.ts";
 
 /** The use cases the connection RPCs call. */
 export interface ConnectionHandlerDeps {
@@ -24,28 +24,28 @@ export function createConnectionHandlers(deps: ConnectionHandlerDeps): ServiceIm
     async startConnection(req, ctx) {
       const r = await deps.handshakes.start({
         workspaceId: req.workspaceId, providerId: req.providerId, providerName: req.providerName,
-        scopes: req.scopes, returnUrl: req.returnUrl, caller: callerOf(ctx),
+        scopes: req.scopes, returnUrl: req.returnUrl, principal: principalOf(ctx),
       }, ctx.signal);
       return { ...r, scopes: [...r.scopes] };
     },
-    async getConnection(req) {
-      return { connection: connectionToProto(await deps.connections.get(req.connectionId)) };
+    async getConnection(req, ctx) {
+      return { connection: connectionToProto(await deps.connections.get(req.connectionId, principalOf(ctx))) };
     },
-    async listConnections(req) {
-      const page = await deps.connections.list(req);
+    async listConnections(req, ctx) {
+      const page = await deps.connections.list(req, principalOf(ctx));
       return { connections: page.connections.map(connectionToProto), nextPageToken: page.nextPageToken };
     },
     async getToken(req, ctx) {
       ctx.responseHeader.set("cache-control", "no-store");
-      return { credential: credentialToProto(await deps.tokens.get(req.connectionId, callerOf(ctx), ctx.signal)) };
+      return { credential: credentialToProto(await deps.tokens.get(req.connectionId, principalOf(ctx), ctx.signal)) };
     },
     async refreshToken(req, ctx) {
       ctx.responseHeader.set("cache-control", "no-store");
-      return { credential: credentialToProto(await deps.tokens.refresh(req.connectionId, callerOf(ctx), ctx.signal)) };
+      return { credential: credentialToProto(await deps.tokens.refresh(req.connectionId, principalOf(ctx), ctx.signal)) };
     },
     async resolveToken(req, ctx) {
       ctx.responseHeader.set("cache-control", "no-store");
-      const r = await deps.tokens.resolve(req.workspaceId, req.providerName, callerOf(ctx), ctx.signal);
+      const r = await deps.tokens.resolve(req.workspaceId, req.providerName, principalOf(ctx), ctx.signal);
       return { credential: credentialToProto(r.payload), connectionId: r.connectionId };
     },
     async getCaptureSchema(req) {
@@ -57,7 +57,7 @@ export function createConnectionHandlers(deps: ConnectionHandlerDeps): ServiceIm
       return r;
     },
     async revokeConnection(req, ctx) {
-      return { connection: connectionToProto(await deps.connections.revoke(req.connectionId, callerOf(ctx), ctx.signal)) };
+      return { connection: connectionToProto(await deps.connections.revoke(req.connectionId, principalOf(ctx), ctx.signal)) };
     },
   };
 }
@@ -79,5 +79,6 @@ function connectionToProto(v: ConnectionView): Connection {
     createTime: timestampFromDate(c.createdAt), updateTime: timestampFromDate(c.updatedAt),
     ...(v.expiresAt === null ? {} : { expireTime: timestampFromDate(v.expiresAt) }),
     authType: v.provider?.authType ?? "",
+    agentId: c.agentId ?? "",
   });
 }

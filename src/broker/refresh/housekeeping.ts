@@ -42,6 +42,7 @@ export function startHousekeeping(deps: HousekeepingDeps): Housekeeping {
         deps.audit.record({ eventType: "connection.expired", connectionId: c.id, providerId: c.providerId, outcome: "failure", reason: "handshake_expired", caller: "nexus:housekeeping" });
       }
       await deps.store.deleteExpiredHandshakes();
+      await deps.store.deleteExpiredAssertions();
       deps.metrics.connections(await deps.store.countByStatus());
       if (deps.now() - lastPrune >= pruneIntervalMs) {
         lastPrune = deps.now();

@@ -10,6 +10,7 @@ interface AuditRow {
   providerId: string | null;
   providerName: string;
   caller: string;
+  agentId: string | null;
   outcome: "success" | "failure";
   reason: string;
   details: JsonObject | null;
@@ -28,7 +29,7 @@ export function createAuditRepository(sql: Sql): AuditStore {
     },
     async list(query) {
       const rows = await sql<AuditRow[]>`
-        select id, occurred_at, event_type, connection_id, provider_id, provider_name, caller, outcome, reason, details
+        select id, occurred_at, event_type, connection_id, provider_id, provider_name, caller, agent_id, outcome, reason, details
         from audit_events
         where ${where(sql, query)}
         order by id desc
@@ -54,6 +55,7 @@ function toColumns(sql: Sql, e: AuditEventInput & { readonly occurredAt: Date })
     provider_id: e.providerId ?? null,
     provider_name: e.providerName ?? "",
     caller: e.caller ?? "",
+    agent_id: e.agentId ?? null,
     outcome: e.outcome,
     reason: e.reason ?? "",
     // Typed explicitly so the value is sent as JSON whatever the statement cache holds.
@@ -69,6 +71,7 @@ function toColumns(sql: Sql, e: AuditEventInput & { readonly occurredAt: Date })
 function where(sql: Sql, q: AuditQuery) {
   const conditions = [sql`true`];
   if (q.connectionId !== undefined) conditions.push(sql`connection_id = ${q.connectionId}`);
+  if (q.agentId !== undefined) conditions.push(sql`agent_id = ${q.agentId}`);
   if (q.eventType !== undefined) conditions.push(sql`event_type = ${q.eventType}`);
   if (q.since !== undefined) conditions.push(sql`occurred_at >= ${q.since}`);
   if (q.until !== undefined) conditions.push(sql`occurred_at < ${q.until}`);

@@ -2,7 +2,7 @@ import type { Sql } from "../db/sql.ts";
 import type { Connection, CredentialRecord, Handshake } from "../domain/connection.ts";
 import type { ConnectionStore } from "../domain/ports.ts";
 
-const connectionColumns = "id, workspace_id, provider_id, status, status_reason, scopes, granted_scopes, return_url, created_by, created_at, updated_at, pending_until, version";
+const connectionColumns = "id, workspace_id, provider_id, status, status_reason, scopes, granted_scopes, return_url, created_by, agent_id, created_at, updated_at, pending_until, version";
 const handshakeColumns = "id, connection_id, provider_id, kind, key_id, verifier_ct, nonce, issuer, iss_required, redirect_uri, return_url, expires_at, expires_at <= now() as expired";
 
 /** Connections, credentials and handshakes in PostgreSQL. */
@@ -10,8 +10,8 @@ export function createConnectionRepository(sql: Sql): ConnectionStore {
   return {
     async start({ connection: c, handshake: h, lifetimeSeconds }) {
       await sql.begin(async (tx) => {
-        await tx`insert into connections (id, workspace_id, provider_id, scopes, return_url, created_by, pending_until)
-          values (${c.id}, ${c.workspaceId}, ${c.providerId}, ${[...c.scopes]}, ${c.returnUrl}, ${c.createdBy},
+        await tx`insert into connections (id, workspace_id, provider_id, scopes, return_url, created_by, agent_id, pending_until)
+          values (${c.id}, ${c.workspaceId}, ${c.providerId}, ${[...c.scopes]}, ${c.returnUrl}, ${c.createdBy}, ${c.agentId},
                   now() + make_interval(secs => ${lifetimeSeconds}))`;
         await tx`insert into handshakes (id, connection_id, provider_id, kind, key_id, verifier_ct, nonce, issuer, iss_required,
                    redirect_uri, return_url, expires_at)
@@ -30,14 +30,16 @@ export function createConnectionRepository(sql: Sql): ConnectionStore {
           ${q.workspaceId === undefined ? sql`` : sql`and workspace_id = ${q.workspaceId}`}
           ${q.providerId === undefined ? sql`` : sql`and provider_id = ${q.providerId}`}
           ${q.status === undefined ? sql`` : sql`and status = ${q.status}`}
+          ${q.agentId === undefined ? sql`` : sql`and agent_id = ${q.agentId}`}
           ${q.before === undefined ? sql`` : sql`and (created_at, id) < (${q.before.createdAt}, ${q.before.id})`}
         order by created_at desc, id desc limit ${q.limit}`;
     },
-    async newestActive(workspaceId, providerName) {
+    async newestActive(workspaceId, providerName, agentId) {
       // A deleted provider's connections keep working, so its name still resolves here.
       const [row] = await sql<Connection[]>`select ${sql.unsafe(connectionColumns.split(", ").map((c) => `c.${c}`).join(", "))}
         from connections c join providers p on p.id = c.provider_id
         where c.workspace_id = ${workspaceId} and c.status = 'active'
+          ${agentId === undefined ? sql`` : sql`and c.agent_id = ${agentId}`}
           and (p.name = ${providerName} or p.id in (select provider_id from provider_aliases where alias = ${providerName}))
         order by (p.deleted_at is null) desc, c.created_at desc limit 1`;
       return row;

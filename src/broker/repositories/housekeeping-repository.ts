@@ -16,6 +16,10 @@ export function createHousekeepingRepository(sql: Sql): HousekeepingStore {
       const rows = await sql`delete from handshakes where expires_at < now() returning id`;
       return rows.length;
     },
+    async deleteExpiredAssertions() {
+      const rows = await sql`delete from agent_assertions_seen where expires_at < now() - interval '1 minute' returning jti`;
+      return rows.length;
+    },
     async countByStatus() {
       const rows = await sql<{ status: ConnectionStatus; n: number }[]>`select status, count(*)::int as n from connections group by status`;
       const counts = Object.fromEntries(connectionStatuses.map((s) => [s, 0])) as Record<ConnectionStatus, number>;

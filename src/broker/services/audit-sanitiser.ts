@@ -40,6 +40,7 @@ export function sanitiseAuditEvent(event: AuditEventInput, occurredAt: Date): Sa
     providerId: uuidOrUndefined(event.providerId),
     providerName: cleanString(event.providerName ?? "", maxString),
     caller: cleanString(event.caller ?? "", maxString),
+    agentId: uuidOrUndefined(event.agentId),
     outcome: event.outcome,
     reason: typeof reason === "string" && reasonPattern.test(reason) ? reason : "invalid",
     details: event.details === undefined ? {} : cleanObject(event.details, 0),

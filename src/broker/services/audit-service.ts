@@ -7,6 +7,8 @@ import { auditEventTypePattern, sanitiseAuditEvent } from "./audit-sanitiser.ts"
 /** Filters of {@linkcode AuditService.list}; absent means no filter. */
 export interface AuditListQuery {
   connectionId?: string;
+  /** Only events of calls by this registered agent. */
+  agentId?: string;
   eventType?: string;
   since?: Date;
   until?: Date;
@@ -66,6 +68,7 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
       const limit = query.limit ?? 50;
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw invalidArgument("limit", "must be from 1 to 1000");
       const connectionId = query.connectionId === undefined ? undefined : parseUuid(query.connectionId, "connection_id");
+      const agentId = query.agentId === undefined ? undefined : parseUuid(query.agentId, "agent_id");
       if (query.eventType !== undefined && !auditEventTypePattern.test(query.eventType)) {
         throw invalidArgument("event_type", "must be an event type such as token.read");
       }
@@ -79,6 +82,7 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
       await flush();
       const rows = await store.list({
         ...(connectionId === undefined ? {} : { connectionId }),
+        ...(agentId === undefined ? {} : { agentId }),
         ...(query.eventType === undefined ? {} : { eventType: query.eventType }),
         ...(query.since === undefined ? {} : { since: query.since }),
         ...(query.until === undefined ? {} : { until: query.until }),

@@ -1,6 +1,7 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import { type Connection, type ConnectionStatus, connectionStatuses } from "../domain/connection.ts";
 import { parseProviderName, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import { agentScope, assertMayUse, auditCaller, type Principal } from "../domain/principal.ts";
 import type { Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
 import { revokeToken } from "../oauth/revocation.ts";
@@ -15,9 +16,11 @@ export interface ConnectionView {
 
 /** Reading, listing and revoking connections. */
 export interface ConnectionService {
-  get(connectionId: string): Promise<ConnectionView>;
-  list(query: { workspaceId: string; providerName: string; status: string; pageSize: number; pageToken: string }): Promise<{ connections: ConnectionView[]; nextPageToken: string }>;
-  revoke(connectionId: string, caller: string, signal?: AbortSignal): Promise<ConnectionView>;
+  /** A connection the caller may use (a registered agent: one it started). */
+  get(connectionId: string, principal: Principal): Promise<ConnectionView>;
+  /** Connections, newest first; a registered agent sees only its own. */
+  list(query: { workspaceId: string; providerName: string; status: string; pageSize: number; pageToken: string }, principal: Principal): Promise<{ connections: ConnectionView[]; nextPageToken: string }>;
+  revoke(connectionId: string, principal: Principal, signal?: AbortSignal): Promise<ConnectionView>;
 }
 
 /** Creates the connection use cases. */
@@ -27,17 +30,18 @@ export function createConnectionService(deps: ServiceDeps): ConnectionService {
     const record = connection.status === "active" ? await deps.connections.getCredential(connection.id) : undefined;
     return { connection, provider, expiresAt: record?.expiresAt ?? null };
   }
-  async function mustGet(connectionId: string): Promise<Connection> {
+  async function mustGet(connectionId: string, principal: Principal): Promise<Connection> {
     const id = parseUuid(connectionId, "connection_id");
     const connection = await deps.connections.get(id);
     if (connection === undefined) throw new NexusError("connection_not_found", `no connection ${id}`, { field: "connection_id" });
+    assertMayUse(principal, connection);
     return connection;
   }
   return {
-    async get(connectionId) {
-      return view(await mustGet(connectionId));
+    async get(connectionId, principal) {
+      return view(await mustGet(connectionId, principal));
     },
-    async list(q) {
+    async list(q, principal) {
       const limit = q.pageSize === 0 ? 50 : q.pageSize;
       if (limit < 1 || limit > 500) throw invalidArgument("page_size", "must be from 1 to 500");
       let providerId: string | undefined;
@@ -52,6 +56,7 @@ export function createConnectionService(deps: ServiceDeps): ConnectionService {
       const rows = await deps.connections.list({
         ...(q.workspaceId === "" ? {} : { workspaceId: parseWorkspaceId(q.workspaceId) }),
         ...(providerId === undefined ? {} : { providerId }),
+        ...(agentScope(principal) === undefined ? {} : { agentId: agentScope(principal)! }),
         ...(q.status === "" ? {} : { status: q.status as ConnectionStatus }),
         ...(q.pageToken === "" ? {} : { before: decodePageToken(q.pageToken) }),
         limit: limit + 1,
@@ -63,8 +68,8 @@ export function createConnectionService(deps: ServiceDeps): ConnectionService {
         nextPageToken: rows.length > limit && last !== undefined ? encodePageToken(last) : "",
       };
     },
-    async revoke(connectionId, caller, signal) {
-      const connection = await mustGet(connectionId);
+    async revoke(connectionId, principal, signal) {
+      const connection = await mustGet(connectionId, principal);
       const provider = await deps.providers.getById(connection.providerId, { includeDeleted: true });
       const record = await deps.connections.getCredential(connection.id);
       let revokedAtProvider = "not_attempted";
@@ -88,7 +93,7 @@ export function createConnectionService(deps: ServiceDeps): ConnectionService {
       const revoked = await deps.connections.revoke(connection.id);
       await deps.audit.recordNow({
         eventType: "connection.revoked", connectionId: connection.id, providerId: connection.providerId,
-        ...(provider === undefined ? {} : { providerName: provider.name }), caller, outcome: "success", details: { at_provider: revokedAtProvider },
+        ...(provider === undefined ? {} : { providerName: provider.name }), ...auditCaller(principal), outcome: "success", details: { at_provider: revokedAtProvider },
       });
       return { connection: revoked ?? connection, provider, expiresAt: null };
     },

@@ -2,10 +2,19 @@ import type { Logger } from "../../shared/logger.ts";
 import type { CredentialChangeFeed } from "../domain/ports.ts";
 import type { CredentialCache } from "./credential-cache.ts";
 
+/** A cache the feed keeps true: drop one entry or all, and whether it may keep anything. */
+export interface SyncedCache {
+  invalidate(id?: string): void;
+  trust(trusted: boolean): void;
+  readonly trusted: boolean;
+}
+
 /** Dependencies of {@linkcode startCredentialCacheSync}. */
 export interface CredentialCacheSyncDeps {
   readonly feed: CredentialChangeFeed;
   readonly cache: CredentialCache;
+  /** The agents cache, kept true by the same feed. */
+  readonly agents?: SyncedCache;
   readonly logger: Logger;
   /** A monotonic clock in ms, for heartbeat timing (not the wall clock tests move). @default performance.now */
   readonly monotonicNow?: () => number;
@@ -30,7 +39,16 @@ export interface CredentialCacheSync {
  * empties the cache and stops it keeping anything until they return.
  */
 export function startCredentialCacheSync(deps: CredentialCacheSyncDeps): CredentialCacheSync {
-  const { cache, feed, logger } = deps;
+  const { feed, logger } = deps;
+  // Both caches are trusted, emptied and distrusted together: they hear the same feed.
+  const caches: SyncedCache[] = [deps.cache, ...(deps.agents === undefined ? [] : [deps.agents])];
+  const cache = {
+    invalidate: (id?: string) => caches.forEach((c) => c.invalidate(id)),
+    trust: (value: boolean) => caches.forEach((c) => c.trust(value)),
+    get trusted() {
+      return deps.cache.trusted;
+    },
+  };
   const heartbeatMs = deps.heartbeatMs ?? 1000;
   const now = deps.monotonicNow ?? (() => performance.now());
   const patienceMs = heartbeatMs * 3;
@@ -51,7 +69,8 @@ export function startCredentialCacheSync(deps: CredentialCacheSyncDeps): Credent
     subscribing = true;
     try {
       const off = await feed.subscribe({
-        changed: (connectionId) => cache.invalidate(connectionId),
+        changed: (connectionId) => deps.cache.invalidate(connectionId),
+        agentChanged: (agentId) => deps.agents?.invalidate(agentId),
         pong: (token) => {
           if (token !== deps.instanceId) return;
           lastPong = now();

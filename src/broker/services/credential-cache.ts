@@ -10,6 +10,8 @@ import type { CredentialPayload } from "./credential-payload.ts";
 export interface CachedAnswer {
   readonly connectionId: string;
   readonly status: ConnectionStatus;
+  /** The agent that alone may use the connection (null: any caller). Checked on every hit. */
+  readonly agentId: string | null;
   readonly providerId: string;
   readonly providerName: string;
   readonly payload: CredentialPayload;

@@ -1,6 +1,7 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import { handshakeLifetimeSeconds } from "../domain/connection.ts";
 import { parseProviderName, parseScopes, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import { assertMayConnect, auditCaller, type Principal } from "../domain/principal.ts";
 import type { Provider } from "../domain/provider.ts";
 import { checkReturnUrl } from "../domain/return-url.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
@@ -15,8 +16,8 @@ export interface StartInput {
   readonly providerName: string;
   readonly scopes: readonly string[];
   readonly returnUrl: string;
-  /** Who asked, for the audit log. */
-  readonly caller: string;
+  /** Who asked: recorded on the connection (a registered agent alone may then use it) and in the audit log. */
+  readonly principal: Principal;
 }
 
 /** A started handshake: where to send the user. */
@@ -48,12 +49,14 @@ export function createHandshakeService(deps: ServiceDeps): HandshakeService {
     async start(input, signal) {
       const workspaceId = parseWorkspaceId(input.workspaceId);
       const provider = await findProvider(deps, input.providerId, input.providerName);
+      assertMayConnect(input.principal, provider);
+      const who = auditCaller(input.principal);
       const returnUrl = checkReturnUrl(input.returnUrl, deps.settings.allowedReturnDomains).href;
       const scopes = parseScopes(input.scopes.length > 0 ? input.scopes : provider.scopes);
       const connectionId = deps.randomUUID();
       const handshakeId = deps.randomUUID();
       const state = await deps.states.sign({ handshakeId, connectionId, providerId: provider.id }, handshakeLifetimeSeconds);
-      const connection = { id: connectionId, workspaceId, providerId: provider.id, scopes, returnUrl, createdBy: input.caller };
+      const connection = { id: connectionId, workspaceId, providerId: provider.id, scopes, returnUrl, createdBy: who.caller, agentId: who.agentId ?? null };
       let authUrl: string;
       if (provider.authType === "oauth2") {
         const endpoints = await deps.endpoints.resolve(provider, signal);
@@ -94,7 +97,7 @@ export function createHandshakeService(deps: ServiceDeps): HandshakeService {
         connectionId,
         providerId: provider.id,
         providerName: provider.name,
-        caller: input.caller,
+        ...who,
         outcome: "success",
         details: { auth_type: provider.authType, scope_count: scopes.length },
       });

@@ -1,6 +1,7 @@
 import { NexusError } from "../../shared/errors.ts";
 import type { Connection } from "../domain/connection.ts";
 import { parseProviderName, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import { agentScope, assertMayUse, auditCaller, type Principal } from "../domain/principal.ts";
 import type { CachedAnswer, CredentialCache } from "./credential-cache.ts";
 import { type CredentialPayload, credentialPayload } from "./credential-payload.ts";
 import { expired, type RefreshService, refreshOnReadFrom } from "./refresh-service.ts";
@@ -9,11 +10,14 @@ import type { ServiceDeps } from "./service-deps.ts";
 /** Handing credentials to agents. */
 export interface TokenService {
   /** The credential of an active connection; an expired access token is refreshed first. */
-  get(connectionId: string, caller: string, signal?: AbortSignal): Promise<CredentialPayload>;
+  get(connectionId: string, principal: Principal, signal?: AbortSignal): Promise<CredentialPayload>;
   /** Refreshes now (OAuth 2.0 only) and returns the new credential. */
-  refresh(connectionId: string, caller: string, signal?: AbortSignal): Promise<CredentialPayload>;
-  /** The credential of a workspace's newest active connection to a provider. */
-  resolve(workspaceId: string, providerName: string, caller: string, signal?: AbortSignal): Promise<{ connectionId: string; payload: CredentialPayload }>;
+  refresh(connectionId: string, principal: Principal, signal?: AbortSignal): Promise<CredentialPayload>;
+  /**
+   * The credential of a workspace's newest active connection to a provider,
+   * among those the caller may use (for a registered agent: the ones it started).
+   */
+  resolve(workspaceId: string, providerName: string, principal: Principal, signal?: AbortSignal): Promise<{ connectionId: string; payload: CredentialPayload }>;
 }
 
 /** What a lookup learnt before it failed, for the audit row. */
@@ -27,11 +31,14 @@ interface Seen {
  * refreshes and workspace lookups always go to the database.
  */
 export function createTokenService(deps: ServiceDeps, refresher: RefreshService, cache?: CredentialCache): TokenService {
-  async function load(connection: Connection, force: boolean, caller: string, ticket: number, signal?: AbortSignal): Promise<CachedAnswer> {
+  async function load(connection: Connection, force: boolean, principal: Principal, ticket: number, signal?: AbortSignal): Promise<CachedAnswer> {
+    // Before anything else: a stranger's connection says nothing about its status.
+    assertMayUse(principal, connection);
     assertUsable(connection);
     const provider = await deps.providers.getById(connection.providerId, { includeDeleted: true });
     let record = await deps.connections.getCredential(connection.id);
     if (provider === undefined || record === undefined) throw new NexusError("connection_not_found", `connection ${connection.id} has no credential`);
+    const caller = principal.label;
     if (force) {
       if (provider.authType !== "oauth2") throw new NexusError("not_refreshable", "static credentials do not expire and cannot be refreshed");
       record = await refresher.refresh(connection.id, { trigger: "forced", caller, ...(signal === undefined ? {} : { signal }) });
@@ -39,7 +46,7 @@ export function createTokenService(deps: ServiceDeps, refresher: RefreshService,
       record = await refresher.refresh(connection.id, { trigger: "on_demand", caller, ...(signal === undefined ? {} : { signal }) });
     }
     const answer: CachedAnswer = {
-      connectionId: connection.id, status: connection.status, providerId: provider.id, providerName: provider.name,
+      connectionId: connection.id, status: connection.status, agentId: connection.agentId, providerId: provider.id, providerName: provider.name,
       payload: credentialPayload(provider, record, deps.sealer),
     };
     // Kept only until reading would refresh it; an expired token without a refresh token is never kept.
@@ -48,21 +55,22 @@ export function createTokenService(deps: ServiceDeps, refresher: RefreshService,
   }
 
   /** Runs `lookup` and records the outcome (metric and audit row) either way. */
-  async function answer(lookup: (seen: Seen) => Promise<CachedAnswer>, id: string, force: boolean, caller: string): Promise<CredentialPayload> {
+  async function answer(lookup: (seen: Seen) => Promise<CachedAnswer>, id: string, force: boolean, principal: Principal): Promise<CredentialPayload> {
     const eventType = force ? "token.refreshed_on_request" : "token.read";
+    const who = auditCaller(principal);
     const seen: Seen = {};
     let providerName = "unknown";
     try {
       const { providerId, payload, ...found } = await lookup(seen);
       providerName = found.providerName;
       deps.metrics.tokenGet(providerName, "success");
-      deps.audit.record({ eventType, connectionId: id, providerId, providerName, caller, outcome: "success" });
+      deps.audit.record({ eventType, connectionId: id, providerId, providerName, ...who, outcome: "success" });
       return payload;
     } catch (error) {
       deps.metrics.tokenGet(providerName, "error");
       const providerId = seen.providerId;
       deps.audit.record({
-        eventType, connectionId: id, caller, outcome: "failure",
+        eventType, connectionId: id, ...who, outcome: "failure",
         reason: error instanceof NexusError ? error.reason : "internal",
         ...(providerId === undefined ? {} : { providerId }),
       });
@@ -70,38 +78,39 @@ export function createTokenService(deps: ServiceDeps, refresher: RefreshService,
     }
   }
 
-  /** The cached answer for a plain read, if any; counts the lookup. */
-  function cached(id: string): CachedAnswer | undefined {
+  /** The cached answer for a plain read, if any and if the caller may have it; counts the lookup. */
+  function cached(id: string, principal: Principal): CachedAnswer | undefined {
     if (cache === undefined) return undefined;
     const hit = cache.get(id);
     deps.metrics.tokenCacheLookup(hit !== undefined ? "hit" : cache.trusted ? "miss" : "untrusted");
+    if (hit !== undefined) assertMayUse(principal, { id, agentId: hit.agentId });
     return hit;
   }
 
   /** Reads the connection, then its credential. */
-  async function fromDatabase(id: string, known: Connection | undefined, force: boolean, caller: string, seen: Seen, signal?: AbortSignal): Promise<CachedAnswer> {
+  async function fromDatabase(id: string, known: Connection | undefined, force: boolean, principal: Principal, seen: Seen, signal?: AbortSignal): Promise<CachedAnswer> {
     // Taken before the first read, so an invalidation racing the reads keeps their result out of the cache.
     const ticket = cache?.ticket() ?? 0;
     const connection = known ?? await deps.connections.get(id);
     if (connection === undefined) throw new NexusError("connection_not_found", `no connection ${id}`, { field: "connection_id" });
     seen.providerId = connection.providerId;
-    return load(connection, force, caller, ticket, signal);
+    return load(connection, force, principal, ticket, signal);
   }
 
   return {
-    async get(connectionId, caller, signal) {
+    async get(connectionId, principal, signal) {
       const id = parseUuid(connectionId, "connection_id");
-      const hit = cached(id);
-      return answer(async (seen) => hit ?? fromDatabase(id, undefined, false, caller, seen, signal), id, false, caller);
+      return answer(async (seen) => cached(id, principal) ?? fromDatabase(id, undefined, false, principal, seen, signal), id, false, principal);
     },
-    async refresh(connectionId, caller, signal) {
+    async refresh(connectionId, principal, signal) {
       const id = parseUuid(connectionId, "connection_id");
-      return answer((seen) => fromDatabase(id, undefined, true, caller, seen, signal), id, true, caller);
+      return answer((seen) => fromDatabase(id, undefined, true, principal, seen, signal), id, true, principal);
     },
-    async resolve(workspaceId, providerName, caller, signal) {
+    async resolve(workspaceId, providerName, principal, signal) {
       const ws = parseWorkspaceId(workspaceId);
       const name = parseProviderName(providerName);
-      const connection = await deps.connections.newestActive(ws, name);
+      // A registered agent only ever finds its own connections, so one planted by another agent never answers it.
+      const connection = await deps.connections.newestActive(ws, name, agentScope(principal));
       if (connection === undefined) {
         // The label is a registered provider's name or "unknown", never the caller's text:
         // each distinct label value is a new series, and /metrics would grow without bound.
@@ -109,8 +118,7 @@ export function createTokenService(deps: ServiceDeps, refresher: RefreshService,
         deps.metrics.tokenGet(provider?.name ?? "unknown", "error");
         throw new NexusError("connection_not_found", `workspace has no active connection to "${name}"`);
       }
-      const hit = cached(connection.id);
-      const payload = await answer(async (seen) => hit ?? fromDatabase(connection.id, connection, false, caller, seen, signal), connection.id, false, caller);
+      const payload = await answer(async (seen) => cached(connection.id, principal) ?? fromDatabase(connection.id, connection, false, principal, seen, signal), connection.id, false, principal);
       return { connectionId: connection.id, payload };
     },
   };

@@ -5,6 +5,7 @@ import { reasonOf, withReason } from "../../shared/connect-errors.ts";
 import { invalidArgument } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/logger.ts";
 import { kCaller } from "../../shared/request-context.ts";
+import { kAgentCredential } from "../agent-auth.ts";
 import type { BrokerClients } from "../broker-clients.ts";
 import { check } from "../input-rules.ts";
 
@@ -13,15 +14,16 @@ import { check } from "../input-rules.ts";
  * call to the Broker carrying the agent's deadline, cancellation and
  * identity. The Broker's errors reach the agent with their code and reason.
  */
-export function createGatewayHandlers(broker: BrokerClients, logger: Logger): ServiceImpl<typeof GatewayService> {
+export function createGatewayHandlers(broker: BrokerClients, logger: Logger, publicUrl: string): ServiceImpl<typeof GatewayService> {
   function options(ctx: HandlerContext): CallOptions {
     const timeoutMs = ctx.timeoutMs();
     const caller = ctx.values.get(kCaller);
-    return {
-      signal: ctx.signal,
-      ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      ...(caller === "" ? {} : { headers: { "x-nexus-caller": caller } }),
-    };
+    const credential = ctx.values.get(kAgentCredential);
+    // A registered agent's credential goes to the Broker, which checks it and the agent's access; an unscoped key is only named.
+    const headers: Record<string, string> = credential !== ""
+      ? { "x-nexus-agent-credential": credential, "x-nexus-audience": publicUrl }
+      : caller !== "" ? { "x-nexus-caller": caller } : {};
+    return { signal: ctx.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }), headers };
   }
 
   async function relay<T>(call: () => Promise<T>): Promise<T> {

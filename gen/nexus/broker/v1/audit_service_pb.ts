@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file nexus/broker/v1/audit_service.proto.
  */
 export const file_nexus_broker_v1_audit_service: GenFile = /*@__PURE__*/
-  fileDesc("CiNuZXh1cy9icm9rZXIvdjEvYXVkaXRfc2VydmljZS5wcm90bxIPbmV4dXMuYnJva2VyLnYxIvQBCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmV2ZW50X3R5cGUYAyABKAkSFQoNY29ubmVjdGlvbl9pZBgEIAEoCRITCgtwcm92aWRlcl9pZBgFIAEoCRIVCg1wcm92aWRlcl9uYW1lGAYgASgJEg4KBmNhbGxlchgHIAEoCRIPCgdvdXRjb21lGAggASgJEg4KBnJlYXNvbhgJIAEoCRIoCgdkZXRhaWxzGAogASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCK4AQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSKQoFc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgFIAEoBRIOCgZjdXJzb3IYBiABKAkiWwoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USKwoGZXZlbnRzGAEgAygLMhsubmV4dXMuYnJva2VyLnYxLkF1ZGl0RXZlbnQSEwoLbmV4dF9jdXJzb3IYAiABKAkyhwEKDEF1ZGl0U2VydmljZRJ3Cg9MaXN0QXVkaXRFdmVudHMSJy5uZXh1cy5icm9rZXIudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBooLm5leHVzLmJyb2tlci52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIRkAIBgtPkkwIIEgYvYXVkaXRiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CiNuZXh1cy9icm9rZXIvdjEvYXVkaXRfc2VydmljZS5wcm90bxIPbmV4dXMuYnJva2VyLnYxIoYCCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmV2ZW50X3R5cGUYAyABKAkSFQoNY29ubmVjdGlvbl9pZBgEIAEoCRITCgtwcm92aWRlcl9pZBgFIAEoCRIVCg1wcm92aWRlcl9uYW1lGAYgASgJEg4KBmNhbGxlchgHIAEoCRIPCgdvdXRjb21lGAggASgJEg4KBnJlYXNvbhgJIAEoCRIoCgdkZXRhaWxzGAogASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIQCghhZ2VudF9pZBgLIAEoCSLKAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSKQoFc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgFIAEoBRIOCgZjdXJzb3IYBiABKAkSEAoIYWdlbnRfaWQYByABKAkiWwoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USKwoGZXZlbnRzGAEgAygLMhsubmV4dXMuYnJva2VyLnYxLkF1ZGl0RXZlbnQSEwoLbmV4dF9jdXJzb3IYAiABKAkyhwEKDEF1ZGl0U2VydmljZRJ3Cg9MaXN0QXVkaXRFdmVudHMSJy5uZXh1cy5icm9rZXIudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBooLm5leHVzLmJyb2tlci52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIRkAIBgtPkkwIIEgYvYXVkaXRiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * One audit event.
@@ -91,6 +91,13 @@ export type AuditEvent = Message<"nexus.broker.v1.AuditEvent"> & {
    * @generated from field: google.protobuf.Struct details = 10;
    */
   details?: JsonObject | undefined;
+
+  /**
+   * The registered agent whose call this was, if any.
+   *
+   * @generated from field: string agent_id = 11;
+   */
+  agentId: string;
 };
 
 /**
@@ -147,6 +154,13 @@ export type ListAuditEventsRequest = Message<"nexus.broker.v1.ListAuditEventsReq
    * @generated from field: string cursor = 6;
    */
   cursor: string;
+
+  /**
+   * Only events of calls by this registered agent.
+   *
+   * @generated from field: string agent_id = 7;
+   */
+  agentId: string;
 };
 
 /**

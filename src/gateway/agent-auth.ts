@@ -1,0 +1,44 @@
+import { createContextKey, type Interceptor } from "@connectrpc/connect";
+import { NexusError } from "../shared/errors.ts";
+import { createApiKeyVerifier, presentedKey } from "../shared/server/api-key-auth.ts";
+import { kCaller } from "../shared/request-context.ts";
+
+/** A registered agent's own credential (API key or signed assertion), forwarded to the Broker, which checks it. */
+export const kAgentCredential = createContextKey<string>("", { description: "agent credential" });
+
+/** Longest credential the Gateway forwards: an assertion signed with a 4096-bit RSA key fits easily. */
+const maxCredentialLength = 4096;
+const credentialShape = /^(nxa_[0-9A-Za-z]+|[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+
+/**
+ * The Gateway's authentication of agents, on every procedure that is not
+ * public. A key from AGENT_API_KEYS is checked here (by digest, in constant
+ * time) and is unscoped: the Broker learns its fingerprint in
+ * `x-nexus-caller`. Anything shaped like a registered agent's credential (an
+ * `nxa_` key or a JWT) is forwarded for the Broker to check against the agent
+ * registry; the Gateway holds no database, so disabling or rotating an agent
+ * needs nothing from it. Anything else is refused here.
+ */
+export async function createAgentAuth(options: { unscopedKeys: readonly string[]; publicProcedures: readonly string[] }): Promise<Interceptor> {
+  const unscoped = await createApiKeyVerifier({ keys: options.unscopedKeys, role: "agent" });
+  const exact = new Set(options.publicProcedures.filter((p) => !p.endsWith("/")));
+  const prefixes = options.publicProcedures.filter((p) => p.endsWith("/"));
+  const isPublic = (path: string) => exact.has(path) || prefixes.some((p) => path.startsWith(p));
+
+  return (next) => async (request) => {
+    if (isPublic(`/${request.service.typeName}/${request.method.name}`)) return next(request);
+    const presented = presentedKey(request.header);
+    if (presented === undefined) {
+      throw new NexusError("unauthenticated", "missing agent credential: send Authorization: Bearer <API key or signed assertion> or X-API-Key: <API key>");
+    }
+    const identity = options.unscopedKeys.length > 0 ? await unscoped.verify(presented) : undefined;
+    if (identity !== undefined) {
+      request.contextValues.set(kCaller, identity);
+    } else if (presented.length <= maxCredentialLength && credentialShape.test(presented)) {
+      request.contextValues.set(kAgentCredential, presented);
+    } else {
+      throw new NexusError("agent_key_invalid", "invalid agent credential: not a current API key of a registered agent");
+    }
+    return next(request);
+  };
+}
