@@ -247,6 +247,28 @@ describe("agent isolation: who may use whose connection, on REST, Connect and gR
     assert.equal(secretOf(await restClient(stack.gateway.url, keys.U).resolve("ws-a", "keyed")), planted);
   });
 
+  it("names the registered agent in every audit event of its calls, and GET /audit?agent_id= returns only that agent's", async () => {
+    // Every row written by a call of A or B (caller agent:<id>) carries that id.
+    const rows = await stack.db.sql<{ eventType: string; caller: string; agentId: string | null }[]>`
+      select event_type, caller, agent_id from audit_events where caller like 'agent:%-%'`;
+    assert.ok(rows.some((r) => r.eventType === "token.refreshed" && r.caller === `agent:${agents.B.id}`), "B's refresh is audited");
+    const unnamed = rows.filter((r) => r.agentId === null || r.caller !== `agent:${r.agentId}`).map((r) => `${r.eventType} by ${r.caller}: agent_id ${r.agentId}`);
+    assert.deepEqual(unnamed, []);
+    for (const agent of [agents.A, agents.B]) {
+      const r = await brokerRest(stack, "GET", `/audit?agent_id=${agent.id}&limit=1000`);
+      assert.equal(r.status, 200);
+      const events = r.body.events as Json[];
+      assert.ok(events.length >= 10, `${agent.name} has events`);
+      assert.deepEqual([...new Set(events.map((e) => e.agent_id))], [agent.id]);
+      const expected = (await stack.db.sql<{ n: number }[]>`select count(*)::int as n from audit_events where agent_id = ${agent.id}`)[0]!.n;
+      assert.equal(events.length, expected, "every event of the agent, and no other");
+    }
+    // A's refused refresh of B's connection is audited as A's, naming B's connection.
+    const refused = await stack.db.sql<{ n: number }[]>`select count(*)::int as n from audit_events
+      where agent_id = ${agents.A.id} and connection_id = ${fixture.bOAuth} and outcome = 'failure' and reason = 'agent_not_authorized'`;
+    assert.ok(refused[0]!.n >= 3, "A's refused calls on B's connection are audited");
+  });
+
   it("lists only the connections a registered agent started when it asks the Broker for a workspace's connections", async () => {
     // ListConnections is not on the Gateway; the Broker's REST with the agent's credential shows the scope.
     const list = (agent: RegisteredAgent) => brokerRest(stack, "GET", "/connections?workspace_id=ws-a", undefined, { "x-nexus-agent-credential": agent.apiKey });

@@ -85,6 +85,15 @@ describe("refresh service: the provider's answer is always written", () => {
     assert.deepEqual(t.metrics, ["success"]);
   });
 
+  it("refresh() names the caller and the registered agent it acts for in its audit events", async () => {
+    const t = setup();
+    const id = t.seed("rt-1");
+    t.token.script.push(tokenJson({ access_token: "at-2", expires_in: 3600, refresh_token: "rt-2" }));
+    const agentId = "0b8f5d3e-6a1c-4f7e-9d2a-3c4b5a6d7e8f";
+    await t.service.refresh(id, { trigger: "forced", caller: `agent:${agentId}`, agentId });
+    assert.deepEqual(t.audit.events.map((e) => [e.eventType, e.caller, e.agentId]), [["token.refreshed", `agent:${agentId}`, agentId]]);
+  });
+
   it("a database outage after the provider answered: the write is retried until it lands; nothing is lost", async () => {
     const t = setup();
     const id = t.seed("rt-1");

@@ -14,6 +14,8 @@ export interface AttemptContext {
   readonly claim: RefreshClaim;
   readonly trigger: RefreshTrigger;
   readonly caller: string;
+  /** The registered agent whose call this refresh is, if any. */
+  readonly agentId?: string;
   /** When the lease was claimed (ms): it lapses `leaseSeconds` later. */
   readonly claimedAt: number;
   readonly seconds: number;
@@ -54,6 +56,7 @@ export function createRefreshOutcomes(deps: RefreshOutcomeDeps): RefreshOutcomes
   const fieldsOf = (c: AttemptContext) => ({ connection_id: c.claim.record.connectionId, provider: c.providerName, trigger: c.trigger });
   const auditBase = (c: AttemptContext) => ({
     connectionId: c.claim.record.connectionId, providerId: c.claim.providerId, providerName: c.providerName, caller: c.caller,
+    ...(c.agentId === undefined ? {} : { agentId: c.agentId }),
   });
 
   async function markAttention(c: AttemptContext, reason: string, extra: Record<string, number>): Promise<void> {

@@ -19,6 +19,8 @@ export interface RefreshOptions {
   /** Ends the caller's wait, never the refresh: a refresh token sent to the provider must have its answer written. */
   readonly signal?: AbortSignal;
   readonly caller?: string;
+  /** The registered agent asking, named in the audit events of the refresh. */
+  readonly agentId?: string;
 }
 
 /** Refreshing OAuth tokens. */
@@ -111,11 +113,11 @@ export function createRefreshService(deps: RefreshServiceDeps): RefreshService {
   }
 
   /** With the lease held: ask the provider, then write what it said. */
-  async function held(claim: RefreshClaim, trigger: RefreshTrigger, caller: string, claimedAt: number): Promise<CredentialRecord> {
+  async function held(claim: RefreshClaim, trigger: RefreshTrigger, who: { caller: string; agentId?: string }, claimedAt: number): Promise<CredentialRecord> {
     const started = deps.now();
     const attempt = await attemptRefresh(attemptDeps, claim);
     const seconds = (deps.now() - started) / 1000;
-    const context = { claim, trigger, caller, claimedAt, seconds, providerName: attempt.providerName };
+    const context = { claim, trigger, ...who, claimedAt, seconds, providerName: attempt.providerName };
     if (attempt.ok) return outcomes.store(context, attempt.tokens, attempt.refreshToken);
     deps.metrics.refresh("error", seconds);
     if (attempt.failure === "database") {
@@ -126,7 +128,7 @@ export function createRefreshService(deps: RefreshServiceDeps): RefreshService {
   }
 
   async function run(connectionId: string, options: RefreshOptions): Promise<CredentialRecord> {
-    const caller = options.caller ?? "nexus:refresh";
+    const who = { caller: options.caller ?? "nexus:refresh", ...(options.agentId === undefined ? {} : { agentId: options.agentId }) };
     const before = await mustGetCredential(connectionId);
     if (options.trigger === "on_demand" && !expired(before, deps.now())) return before;
     if (before.refreshCt === null) throw notRefreshable();
@@ -159,7 +161,7 @@ export function createRefreshService(deps: RefreshServiceDeps): RefreshService {
       if (record === undefined || providerId === undefined) throw new NexusError("connection_not_found", `no connection ${connectionId}`);
       return record; // written by someone else since our first read
     }
-    return held({ record, providerId, lease, interrupted: claimed.interrupted }, options.trigger, caller, claimedAt);
+    return held({ record, providerId, lease, interrupted: claimed.interrupted }, options.trigger, who, claimedAt);
   }
 
   /** Another process holds the lease: wait for its outcome rather than present the same refresh token. */
@@ -201,7 +203,7 @@ export function createRefreshService(deps: RefreshServiceDeps): RefreshService {
           await settle(id, claim.lease, claimedAt);
           throw shuttingDown();
         }
-        return held(claim, "background", "nexus:refresh", claimedAt);
+        return held(claim, "background", { caller: "nexus:refresh" }, claimedAt);
       });
       try {
         await task;

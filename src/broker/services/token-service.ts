@@ -38,12 +38,13 @@ export function createTokenService(deps: ServiceDeps, refresher: RefreshService,
     const provider = await deps.providers.getById(connection.providerId, { includeDeleted: true });
     let record = await deps.connections.getCredential(connection.id);
     if (provider === undefined || record === undefined) throw new NexusError("connection_not_found", `connection ${connection.id} has no credential`);
-    const caller = principal.label;
+    // The refresh's own audit events (token.refreshed, ...) name the caller and its agent too.
+    const who = auditCaller(principal);
     if (force) {
       if (provider.authType !== "oauth2") throw new NexusError("not_refreshable", "static credentials do not expire and cannot be refreshed");
-      record = await refresher.refresh(connection.id, { trigger: "forced", caller, ...(signal === undefined ? {} : { signal }) });
+      record = await refresher.refresh(connection.id, { trigger: "forced", ...who, ...(signal === undefined ? {} : { signal }) });
     } else if (provider.authType === "oauth2" && expired(record, deps.now()) && record.refreshCt !== null) {
-      record = await refresher.refresh(connection.id, { trigger: "on_demand", caller, ...(signal === undefined ? {} : { signal }) });
+      record = await refresher.refresh(connection.id, { trigger: "on_demand", ...who, ...(signal === undefined ? {} : { signal }) });
     }
     const answer: CachedAnswer = {
       connectionId: connection.id, status: connection.status, agentId: connection.agentId, providerId: provider.id, providerName: provider.name,
