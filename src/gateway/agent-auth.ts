@@ -8,7 +8,8 @@ export const kAgentCredential = createContextKey<string>("", { description: "age
 
 /** Longest credential the Gateway forwards: an assertion signed with a 4096-bit RSA key fits easily. */
 const maxCredentialLength = 4096;
-const credentialShape = /^(nxa_[0-9A-Za-z]+|[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+// The signature part may be empty: an unsigned JWT (alg none) goes on to be refused as an assertion, for what it is.
+const credentialShape = /^(nxa_[0-9A-Za-z]+|[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
 /**
  * The Gateway's authentication of agents, on every procedure that is not
