@@ -252,6 +252,16 @@ describe("agent administration on the Broker (REST)", () => {
     it("answers 404 for an unknown agent", async () => {
       assert.equal(errorOf(await brokerRest(stack, "DELETE", `/agents/${randomUUID()}`)).reason, "agent_not_found");
     });
+
+    it("refuses to change or rotate a disabled agent as the operator's mistake (400), not as a bad admin key (401)", async () => {
+      const id = String(agentOf(await create({ name: "gone-agent" })).id);
+      assert.equal((await brokerRest(stack, "DELETE", `/agents/${id}`)).status, 200);
+      for (const r of [await brokerRest(stack, "POST", `/agents/${id}/rotate-key`), await brokerRest(stack, "PATCH", `/agents/${id}`, { agent: { description: "x" } })]) {
+        assert.deepEqual(errorOf(r), { status: 400, code: "invalid_argument", reason: "invalid_argument", field: "id" }, JSON.stringify(r.body));
+        assert.match(String(r.body.message), /disabled/);
+        assert.equal(r.body.api_key, undefined);
+      }
+    });
   });
 
   describe("audit", () => {

@@ -43,11 +43,16 @@ export function createAgentService(deps: AgentServiceDeps): AgentService {
     if (agent === undefined) throw new NexusError("agent_not_found", `no agent ${agentId}`, { field: "id" });
     return agent;
   }
-  /** A changed agent that came back undefined was disabled meanwhile (or never existed). */
+  /**
+   * A changed agent that came back undefined was disabled meanwhile (or never
+   * existed). Not `agent_disabled`: that reason is an agent's failed
+   * authentication (401), and here the operator's key is fine; the id they
+   * gave names an agent that can no longer change.
+   */
   async function live(id: string, changed: Agent | undefined): Promise<Agent> {
     if (changed !== undefined) return changed;
     await mustGet(id);
-    throw new NexusError("agent_disabled", "this agent is disabled; register a new one");
+    throw invalidArgument("id", "names a disabled agent, which cannot be changed or get a new key; register a new one");
   }
   function audit(eventType: string, agent: Agent, caller: string, details: JsonObject = {}): void {
     deps.audit.record({ eventType, caller, outcome: "success", details: { agent_id: agent.id, agent_name: agent.name, ...details } });
