@@ -250,7 +250,7 @@ describe("agent isolation: who may use whose connection, on REST, Connect and gR
   it("names the registered agent in every audit event of its calls, and GET /audit?agent_id= returns only that agent's", async () => {
     // Every row written by a call of A or B (caller agent:<id>) carries that id.
     const rows = await stack.db.sql<{ eventType: string; caller: string; agentId: string | null }[]>`
-      select event_type, caller, agent_id from audit_events where caller like 'agent:%-%'`;
+      select event_type, caller, agent_id from audit_events where caller ~ '^agent:[0-9a-f]{8}-'`;
     assert.ok(rows.some((r) => r.eventType === "token.refreshed" && r.caller === `agent:${agents.B.id}`), "B's refresh is audited");
     const unnamed = rows.filter((r) => r.agentId === null || r.caller !== `agent:${r.agentId}`).map((r) => `${r.eventType} by ${r.caller}: agent_id ${r.agentId}`);
     assert.deepEqual(unnamed, []);
