@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import type { JWK } from "jose";
 import { keyDigest } from "../../src/broker/domain/agent.ts";
+import { startGateway } from "../../src/runtime/node/start-gateway.ts";
 import { brokerRest, type JsonReply, registerProvider } from "../support/broker-api.ts";
 import { type AgentKeyPair, agentKeyPair, rejection, signAssertion } from "../support/agents.ts";
 import { type GatewayCallError, restClient } from "../support/gateway-clients.ts";
@@ -298,6 +299,33 @@ describe("agent administration on the Broker (REST)", () => {
 
     it("refuses an agent_id that is not a UUID, naming the field", async () => {
       assert.equal(errorOf(await brokerRest(stack, "GET", "/audit?agent_id=not-a-uuid")).field, "agent_id");
+    });
+  });
+
+  describe("AGENT_API_KEYS", () => {
+    it("a Gateway without AGENT_API_KEYS starts, serves registered agents, refuses other keys and warns of nothing", async () => {
+      const logs: string[] = [];
+      const { AGENT_API_KEYS: _unscoped, ...env } = stack.gatewayEnv;
+      const gateway = await startGateway(env, { port: 0, logWrite: (l) => void logs.push(l) });
+      try {
+        const r = await create({ name: "keyless-gateway-agent" });
+        await connectionOf(r.body.api_key as string, "ws-keyless");
+        const answer = await restClient(gateway.url, r.body.api_key as string).resolve("ws-keyless", "keyed");
+        assert.equal((answer.credentials as Json).api_key, "key-in-ws-keyless-0123456789");
+        assert.equal((await rejection<GatewayCallError>(restClient(gateway.url, stack.agentKey).resolve("ws-keyless", "keyed"))).reason, "agent_key_invalid");
+        assert.deepEqual(logs.filter((l) => l.includes('"level":"warn"')), []);
+      } finally {
+        await gateway.close();
+      }
+    });
+
+    it("a Gateway with AGENT_API_KEYS warns at start that they are unscoped, naming how many and never a key", () => {
+      const warnings = stack.logs.filter((l) => l.includes('"service":"gateway"') && l.includes('"level":"warn"'));
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /AGENT_API_KEYS are unscoped keys/);
+      assert.match(warnings[0]!, /POST \/agents/);
+      assert.match(warnings[0]!, /"unscoped_keys":1/);
+      assert.ok(!warnings[0]!.includes(stack.agentKey));
     });
   });
 });
