@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { keyDigest } from "../../src/broker/domain/agent.ts";
 import { brokerRest, deliverCallback, registerProvider } from "../support/broker-api.ts";
 import { registerAgent, rejection, type RegisteredAgent } from "../support/agents.ts";
 import { connectJsonClient, type GatewayCallError, type GatewayTestClient, grpcClient, restClient } from "../support/gateway-clients.ts";
@@ -262,6 +263,14 @@ describe("agent isolation: who may use whose connection, on REST, Connect and gR
       assert.deepEqual([...new Set(events.map((e) => e.agent_id))], [agent.id]);
       const expected = (await stack.db.sql<{ n: number }[]>`select count(*)::int as n from audit_events where agent_id = ${agent.id}`)[0]!.n;
       assert.equal(events.length, expected, "every event of the agent, and no other");
+    }
+    // U's calls are attributed by a stable digest prefix of the key, never the key, and name no agent.
+    const fingerprint = `agent:${(await keyDigest(keys.U)).slice(0, 8)}`;
+    const byU = await stack.db.sql<{ caller: string; agentId: string | null }[]>`select caller, agent_id from audit_events where connection_id = ${fixture.uStatic} and event_type = 'token.read' and outcome = 'success'`;
+    assert.ok(byU.length >= 3, "U's reads are audited");
+    for (const row of byU) {
+      assert.ok(row.caller.startsWith(`${fingerprint} via `), row.caller);
+      assert.equal(row.agentId, null);
     }
     // A's refused refresh of B's connection is audited as A's, naming B's connection.
     const refused = await stack.db.sql<{ n: number }[]>`select count(*)::int as n from audit_events
