@@ -186,6 +186,8 @@ describe("agent administration on the Broker (REST)", () => {
       assert.deepEqual([opened.description, opened.allowed_providers], ["after", []], "an empty list present in the body empties it");
       assert.notEqual(opened.update_time, described.update_time);
       assert.equal(opened.name, "patched-agent");
+      const keyless = await patch({ jwks: null });
+      assert.deepEqual([keyless.description, keyless.jwks], ["after", undefined], "jwks: null removes every key");
     });
 
     it("takes effect: allowed_providers limits request-connection and the JWKS decides which assertions verify", async () => {
