@@ -14,6 +14,7 @@ import { startGateway } from "../../src/runtime/node/start-gateway.ts";
 import { brokerRest, type JsonReply, registerProvider } from "../support/broker-api.ts";
 import { type AgentKeyPair, agentKeyPair, rejection, signAssertion } from "../support/agents.ts";
 import { type GatewayCallError, restClient } from "../support/gateway-clients.ts";
+import { grpcJsClient, type GrpcJsError } from "../support/grpc-js.ts";
 import { startStack, type TestStack } from "../support/stack.ts";
 
 const audience = "https://gateway.nexus.test";
@@ -210,6 +211,36 @@ describe("agent administration on the Broker (REST)", () => {
       assert.equal(errorOf(await brokerRest(stack, "PATCH", `/agents/${id}`, { agent: {} })).field, "update_mask");
       assert.equal(errorOf(await brokerRest(stack, "PATCH", `/agents/${id}`, { agent: { name: "renamed" } })).field, "update_mask");
       assert.equal((await brokerRest(stack, "GET", `/agents/${id}`)).body.name, "unpatchable");
+    });
+  });
+
+  describe("over gRPC, with an explicit update_mask", () => {
+    it("creates with the key once, and UpdateAgent changes exactly the masked fields", async () => {
+      const grpc = grpcJsClient(stack.broker.url, "nexus/broker/v1/agent_service.proto", "nexus.broker.v1.AgentService");
+      const md = { "x-api-key": stack.adminKey };
+      try {
+        const created = await grpc.CreateAgent!({ agent: { name: "grpc-agent", description: "before", allowed_providers: ["keyed"] } }, md);
+        assert.match(String(created.api_key), keyFormat);
+        const id = String((created.agent as Json).id);
+        const updated = await grpc.UpdateAgent!({ id, agent: { description: "after", allowed_providers: ["other"] }, update_mask: { paths: ["description"] } }, md);
+        assert.deepEqual([(updated.agent as Json).description, (updated.agent as Json).allowed_providers], ["after", ["keyed"]], "allowed_providers was not in the mask");
+        const both = await grpc.UpdateAgent!({ id, agent: { description: "", allowed_providers: ["other"] }, update_mask: { paths: ["agent.allowed_providers", "description"] } }, md);
+        // grpc-js leaves out empty strings (defaults: false): an absent description is the empty one.
+        assert.deepEqual([(both.agent as Json).description ?? "", (both.agent as Json).allowed_providers], ["", ["other"]], "a masked field empty in agent is cleared");
+        for (const paths of [[], ["name"], ["key_digest"]]) {
+          const e = await rejection<GrpcJsError>(grpc.UpdateAgent!({ id, agent: { name: "renamed" }, update_mask: { paths } }, md));
+          assert.equal(e.code, 3, `${JSON.stringify(paths)}: INVALID_ARGUMENT`);
+        }
+        const read = await grpc.GetAgent!({ id }, md);
+        assert.equal((read.agent as Json).name, "grpc-agent");
+        assert.ok(!JSON.stringify(read).includes(String(created.api_key)));
+        const rotated = await grpc.RotateAgentKey!({ id }, md);
+        assert.match(String(rotated.api_key), keyFormat);
+        const unauthenticated = await rejection<GrpcJsError>(grpc.ListAgents!({}, { "x-api-key": String(rotated.api_key) }));
+        assert.equal(unauthenticated.code, 16, "an agent's key is not an admin key");
+      } finally {
+        grpc.close();
+      }
     });
   });
 
