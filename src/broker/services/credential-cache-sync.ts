@@ -61,7 +61,7 @@ export function startCredentialCacheSync(deps: CredentialCacheSyncDeps): Credent
   const trust = () => {
     if (cache.trusted || stopped) return;
     cache.trust(true);
-    logger.info("token cache in use");
+    logger.info("token and agent caches in use: changes from every Broker reach this one");
   };
 
   async function subscribe(): Promise<void> {
@@ -107,7 +107,7 @@ export function startCredentialCacheSync(deps: CredentialCacheSyncDeps): Credent
     const silentMs = now() - lastPong;
     if (cache.trusted && silentMs > patienceMs) {
       cache.trust(false);
-      logger.warn("token cache off: credential changes are not reaching this Broker; answering from the database");
+      logger.warn("token cache off: credential changes are not reaching this Broker; answering from the database (agents too)");
     }
     if (unsubscribe === undefined || (!cache.trusted && silentMs > patienceMs * 2)) void resubscribe();
     feed.ping(deps.instanceId).catch(() => {
