@@ -2,6 +2,7 @@ import { createClient, type Interceptor, type Transport } from "@connectrpc/conn
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { GatewayService } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
 import { platformTimers, type Sleep, sleepWith, type Timers } from "./abortable-sleep.ts";
+import { type AgentIdentity, agentAuthorization } from "./agent-authorization.ts";
 import { type ClientLogger, completeLogger } from "./client-logger.ts";
 import type { ClientMetrics } from "./client-metrics.ts";
 import { type Credential, toCredential } from "./credential.ts";
@@ -14,8 +15,15 @@ import { type RetryOptions, withRetry } from "./with-retry.ts";
 export interface NexusClientOptions {
   /** The Gateway's URL, for example `https://nexus-gateway.example.com`. */
   readonly baseUrl: string;
-  /** An agent key (one of the Gateway's `AGENT_API_KEYS`). */
-  readonly apiKey: string;
+  /** A registered agent's API key (`nxa_...`, from POST /agents), or an unscoped AGENT_API_KEYS key. Give this or `agent`. */
+  readonly apiKey?: string;
+  /**
+   * A registered agent that signs an assertion for every call instead of
+   * sending a key: `{ id, privateJwk }` or `{ id, signer }`. Give this or `apiKey`.
+   */
+  readonly agent?: AgentIdentity;
+  /** `aud` of the assertions signed from `agent.privateJwk`: the Gateway's GATEWAY_PUBLIC_URL. @default the origin of `baseUrl` */
+  readonly audience?: string;
   /** `"connect"` (default) or `"grpc-web"` over fetch, or any Connect transport, such as `grpcTransport(url)` from `nexus/client/node`. */
   readonly transport?: Transport | "connect" | "grpc-web";
   /** The fetch the built-in transports use. @default globalThis.fetch */
@@ -85,24 +93,20 @@ export interface NexusClient {
 
 /**
  * Creates a client of the Nexus Gateway over Connect (default), gRPC-Web or
- * any Connect transport. The agent key goes in `Authorization: Bearer` via an
- * interceptor; `unavailable`-class errors are retried with backoff, nothing
- * else is.
+ * any Connect transport. The agent's credential goes in `Authorization:
+ * Bearer` via an interceptor: its API key, or a freshly signed assertion for
+ * every request (each retry and each poll included). `unavailable`-class
+ * errors are retried with backoff, nothing else is.
  */
 export function createNexusClient(options: NexusClientOptions): NexusClient {
-  if (!URL.canParse(options.baseUrl)) throw invalid(`baseUrl must be an absolute URL, got "${options.baseUrl}"`);
-  if (typeof options.apiKey !== "string" || options.apiKey.trim() === "") throw invalid("apiKey is required: one of the Gateway's AGENT_API_KEYS");
+  if (typeof options.baseUrl !== "string" || !URL.canParse(options.baseUrl)) throw invalid(`baseUrl must be an absolute URL, got "${options.baseUrl}"`);
   const logger = completeLogger(options.logger);
   const random = options.random ?? Math.random;
   const now = options.now ?? Date.now;
   const timers = options.timers ?? platformTimers;
   const sleep: Sleep = sleepWith(timers);
   const metrics = options.metrics;
-  const authorization = `Bearer ${options.apiKey}`;
-  const auth: Interceptor = (next) => (req) => {
-    req.header.set("authorization", authorization);
-    return next(req);
-  };
+  const auth = agentAuthorization({ baseUrl: options.baseUrl, apiKey: options.apiKey, agent: options.agent, audience: options.audience, now });
   const rpc = createClient(GatewayService, buildTransport(options, [auth]));
 
   function call<T>(what: string, run: (o: { signal?: AbortSignal; timeoutMs?: number }) => Promise<T>, o: NexusCallOptions = {}): Promise<T> {

@@ -1,12 +1,15 @@
 /**
- * The Nexus agent client (`nexus/client`): the Gateway API, credential
+ * The Nexus agent client (`nexus/client`): the Gateway API (with an agent's
+ * API key, or assertions signed with its key pair), credential
  * strategies for fetch, Connect and WebSockets, a token cache, an
  * authenticated fetch, a self-healing WebSocket and telemetry. Web-platform
  * APIs only, so it runs in Node 20+, Deno and browsers. Node's gRPC transport
  * is in `nexus/client/node`.
  */
+export type { AgentIdentity } from "./agent-authorization.ts";
 export { applyCredential, type ApplyCredentialOptions } from "./apply-credential.ts";
 export { applyCredentialToUrl } from "./apply-credential-to-url.ts";
+export { assertionAlgorithms, type AssertionSigner, type AssertionSignerOptions, createAssertionSigner } from "./assertion-signer.ts";
 export { authenticatedFetch, type AuthenticatedFetchExtra, type AuthenticatedFetchTarget } from "./authenticated-fetch.ts";
 export { type ClientLogger, type ClientLogLevel, createConsoleLogger, type LogFields } from "./client-logger.ts";
 export { type ClientMetrics, createClientMetrics, type OperationStatus } from "./client-metrics.ts";

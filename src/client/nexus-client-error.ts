@@ -55,10 +55,14 @@ function isRetryable(code: string, reason: string, metadata: Readonly<Record<str
  * `<reason>: ` prefix the Gateway puts on every message, else the code name.
  * A fetch that never reached the Gateway (a TypeError under Connect's
  * `unknown`) is `unavailable`: the network, not the request, was at fault.
+ * A NexusClientError the client threw on the way out (wrapped by Connect)
+ * comes back as it was.
  */
 export function toNexusClientError(error: unknown): NexusClientError {
   if (error instanceof NexusClientError) return error;
   const err = ConnectError.from(error);
+  // Connect wraps what an interceptor throws (the client's own assertion signing, say): keep the original.
+  if (err.cause instanceof NexusClientError) return err.cause;
   const networkFailure = err.code === Code.Unknown && err.cause instanceof TypeError;
   const code = networkFailure ? "unavailable" : codeName(err.code);
   const info = err.findDetails(ErrorInfoSchema)[0];

@@ -81,7 +81,10 @@ export function createConnectionPanel(deps: ConnectionPanelDeps): ConnectionPane
           },
         }, { signal: controller.signal });
       } catch (error) {
-        if (!controller.signal.aborted) deps.showProblem("Could not check the connection", explainError(error), true, el.section);
+        if (controller.signal.aborted) return;
+        // "checking…" would claim a check still runs; the alert says why it stopped.
+        setStatus("unknown", "not checked");
+        deps.showProblem("Could not check the connection", explainError(error), true, el.section);
       }
     },
     stop() {

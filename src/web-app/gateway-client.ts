@@ -48,6 +48,10 @@ export interface Problem {
 
 const hints: Readonly<Record<string, string>> = {
   unauthenticated: "Check the agent key in step 1.",
+  agent_key_invalid: "The agent key in step 1 is not a current key of a registered agent: mistyped, or replaced by a rotation. Enter a current one.",
+  agent_disabled: "This agent is disabled. Enter the key of another agent in step 1.",
+  agent_not_authorized: "Another agent started this connection, and only that agent may use it. Enter its key in step 1, or start a new connection.",
+  provider_not_allowed: "This agent may not connect to that provider (see its allowed_providers). Pick another provider, or use another agent.",
   credential_invalid: "The provider rejected what you entered. Check it and submit again.",
   state_expired: "This attempt took too long. Start the connection again.",
   state_replayed: "This attempt was already used. Start the connection again.",

@@ -3,6 +3,7 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
+import { registerAgent } from "../support/register-agent.ts";
 import { startStack, type TestStack } from "../support/stack.ts";
 
 const run = promisify(execFile);
@@ -20,16 +21,19 @@ describe("the README's commands work as written", () => {
   let stack: TestStack;
   let env: Record<string, string>;
   before(async () => {
-    stack = await startStack();
-    env = { ...(process.env as Record<string, string>), GATEWAY: stack.gateway.url, BROKER: stack.broker.url, ADMIN_KEY: stack.adminKey, AGENT_KEY: stack.agentKey };
+    // As `make run` sets it up: no AGENT_API_KEYS, and the agent key it prints is a registered agent's.
+    stack = await startStack({ gatewayEnv: { AGENT_API_KEYS: "" } });
+    const devAgent = await registerAgent(stack, { name: "dev-agent" });
+    env = { ...(process.env as Record<string, string>), GATEWAY: stack.gateway.url, BROKER: stack.broker.url, ADMIN_KEY: stack.adminKey, AGENT_KEY: devAgent.apiKey };
   });
   after(() => stack.close());
 
-  it("quickstart with curl, then the same with buf curl over gRPC", async () => {
-    // Both blocks run in one shell, as a reader pastes them one after the other.
-    const script = `set -euo pipefail\n${readmeBlock("quickstart-curl")}\necho "---grpc---"\n${readmeBlock("quickstart-grpc")}`;
+  it("quickstart with curl, then the same with buf curl over gRPC, then a second agent", async () => {
+    // The blocks run in one shell, as a reader pastes them one after the other.
+    const script = `set -euo pipefail\n${readmeBlock("quickstart-curl")}\necho "---grpc---"\n${readmeBlock("quickstart-grpc")}`
+      + `\necho "---agents---"\n${readmeBlock("register-agent")}`;
     const { stdout } = await run("bash", ["-c", script], { cwd: root, env, timeout: 60_000 });
-    const [curlPart, grpcPart] = stdout.split("---grpc---");
+    const [curlPart, grpcPart, agentsPart] = stdout.split(/---grpc---|---agents---/);
     assert.match(curlPart!, /\{"id":"[0-9a-f-]{36}","name":"demo-api"\}/);
     assert.match(curlPart!, /"auth_url":"http:\/\/127\.0\.0\.1:1\/auth\/capture\?state=/);
     assert.match(curlPart!, /\{"connection_id":"[0-9a-f-]{36}","status":"active"\}/);
@@ -37,5 +41,10 @@ describe("the README's commands work as written", () => {
     assert.equal(curlPart!.match(/"credentials":\{"api_key":"sk_test_alice"\}/g)?.length, 2, "token and resolve both answer");
     assert.match(grpcPart!, /^nexus\.gateway\.v1\.GatewayService\/GetToken$/m);
     assert.equal(grpcPart!.match(/"api_key": "sk_test_alice"/g)?.length, 2, "GetToken and ResolveToken over gRPC");
+    assert.match(agentsPart!, /\{"agent":\{"id":"[0-9a-f-]{36}","name":"billing-agent",[^\n]*\},"api_key":"nxa_[0-9A-Za-z]+"\}/);
+    assert.match(agentsPart!, /\{"code":"permission_denied","message":"agent_not_authorized: /);
+    assert.match(agentsPart!, /\{"code":"not_found","message":"connection_not_found: /);
+    assert.match(agentsPart!, /\{"code":"permission_denied","message":"provider_not_allowed: /);
+    assert.ok(!agentsPart!.includes("sk_test_alice"), "the second agent never sees alice's key");
   });
 });

@@ -1,12 +1,13 @@
 /**
  * The web app in a real browser (Debian's Chromium driven by playwright-core)
- * against a real Broker and Gateway and the development sandbox: listing
- * providers, an OAuth consent round trip, a static key captured in the app,
- * the protocol the page speaks, CORS from other origins, and accessibility
- * at phone width. Screenshots of each step go to test-output/web-app/.
+ * against a real Broker and Gateway and the development sandbox, set up as
+ * `make run` sets it up: a registered agent's key prefilled, no
+ * AGENT_API_KEYS. Listing providers, an OAuth consent round trip, a static key
+ * captured in the app, another agent refused the connection, the protocol
+ * the page speaks, CORS from other origins, and accessibility at phone
+ * width. Screenshots of each step go to test-output/web-app/.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -15,7 +16,10 @@ import { after, before, describe, it } from "node:test";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { buildWebApp } from "../../src/runtime/node/build-web-app.ts";
 import { type Sandbox, startSandbox } from "../../src/runtime/node/sandbox/start-sandbox.ts";
+import type { RunningService } from "../../src/runtime/node/start-broker.ts";
+import { startGateway } from "../../src/runtime/node/start-gateway.ts";
 import { freePort } from "../support/free-port.ts";
+import { type RegisteredAgent, registerAgent } from "../support/register-agent.ts";
 import { startStack, type TestStack } from "../support/stack.ts";
 
 const shots = new URL("../../test-output/web-app/", import.meta.url).pathname;
@@ -75,6 +79,7 @@ const bodyText = (page: Page) => page.evaluate(() => document.body.innerText);
 
 describe("the web app in a browser", () => {
   let stack: TestStack;
+  let gatewayService: RunningService;
   let sandbox: Sandbox;
   let browser: Browser;
   let context: BrowserContext;
@@ -83,8 +88,9 @@ describe("the web app in a browser", () => {
   let webDir: string;
   let oauthConnectionId = "";
   const probes: { server: Server; origin: string }[] = [];
-  // The key must be in config.json before the Gateway starts (it loads the folder once), so the test picks it.
-  const agentKey = `agent-${randomBytes(18).toString("base64url")}`;
+  // The agent is registered, and its key written to config.json, before the Gateway starts (it loads the folder once).
+  let agent: RegisteredAgent;
+  let agentKey = "";
   const requests: { url: string; method: string; type: string; contentType: string }[] = [];
   const consoleErrors: string[] = [];
   let shot = 0;
@@ -102,19 +108,20 @@ describe("the web app in a browser", () => {
     // Screenshots of earlier runs would be mistaken for this run's.
     await rm(shots, { recursive: true, force: true });
     await mkdir(shots, { recursive: true });
-    webDir = await mkdtemp(join(tmpdir(), "nexus-web-app-"));
-    await buildWebApp(webDir, { config: { agentKey } });
     const denied = await startProbeServer();
     const allowed = await startProbeServer();
     probes.push(denied, allowed);
     const brokerPort = await freePort();
     const baseUrl = `http://127.0.0.1:${brokerPort}`;
-    stack = await startStack({
-      brokerPort,
-      brokerEnv: { BASE_URL: baseUrl },
-      gatewayEnv: { GATEWAY_WEB_APP_DIR: webDir, AGENT_API_KEYS: agentKey, CORS_ALLOWED_ORIGINS: allowed.origin },
-    });
-    gateway = stack.gateway.url;
+    stack = await startStack({ brokerPort, brokerEnv: { BASE_URL: baseUrl }, brokerOnly: true });
+    agent = await registerAgent(stack, { name: "dev-agent" });
+    agentKey = agent.apiKey;
+    webDir = await mkdtemp(join(tmpdir(), "nexus-web-app-"));
+    await buildWebApp(webDir, { config: { agentKey } });
+    gatewayService = await startGateway({
+      BROKER_URL: stack.broker.url, BROKER_API_KEY: stack.adminKey, GATEWAY_WEB_APP_DIR: webDir, CORS_ALLOWED_ORIGINS: allowed.origin, LOG_LEVEL: "debug",
+    }, { port: 0, logWrite: (l) => void stack.logs.push(l) });
+    gateway = gatewayService.url;
     sandbox = await startSandbox({ port: 0, brokerBaseUrl: baseUrl, broker: { url: stack.broker.url, apiKey: stack.adminKey } });
     browser = await chromium.launch({ executablePath: process.env.NEXUS_CHROMIUM ?? "/usr/bin/chromium", headless: true, args: chromiumArgs });
     context = await browser.newContext({ viewport: { width: 1024, height: 900 } });
@@ -130,6 +137,7 @@ describe("the web app in a browser", () => {
   after(async () => {
     await browser?.close();
     await sandbox?.close();
+    await gatewayService?.close();
     await stack?.close();
     for (const p of probes) await new Promise((r) => p.server.close(r));
     if (webDir !== undefined) await rm(webDir, { recursive: true, force: true });
@@ -146,6 +154,7 @@ describe("the web app in a browser", () => {
     assert.match(text, /api_key/);
     assert.match(text, /Sandbox OpenID provider/);
     assert.equal(await page.getByRole("textbox", { name: "Agent key" }).inputValue(), agentKey, "prefilled from /config.json");
+    assert.match(agentKey, /^nxa_/, "a registered agent's key");
     assert.deepEqual(await page.locator("#provider option").allInnerTexts(), ["Choose a provider…", "sandbox (oauth2)", "sandbox-api (api_key)"]);
     await screenshot(page, "providers");
   });
@@ -198,6 +207,22 @@ describe("the web app in a browser", () => {
     await page.getByRole("button", { name: "Check again" }).click();
     await waitForStatus(page, "active");
     assert.equal(await page.locator("#connection-id").innerText(), oauthConnectionId);
+  });
+
+  it("refuses the connection to another registered agent's key, and says why", async () => {
+    const other = await registerAgent(stack, { name: "other-agent" });
+    const keyBox = page.getByRole("textbox", { name: "Agent key" });
+    await keyBox.fill(other.apiKey);
+    await page.getByRole("button", { name: "Check again" }).click();
+    const alert = page.getByRole("alert");
+    await alert.filter({ hasText: "agent_not_authorized" }).waitFor();
+    assert.match(await alert.innerText(), /Reason: agent_not_authorized[\s\S]*Another agent started this connection/);
+    assert.ok(!(await page.locator("#credential").innerText()).includes("access_token"), "no credential for the other agent");
+    await waitForStatus(page, "not checked");
+    await screenshot(page, "other-agent");
+    await keyBox.fill(agentKey);
+    await page.getByRole("button", { name: "Check again" }).click();
+    await waitForStatus(page, "active");
   });
 
   it("captures a static key in a form rendered from the provider's schema", async () => {

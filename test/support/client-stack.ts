@@ -3,6 +3,8 @@
  * stopped and started again on the same port (the Gateway keeps pointing at
  * it), plus helpers that make connections the way an agent's users would:
  * static credentials captured through the Gateway, OAuth consent at the test IdP.
+ * The agent is a registered one, as in `make run`: the Gateway has no
+ * AGENT_API_KEYS, and every connection the helpers make belongs to that agent.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -13,6 +15,7 @@ import { deliverCallback, registerProvider } from "./broker-api.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 import { freePort } from "./free-port.ts";
 import { restClient } from "./gateway-clients.ts";
+import { registerAgent } from "./register-agent.ts";
 import { type TestStack, testBrokerEnv } from "./stack.ts";
 import type { TestIdp } from "./test-idp.ts";
 
@@ -22,7 +25,10 @@ export interface ClientStack {
   readonly gateway: RunningService;
   readonly gatewayUrl: string;
   readonly adminKey: string;
+  /** The API key (nxa_...) of the registered agent `client-agent`. */
   readonly agentKey: string;
+  /** Its id. */
+  readonly agentId: string;
   readonly logs: string[];
   /** The Broker as broker-api.ts helpers expect it (`stack.broker.url`, `stack.adminKey`). */
   readonly admin: TestStack;
@@ -36,19 +42,18 @@ export async function startClientStack(brokerOverrides: Record<string, string> =
   const db = await createTestDatabase();
   const logs: string[] = [];
   const adminKey = `admin-${randomBytes(18).toString("base64url")}`;
-  const agentKey = `agent-${randomBytes(18).toString("base64url")}`;
   const port = await freePort();
   const brokerEnv = testBrokerEnv(db.url, adminKey, brokerOverrides);
   const logWrite = (line: string) => void logs.push(line);
   let broker: RunningService | undefined = await startBroker(brokerEnv, { port, logWrite });
   const brokerUrl = broker.url;
-  const gateway = await startGateway(
-    { BROKER_URL: brokerUrl, BROKER_API_KEY: adminKey, AGENT_API_KEYS: agentKey, LOG_LEVEL: "debug" },
-    { port: 0, logWrite },
-  );
-  const admin = { broker: { port, url: brokerUrl, close: async () => {} }, adminKey, agentKey, db, logs } as unknown as TestStack;
+  const gateway = await startGateway({ BROKER_URL: brokerUrl, BROKER_API_KEY: adminKey, LOG_LEVEL: "debug" }, { port: 0, logWrite });
+  const adminOnly = { broker: { port, url: brokerUrl, close: async () => {} }, adminKey };
+  const agent = await registerAgent(adminOnly, { name: "client-agent" });
+  const agentKey = agent.apiKey;
+  const admin = { ...adminOnly, agentKey, db, logs } as unknown as TestStack;
   return {
-    db, gateway, gatewayUrl: gateway.url, adminKey, agentKey, logs, admin,
+    db, gateway, gatewayUrl: gateway.url, adminKey, agentKey, agentId: agent.id, logs, admin,
     async stopBroker() {
       await broker?.close();
       broker = undefined;

@@ -1,13 +1,14 @@
 // Entry point: `make run`. Development mode: an embedded PostgreSQL (unless
-// DATABASE_URL is set), development keys created once in .nexus/dev.env, then
-// Broker and Gateway. Every environment variable overrides the defaults here.
+// DATABASE_URL is set), development keys created once in .nexus/dev.env, the
+// Broker, a registered development agent, the web app built with its key,
+// then the Gateway. Every environment variable overrides the defaults here.
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod } from "node:fs/promises";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { buildWebApp } from "./build-web-app.ts";
+import { type DevelopmentAgent, ensureDevelopmentAgent } from "./dev-agent.ts";
+import { loadDevelopmentKeys, saveDevelopmentAgent } from "./dev-keys.ts";
 import { startEmbeddedPostgres, type RunningPostgres } from "./embedded-postgres.ts";
 import { type Sandbox, startSandbox } from "./sandbox/start-sandbox.ts";
 import { runService } from "./run-service.ts";
@@ -18,25 +19,6 @@ const root = fileURLToPath(new URL("../../../", import.meta.url));
 const stateDir = `${root}.nexus`;
 const keysFile = `${stateDir}/dev.env`;
 const runtime = process.argv.find((a) => a.startsWith("--runtime="))?.split("=")[1] ?? "node";
-
-/** Reads .nexus/dev.env, creating it with fresh random keys the first time. */
-async function developmentKeys(): Promise<Record<string, string>> {
-  if (!existsSync(keysFile)) {
-    const key = () => randomBytes(32).toString("base64");
-    const token = (prefix: string) => `${prefix}_${randomBytes(24).toString("base64url")}`;
-    const lines = [
-      "# Nexus development keys, created by `make run`. FOR DEVELOPMENT ONLY: never use them in production.",
-      `ENCRYPTION_KEY=${key()}`,
-      `STATE_KEY=${key()}`,
-      `API_KEY=${token("nxadmin")}`,
-      `AGENT_API_KEYS=${token("nxagent")}`,
-    ];
-    await mkdir(stateDir, { recursive: true });
-    await writeFile(keysFile, `${lines.join("\n")}\n`, { mode: 0o600 });
-  }
-  const entries = (await readFile(keysFile, "utf8")).split("\n").filter((l) => /^[A-Z_]+=/.test(l));
-  return Object.fromEntries(entries.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-}
 
 function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -50,7 +32,10 @@ async function freePortFrom(start: number): Promise<number> {
   throw new Error(`no free port from ${start} to ${start + 99}`);
 }
 
-const keys = await developmentKeys();
+const keys = await loadDevelopmentKeys(keysFile);
+if (keys.removedUnscopedKey) {
+  process.stderr.write("Removed the unscoped AGENT_API_KEYS key from .nexus/dev.env: make run now registers a development agent instead.\n");
+}
 let pg: RunningPostgres | undefined;
 let databaseUrl = process.env.DATABASE_URL;
 if (databaseUrl === undefined || databaseUrl.trim() === "") {
@@ -64,7 +49,7 @@ if (databaseUrl === undefined || databaseUrl.trim() === "") {
 const brokerPort = Number(process.env.BROKER_PORT ?? 8080);
 const gatewayPort = Number(process.env.GATEWAY_PORT ?? 8090);
 const defaults: Record<string, string> = {
-  ...keys,
+  ...keys.serviceEnv,
   DATABASE_URL: databaseUrl,
   BROKER_PORT: String(brokerPort),
   GATEWAY_PORT: String(gatewayPort),
@@ -72,17 +57,25 @@ const defaults: Record<string, string> = {
   ALLOWED_RETURN_DOMAINS: "localhost,127.0.0.1",
   ALLOW_HTTP_LOOPBACK_PROVIDERS: "true",
   BROKER_URL: `http://127.0.0.1:${brokerPort}`,
-  BROKER_API_KEY: keys.API_KEY ?? "",
+  BROKER_API_KEY: keys.serviceEnv.API_KEY ?? "",
   CORS_ALLOWED_ORIGINS: `http://localhost:${gatewayPort},http://127.0.0.1:${gatewayPort}`,
   GATEWAY_WEB_APP_DIR: `${stateDir}/web`,
 };
 // Whatever the environment sets wins over the development defaults.
 const env: Record<string, string | undefined> = { ...defaults, ...process.env, DATABASE_URL: databaseUrl };
 
-// The web app, built with the development agent key prefilled (config.json):
-// development only, so only into the development folder.
-if (env.GATEWAY_WEB_APP_DIR === `${stateDir}/web`) {
-  await buildWebApp(`${stateDir}/web`, { config: { agentKey: env.AGENT_API_KEYS?.split(",")[0] ?? "" } });
+let agent: DevelopmentAgent | undefined;
+
+/**
+ * Once the Broker is up: the development agent (registered the first time,
+ * its key kept in dev.env), then the web app built with that key prefilled
+ * (config.json). Both before the Gateway starts, because the Gateway loads
+ * the web app's folder once. The key goes only into the development folder.
+ */
+async function prepareAgent(): Promise<void> {
+  agent = await ensureDevelopmentAgent({ brokerUrl: `http://127.0.0.1:${env.BROKER_PORT}`, adminKey: env.BROKER_API_KEY ?? "", stored: keys.agent });
+  if (agent.outcome !== "reused") await saveDevelopmentAgent(keysFile, agent);
+  if (env.GATEWAY_WEB_APP_DIR === `${stateDir}/web`) await buildWebApp(`${stateDir}/web`, { config: { agentKey: agent.key } });
 }
 
 /**
@@ -105,6 +98,12 @@ async function startDevSandbox(): Promise<void> {
   });
 }
 
+/** Whose the printed agent key is, and what make run did to have it. */
+function agentNote(): string {
+  const what = { created: ", registered now", rotated: ", given a new key now", reused: "" }[agent?.outcome ?? "reused"];
+  return `of the registered agent ${agent?.name} (id ${agent?.id}${what}); more agents: docs/agents.md`;
+}
+
 function banner(): void {
   process.stderr.write(`
   Nexus is running${runtime === "deno" ? " under Deno" : ""}.
@@ -116,7 +115,8 @@ function banner(): void {
 
   WARNING: development keys from .nexus/dev.env. FOR DEVELOPMENT ONLY.
     Admin key (X-API-Key for the Broker):  ${env.API_KEY}
-    Agent key (Bearer for the Gateway):    ${env.AGENT_API_KEYS?.split(",")[0]}
+    Agent key (Bearer for the Gateway):    ${agent?.key}
+      ${agentNote()}
 
 ${sandbox === undefined ? "" : `  Sandbox providers, to try a connection without registering anything:
     sandbox      OpenID provider at ${sandbox.issuer} (sign in as a test user)
@@ -155,6 +155,7 @@ await runService("development stack", async (): Promise<RunningService> => {
   if (runtime === "deno") {
     const children = [spawnDeno("broker")];
     await waitForHealth(env.BROKER_PORT);
+    await prepareAgent();
     children.push(spawnDeno("gateway"));
     await waitForHealth(env.GATEWAY_PORT);
     await startDevSandbox();
@@ -174,6 +175,10 @@ await runService("development stack", async (): Promise<RunningService> => {
     };
   }
   const broker = await startBroker(env);
+  await prepareAgent().catch(async (error: unknown) => {
+    await broker.close();
+    throw error;
+  });
   const gateway = await startGateway(env);
   await startDevSandbox();
   banner();
