@@ -13,7 +13,7 @@ import { grpcTransport } from "../../src/client/node.ts";
 import { type ApiStandIn, startApiStandIn } from "../support/api-stand-in.ts";
 import { type ClientStack, clientError, registerStatic, startClientStack } from "../support/client-stack.ts";
 import { restClient } from "../support/gateway-clients.ts";
-import { agentKeyPair, registerAgent } from "../support/register-agent.ts";
+import { agentKeyPair, registerAgent } from "../support/agents.ts";
 
 // The test Gateway leaves GATEWAY_PUBLIC_URL (and GATEWAY_PORT) unset, so assertions name its default public URL.
 const audience = "http://localhost:8090";
@@ -53,7 +53,7 @@ describe("the client as a registered agent", () => {
     stack = await startClientStack();
     api = await startApiStandIn();
     keys = await agentKeyPair("ES256", "signing-1");
-    agentId = (await registerAgent(stack.admin, { name: "signing-agent", jwks: { keys: [keys.publicJwk] } })).id;
+    agentId = (await registerAgent(stack.admin.broker.url, stack.admin.adminKey, { name: "signing-agent", jwks: { keys: [keys.publicJwk] } })).id;
     await registerStatic(stack, "acme-key", "header", { type: "header", config: { header_name: "X-Acme-Key", credential_field: "api_key" } }, ["api_key"]);
     recorded = recordingFetch();
     client = createNexusClient({ baseUrl: stack.gatewayUrl, audience, agent: { id: agentId, privateJwk: keys.privateJwk }, fetch: recorded.fetch, logger: {} });
@@ -141,7 +141,7 @@ describe("the client as a registered agent", () => {
   });
 
   it("uses the agent's API key just as well, and another agent is refused the connection", async () => {
-    const again = await registerAgent(stack.admin, { name: "keyed-agent" });
+    const again = await registerAgent(stack.admin.broker.url, stack.admin.adminKey, { name: "keyed-agent" });
     const keyed = createNexusClient({ baseUrl: stack.gatewayUrl, apiKey: again.apiKey, logger: {} });
     const own = await connect(keyed, "ws-keyed", "sk_keyed");
     assert.deepEqual((await keyed.getToken(own)).credentials, { api_key: "sk_keyed" });

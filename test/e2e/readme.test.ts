@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { registerAgent } from "../support/register-agent.ts";
+import { registerAgent } from "../support/agents.ts";
 import { startStack, type TestStack } from "../support/stack.ts";
 
 const run = promisify(execFile);
@@ -23,7 +23,7 @@ describe("the README's commands work as written", () => {
   before(async () => {
     // As `make run` sets it up: no AGENT_API_KEYS, and the agent key it prints is a registered agent's.
     stack = await startStack({ gatewayEnv: { AGENT_API_KEYS: "" } });
-    const devAgent = await registerAgent(stack, { name: "dev-agent" });
+    const devAgent = await registerAgent(stack.broker.url, stack.adminKey, { name: "dev-agent" });
     env = { ...(process.env as Record<string, string>), GATEWAY: stack.gateway.url, BROKER: stack.broker.url, ADMIN_KEY: stack.adminKey, AGENT_KEY: devAgent.apiKey };
   });
   after(() => stack.close());

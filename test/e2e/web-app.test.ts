@@ -19,7 +19,7 @@ import { type Sandbox, startSandbox } from "../../src/runtime/node/sandbox/start
 import type { RunningService } from "../../src/runtime/node/start-broker.ts";
 import { startGateway } from "../../src/runtime/node/start-gateway.ts";
 import { freePort } from "../support/free-port.ts";
-import { type RegisteredAgent, registerAgent } from "../support/register-agent.ts";
+import { type RegisteredAgent, registerAgent } from "../support/agents.ts";
 import { startStack, type TestStack } from "../support/stack.ts";
 
 const shots = new URL("../../test-output/web-app/", import.meta.url).pathname;
@@ -114,7 +114,7 @@ describe("the web app in a browser", () => {
     const brokerPort = await freePort();
     const baseUrl = `http://127.0.0.1:${brokerPort}`;
     stack = await startStack({ brokerPort, brokerEnv: { BASE_URL: baseUrl }, brokerOnly: true });
-    agent = await registerAgent(stack, { name: "dev-agent" });
+    agent = await registerAgent(stack.broker.url, stack.adminKey, { name: "dev-agent" });
     agentKey = agent.apiKey;
     webDir = await mkdtemp(join(tmpdir(), "nexus-web-app-"));
     await buildWebApp(webDir, { config: { agentKey } });
@@ -210,7 +210,7 @@ describe("the web app in a browser", () => {
   });
 
   it("refuses the connection to another registered agent's key, and says why", async () => {
-    const other = await registerAgent(stack, { name: "other-agent" });
+    const other = await registerAgent(stack.broker.url, stack.adminKey, { name: "other-agent" });
     const keyBox = page.getByRole("textbox", { name: "Agent key" });
     await keyBox.fill(other.apiKey);
     await page.getByRole("button", { name: "Check again" }).click();

@@ -15,7 +15,7 @@ import { deliverCallback, registerProvider } from "./broker-api.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 import { freePort } from "./free-port.ts";
 import { restClient } from "./gateway-clients.ts";
-import { registerAgent } from "./register-agent.ts";
+import { registerAgent } from "./agents.ts";
 import { type TestStack, testBrokerEnv } from "./stack.ts";
 import type { TestIdp } from "./test-idp.ts";
 
@@ -49,7 +49,7 @@ export async function startClientStack(brokerOverrides: Record<string, string> =
   const brokerUrl = broker.url;
   const gateway = await startGateway({ BROKER_URL: brokerUrl, BROKER_API_KEY: adminKey, LOG_LEVEL: "debug" }, { port: 0, logWrite });
   const adminOnly = { broker: { port, url: brokerUrl, close: async () => {} }, adminKey };
-  const agent = await registerAgent(adminOnly, { name: "client-agent" });
+  const agent = await registerAgent(adminOnly.broker.url, adminOnly.adminKey, { name: "client-agent" });
   const agentKey = agent.apiKey;
   const admin = { ...adminOnly, agentKey, db, logs } as unknown as TestStack;
   return {

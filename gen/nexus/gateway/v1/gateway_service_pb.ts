@@ -515,10 +515,13 @@ export const CaptureCredentialResponseSchema: GenMessage<CaptureCredentialRespon
 /**
  * The public front door for agents and browsers.
  *
- * Data-plane methods need an agent key (`Authorization: Bearer <key>` or
- * `X-API-Key: <key>`). ListProviders, GetCaptureSchema and CaptureCredential
- * are browser-safe and need none: the capture methods are authorized by the
- * single-use state alone.
+ * Data-plane methods need an agent's credential: a registered agent's API
+ * key (`Authorization: Bearer nxa_...` or `X-API-Key: nxa_...`), an
+ * assertion signed with one of its registered keys (`Authorization: Bearer
+ * <JWT>`), or an unscoped key from AGENT_API_KEYS. A registered agent may use
+ * only the connections it started. ListProviders, GetCaptureSchema and
+ * CaptureCredential are browser-safe and need none: the capture methods are
+ * authorized by the single-use state alone.
  *
  * Errors carry a machine-readable reason (`connection_not_found`,
  * `attention_required`, `state_expired`, `provider_not_found`, ...) in a
