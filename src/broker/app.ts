@@ -4,6 +4,7 @@ import { AuditService } from "../../gen/nexus/broker/v1/audit_service_pb.ts";
 import { AuthorizationService } from "../../gen/nexus/broker/v1/authorization_service_pb.ts";
 import { ConnectionService } from "../../gen/nexus/broker/v1/connection_service_pb.ts";
 import { ProviderService } from "../../gen/nexus/broker/v1/provider_service_pb.ts";
+import { SessionService } from "../../gen/nexus/broker/v1/session_service_pb.ts";
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
 import { createApiKeyAuth, createApiKeyVerifier } from "../shared/server/api-key-auth.ts";
@@ -17,6 +18,7 @@ import { createAgentAuth } from "./handlers/caller.ts";
 import { createAuthorizationHandlers } from "./handlers/authorization-handlers.ts";
 import { createConnectionHandlers } from "./handlers/connection-handlers.ts";
 import { createProviderHandlers } from "./handlers/provider-handlers.ts";
+import { createSessionHandlers } from "./handlers/session-handlers.ts";
 import { createAuditMetrics } from "./metrics/audit-metrics.ts";
 import { createBrokerMetrics } from "./metrics/broker-metrics.ts";
 import { createDiscovery } from "./oauth/discovery.ts";
@@ -35,6 +37,7 @@ import { createHousekeepingRepository } from "./repositories/housekeeping-reposi
 import { instrument } from "./repositories/instrument.ts";
 import { createRefreshQueueRepository } from "./repositories/refresh-queue-repository.ts";
 import { createProviderRepository } from "./repositories/provider-repository.ts";
+import { createSessionRepository, createSigningKeyRepository } from "./repositories/session-repository.ts";
 import { createSealedValueRepository } from "./repositories/sealed-value-repository.ts";
 import { createVaultKeyCheckRepository } from "./repositories/vault-key-check-repository.ts";
 import { createAgentAuthenticator } from "./services/agent-authenticator.ts";
@@ -54,6 +57,9 @@ import { assertKeysLoaded } from "./services/key-rotation-service.ts";
 import { createEndpointResolver } from "./services/provider-endpoints.ts";
 import { createProviderService } from "./services/provider-service.ts";
 import { createRefreshService } from "./services/refresh-service.ts";
+import { createSessionKeys } from "./services/session-keys.ts";
+import { createSessionService } from "./services/session-service.ts";
+import { createTokenExchangeService } from "./services/token-exchange-service.ts";
 import type { ServiceDeps } from "./services/service-deps.ts";
 import { createTokenService } from "./services/token-service.ts";
 import type { Vault } from "./vault/vault.ts";
@@ -198,15 +204,34 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     exemptFields: ["nexus.broker.v1.CaptureCredentialRequest.credentials", "nexus.broker.v1.StartConnectionRequest.return_url"],
     exemptProcedures: [`/${AuthorizationService.typeName}/`],
   });
+  const tokens = createTokenService(services, refresher, config.tokenCacheSeconds > 0 ? tokenCache : undefined);
+  const signingKeys = timed("session_keys", createSigningKeyRepository(deps.sql));
+  const sessionKeys = createSessionKeys({
+    store: signingKeys, sealer: deps.vault, now: deps.now,
+    rotationSeconds: config.sessionKeyRotationDays * 86_400, maxLifetimeSeconds: config.sessionMaxTtlSeconds,
+  });
+  const sessionStore = timed("sessions", createSessionRepository(deps.sql));
+  const sessionHandlers = createSessionHandlers({
+    sessions: createSessionService({
+      sessions: sessionStore, connections: services.connections, agents: agentStore, keys: sessionKeys, audit, metrics,
+      now: deps.now, randomUUID: deps.randomUUID, settings: { maxTtlSeconds: config.sessionMaxTtlSeconds },
+    }),
+    exchange: createTokenExchangeService({
+      sessions: sessionStore, connections: services.connections, providers: services.providers, keys: sessionKeys, tokens, refresher,
+      audit, metrics, now: deps.now,
+    }),
+    keys: sessionKeys,
+  });
   const app = createHttpApp({
     routes: (router) => {
       router.service(ProviderService, createProviderHandlers(createProviderService(services)));
       router.service(ConnectionService, createConnectionHandlers({
         handshakes: createHandshakeService(services),
-        tokens: createTokenService(services, refresher, config.tokenCacheSeconds > 0 ? tokenCache : undefined),
+        tokens,
         connections: createConnectionService(services),
         captures,
       }));
+      router.service(SessionService, sessionHandlers);
       router.service(AgentService, createAgentHandlers(createAgentService({ agents: agentStore, audit, randomUUID: deps.randomUUID })));
       router.service(AuditService, createAuditHandlers(audit));
       router.service(AuthorizationService, createAuthorizationHandlers({
@@ -216,6 +241,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     interceptors: [createErrorInterceptor(deps.logger), auth, agentAuth, text],
     health: createDatabaseHealth(deps.sql, deps.now),
     registry: deps.registry,
+    oauthErrorMethods: [`${SessionService.typeName}/ExchangeToken`],
     // /auth must stay public, so /metrics on the same port is protected on its own.
     metricsAccess: config.metricsPort !== 0
       ? "none"
@@ -240,6 +266,10 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     logger: deps.logger,
     now: deps.now,
     auditRetentionDays: config.auditRetentionDays,
+    prunes: {
+      "expired and revoked sessions": () => sessionStore.pruneBefore(new Date(deps.now() - config.sessionRetentionDays * 86_400_000)),
+      "retired session signing keys": () => signingKeys.pruneRetired(config.sessionMaxTtlSeconds + 3600),
+    },
     ...(deps.housekeepingIntervalMs === undefined ? {} : { intervalMs: deps.housekeepingIntervalMs }),
   });
   void housekeeping.runOnce();

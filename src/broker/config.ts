@@ -28,6 +28,12 @@ export interface BrokerConfig {
   readonly refreshBackoffSeconds: number;
   /** Shortest time between two refreshes of one connection (a token living 0 s must not loop). */
   readonly refreshMinIntervalSeconds: number;
+  /** Longest life of a session, in seconds. */
+  readonly sessionMaxTtlSeconds: number;
+  /** Days a session signing key signs before a new one replaces it. */
+  readonly sessionKeyRotationDays: number;
+  /** Days expired and revoked sessions are kept before housekeeping deletes them. */
+  readonly sessionRetentionDays: number;
   /** How long a graceful stop may wait for refreshes on the wire and the audit log. */
   readonly shutdownDrainSeconds: number;
   readonly auditRetentionDays: number;
@@ -136,6 +142,9 @@ export function loadBrokerConfig(env: Env): BrokerConfig {
     refreshBackoffSeconds: r.integer("REFRESH_BACKOFF_SECONDS", { default: 10, min: 1, max: 3600 }),
     refreshMinIntervalSeconds: r.integer("REFRESH_MIN_INTERVAL_SECONDS", { default: 30, min: 1, max: 3600 }),
     shutdownDrainSeconds: r.integer("SHUTDOWN_DRAIN_SECONDS", { default: 30, min: 1, max: 3600 }),
+    sessionMaxTtlSeconds: r.integer("SESSION_MAX_TTL_SECONDS", { default: 86_400, min: 60, max: 30 * 86_400 }),
+    sessionKeyRotationDays: r.integer("SESSION_KEY_ROTATION_DAYS", { default: 30, min: 1, max: 365 }),
+    sessionRetentionDays: r.integer("SESSION_RETENTION_DAYS", { default: 30, min: 1, max: 3650 }),
     auditRetentionDays: r.integer("AUDIT_RETENTION_DAYS", { default: 90, min: 1, max: 36_500 }),
     // At least one write batch (1000 rows). A typical event takes well under 1 KB of memory.
     auditQueueMaxEvents: r.integer("AUDIT_QUEUE_MAX_EVENTS", { default: 100_000, min: 1000, max: 10_000_000 }),

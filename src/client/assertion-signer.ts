@@ -1,5 +1,6 @@
 import { importJWK, type JWK, SignJWT } from "jose";
 import { NexusClientError } from "./nexus-client-error.ts";
+import { assertionAlgorithms } from "../shared/assertion-algorithms.ts";
 
 /** Returns a fresh signed assertion (a compact JWT) each time it is called. */
 export type AssertionSigner = () => Promise<string>;
@@ -22,7 +23,7 @@ export interface AssertionSignerOptions {
 }
 
 /** The algorithms the Gateway accepts: asymmetric only, so no shared secret ever exists. */
-export const assertionAlgorithms: readonly string[] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
+export { assertionAlgorithms };
 
 /**
  * Creates a signer of agent assertions (RFC 7523 shape) for the Gateway:
@@ -40,7 +41,7 @@ export function createAssertionSigner(options: AssertionSignerOptions): Assertio
   if (privateJwk === null || typeof privateJwk !== "object") throw invalid("privateJwk must be a JWK object");
   const { alg, kid } = privateJwk;
   if (typeof kid !== "string" || kid === "") throw invalid("privateJwk needs the kid it is registered under in the agent's jwks");
-  if (typeof alg !== "string" || !assertionAlgorithms.includes(alg)) throw invalid(`privateJwk needs an alg, one of ${assertionAlgorithms.join(", ")}`);
+  if (typeof alg !== "string" || !(assertionAlgorithms as readonly string[]).includes(alg)) throw invalid(`privateJwk needs an alg, one of ${assertionAlgorithms.join(", ")}`);
   if (typeof privateJwk.d !== "string") throw invalid("privateJwk is a public key; sign with its private half (register only the public one)");
   const lifetime = options.lifetimeSeconds ?? 60;
   if (!Number.isInteger(lifetime) || lifetime < 1 || lifetime > 300) throw invalid("lifetimeSeconds must be a whole number from 1 to 300");

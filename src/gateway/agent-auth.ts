@@ -1,4 +1,5 @@
-import { createContextKey, type Interceptor } from "@connectrpc/connect";
+import { createContextKey, type Interceptor, type UnaryRequest } from "@connectrpc/connect";
+import type { ExchangeTokenRequest } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
 import { NexusError } from "../shared/errors.ts";
 import { createApiKeyVerifier, presentedKey } from "../shared/server/api-key-auth.ts";
 import { kCaller } from "../shared/request-context.ts";
@@ -28,7 +29,7 @@ export async function createAgentAuth(options: { unscopedKeys: readonly string[]
 
   return (next) => async (request) => {
     if (isPublic(`/${request.service.typeName}/${request.method.name}`)) return next(request);
-    const presented = presentedKey(request.header);
+    const presented = presentedKey(request.header) ?? (request.method.name === "ExchangeToken" ? tokenEndpointCredential(request as UnaryRequest) : undefined);
     if (presented === undefined) {
       throw new NexusError("unauthenticated", "missing agent credential: send Authorization: Bearer <API key or signed assertion> or X-API-Key: <API key>");
     }
@@ -42,4 +43,30 @@ export async function createAgentAuth(options: { unscopedKeys: readonly string[]
     }
     return next(request);
   };
+}
+
+const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/**
+ * How an OAuth library authenticates at a token endpoint, for token exchange:
+ * `client_secret_basic` (client id and the agent's API key) or
+ * `private_key_jwt` (an agent assertion in `client_assertion`, RFC 7523), so
+ * a library that speaks RFC 8693 calls the endpoint unchanged.
+ */
+function tokenEndpointCredential(request: UnaryRequest): string | undefined {
+  const basic = /^basic\s+([A-Za-z0-9+/=]+)$/i.exec(request.header.get("authorization")?.trim() ?? "");
+  if (basic !== null) {
+    try {
+      const decoded = atob(basic[1]!);
+      const colon = decoded.indexOf(":");
+      // RFC 6749 section 2.3.1: both halves are form-urlencoded first.
+      const secret = colon < 0 ? "" : decodeURIComponent(decoded.slice(colon + 1).replaceAll("+", " "));
+      return secret === "" ? undefined : secret;
+    } catch {
+      return undefined;
+    }
+  }
+  const exchange = (request.message as ExchangeTokenRequest | undefined)?.exchange;
+  if (exchange !== undefined && exchange.clientAssertionType === jwtBearer && exchange.clientAssertion !== "") return exchange.clientAssertion;
+  return undefined;
 }

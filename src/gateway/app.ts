@@ -37,6 +37,8 @@ export const gatewayPublicProcedures = [
   `/${GatewayService.typeName}/ListProviders`,
   `/${GatewayService.typeName}/GetCaptureSchema`,
   `/${GatewayService.typeName}/CaptureCredential`,
+  `/${GatewayService.typeName}/GetJwks`,
+  `/${GatewayService.typeName}/GetAuthorizationServerMetadata`,
 ];
 
 /** The Gateway's composition root. It holds no database, no vault key and no refresh token. */
@@ -57,6 +59,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     })],
     health: createBrokerHealth(broker, deps.now),
     registry: deps.registry,
+    oauthErrorMethods: [`${GatewayService.typeName}/ExchangeToken`],
     corsAllowedOrigins: config.corsAllowedOrigins,
     shutdownSignal: deps.shutdownSignal,
     ...(deps.site === undefined ? {} : { pages: createStaticSite(deps.site) }),

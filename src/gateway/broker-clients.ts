@@ -1,12 +1,14 @@
 import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { ConnectionService } from "../../gen/nexus/broker/v1/connection_service_pb.ts";
 import { ProviderService } from "../../gen/nexus/broker/v1/provider_service_pb.ts";
+import { SessionService } from "../../gen/nexus/broker/v1/session_service_pb.ts";
 import { Health } from "../../gen/grpc/health/v1/health_pb.ts";
 
 /** The Broker, as the Gateway reaches it: generated clients over one transport. */
 export interface BrokerClients {
   readonly providers: Client<typeof ProviderService>;
   readonly connections: Client<typeof ConnectionService>;
+  readonly sessions: Client<typeof SessionService>;
   readonly health: Client<typeof Health>;
 }
 
@@ -26,6 +28,7 @@ export function createBrokerClients(makeTransport: BrokerTransportFactory, broke
   return {
     providers: createClient(ProviderService, transport),
     connections: createClient(ConnectionService, transport),
+    sessions: createClient(SessionService, transport),
     health: createClient(Health, transport),
   };
 }

@@ -27,11 +27,19 @@ export const errorReasons = [
   "permission_denied",
   "agent_not_authorized",
   "provider_not_allowed",
+  // RFC 6749 / 8693 token exchange: the names its error bodies use.
+  "invalid_request",
+  "unsupported_grant_type",
+  "invalid_grant",
+  "invalid_scope",
+  "invalid_target",
+  "invalid_client",
   // What does not exist.
   "not_found",
   "provider_not_found",
   "connection_not_found",
   "agent_not_found",
+  "session_not_found",
   "name_taken",
   // Two writers raced; read again and retry.
   "concurrent_change",

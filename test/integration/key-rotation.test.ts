@@ -68,7 +68,7 @@ describe("key rotation over the database", () => {
   it("rewrapAll() moves every row to the new key and loses nothing", async () => {
     const store = createSealedValueRepository(db.sql);
     const report = await rewrap(db, vaultBoth, { batchSize: 100 });
-    assert.deepEqual(report, { moved: { provider_client_secret: 450, credential: 450, handshake_verifier: 450 }, quarantined: [], leftBehind: [] });
+    assert.deepEqual(report, { moved: { provider_client_secret: 450, credential: 450, handshake_verifier: 450, session_signing_key: 0 }, quarantined: [], leftBehind: [] });
     assert.deepEqual(await store.keyIdsInUse(), ["new"]);
     // The old key can now be dropped: everything opens with the new key alone.
     await assertKeysLoaded(store, ["new"]);
@@ -90,7 +90,7 @@ describe("key rotation over the database", () => {
   it("rewrapAll() run again changes nothing", async () => {
     const before = await db.sql`select connection_id, secret_ct from credentials order by connection_id`;
     const report = await rewrap(db, vaultBoth, { batchSize: 100 });
-    assert.deepEqual(report.moved, { provider_client_secret: 0, credential: 0, handshake_verifier: 0 });
+    assert.deepEqual(report.moved, { provider_client_secret: 0, credential: 0, handshake_verifier: 0, session_signing_key: 0 });
     assert.deepEqual(await db.sql`select connection_id, secret_ct from credentials order by connection_id`, before);
   });
 
@@ -139,7 +139,7 @@ describe("rewrap with a corrupted row", () => {
   it("rewrapAll() moves every other row, quarantines exactly that one and reports it", async () => {
     const seen: string[] = [];
     const report = await rewrap(db, vaultBoth, { batchSize: 5, onQuarantine: (r) => void seen.push(r.rowId) });
-    assert.deepEqual(report.moved, { provider_client_secret: 20, credential: 19, handshake_verifier: 20 });
+    assert.deepEqual(report.moved, { provider_client_secret: 20, credential: 19, handshake_verifier: 20, session_signing_key: 0 });
     assert.equal(report.quarantined.length, 1);
     const [q] = report.quarantined;
     assert.deepEqual({ ...q!, detail: undefined }, { kind: "credential", rowId: bad, keyId: "old", reason: "decrypt_failed", detail: undefined });
@@ -155,7 +155,7 @@ describe("rewrap with a corrupted row", () => {
   it("rewrapAll() moves the row once it opens again, and forgets its quarantine", async () => {
     await db.sql`update credentials set secret_ct = ${original} where connection_id = ${bad}`;
     const report = await rewrap(db, vaultBoth);
-    assert.deepEqual(report.moved, { provider_client_secret: 0, credential: 1, handshake_verifier: 0 });
+    assert.deepEqual(report.moved, { provider_client_secret: 0, credential: 1, handshake_verifier: 0, session_signing_key: 0 });
     assert.deepEqual(report.quarantined, []);
     assert.equal((await db.sql`select count(*)::int as n from vault_quarantine`)[0]!.n, 0);
     assert.deepEqual(await createSealedValueRepository(db.sql).keyIdsInUse(), ["new"]);
@@ -186,7 +186,7 @@ describe("rewrap while a refresh holds a lease", () => {
       },
     });
     assert.deepEqual(time.sleeps, [1000, 1000, 1000]);
-    assert.deepEqual(report.moved, { provider_client_secret: 10, credential: 10, handshake_verifier: 10 });
+    assert.deepEqual(report.moved, { provider_client_secret: 10, credential: 10, handshake_verifier: 10, session_signing_key: 0 });
     assert.deepEqual(report.leftBehind, []);
     const [row] = await db.sql`select key_id, version from credentials where connection_id = ${leased}`;
     assert.deepEqual({ ...row }, { keyId: "new", version: 1n });

@@ -5,8 +5,9 @@
 import { invalidArgument } from "../../shared/errors.ts";
 import { providerNamePattern, type JsonObject } from "./provider.ts";
 
-/** Signature algorithms an agent's assertion may use: asymmetric only, so no shared secret ever exists. */
-export const assertionAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"] as const;
+import { assertionAlgorithms } from "../../shared/assertion-algorithms.ts";
+
+export { assertionAlgorithms };
 
 const maxKeys = 10;
 const maxJwksBytes = 32 * 1024;

@@ -4,6 +4,7 @@
  */
 import type { Agent } from "./agent.ts";
 import type { Connection, ConnectionStatus, CredentialRecord, Handshake, HandshakeKind } from "./connection.ts";
+import type { Session } from "./session.ts";
 import type { AuthType, JsonObject, Provider, ProviderSettings } from "./provider.ts";
 
 /** A provider to insert or the full new state of one to replace. */
@@ -55,7 +56,7 @@ export interface Rewrapper {
 }
 
 /** One kind of sealed column: where it lives and how its ciphertexts are bound. */
-export type SealedColumnKind = "provider_client_secret" | "credential" | "handshake_verifier";
+export type SealedColumnKind = "provider_client_secret" | "credential" | "handshake_verifier" | "session_signing_key";
 
 /** One row holding sealed values, named without its content. */
 export interface SealedRowRef {
@@ -339,6 +340,53 @@ export interface AssertionLedger {
   remember(agentId: string, jti: string, expiresAt: Date): Promise<boolean>;
 }
 
+/** A page of sessions. */
+export interface SessionQuery {
+  /** Sessions this agent holds or delegated. */
+  readonly agentId?: string;
+  readonly connectionId?: string;
+  readonly before?: { readonly createdAt: Date; readonly id: string };
+  readonly limit: number;
+}
+
+/** Where sessions live. */
+export interface SessionStore {
+  create(session: Omit<Session, "createdAt" | "revokedAt">): Promise<Session>;
+  /** A session and its ancestors, itself first, root last; empty when there is none. */
+  chain(id: string): Promise<Session[]>;
+  list(query: SessionQuery): Promise<Session[]>;
+  /** The live sessions `agentId` holds for a connection, newest first. */
+  heldBy(agentId: string, connectionId: string): Promise<Session[]>;
+  /** Revokes a session and every live descendant; returns how many were revoked now. */
+  revoke(id: string): Promise<number>;
+  /** Deletes sessions that expired or were revoked before `cutoff`; returns how many. */
+  pruneBefore(cutoff: Date): Promise<number>;
+}
+
+/** A signing key as stored: its public half, and its private half sealed. */
+export interface StoredSigningKey {
+  readonly kid: string;
+  readonly alg: string;
+  readonly publicJwk: JsonObject;
+  readonly keyId: string;
+  readonly privateJwkCt: string;
+  readonly createdAt: Date;
+}
+
+/** Where session signing keys live. */
+export interface SigningKeyStore {
+  /** Every key, newest first. */
+  list(): Promise<StoredSigningKey[]>;
+  /**
+   * Inserts `key` unless a key newer than `maxAgeSeconds` exists (0: always),
+   * under a lock so that Brokers starting together make one; returns the
+   * newest key afterwards.
+   */
+  insertIfStale(key: Omit<StoredSigningKey, "createdAt">, maxAgeSeconds: number): Promise<StoredSigningKey>;
+  /** Deletes keys superseded more than `retainSeconds` ago; returns how many. */
+  pruneRetired(retainSeconds: number): Promise<number>;
+}
+
 /** What lifecycle housekeeping changes. */
 export interface HousekeepingStore {
   /** Pending connections past their handshake expiry become failed. */
@@ -438,4 +486,6 @@ export interface BrokerMetrics {
   dbOperation(repo: string, method: string, seconds: number): void;
   /** A token read looked in the token cache: found, not found, or the cache was not trusted at the time. */
   tokenCacheLookup(result: "hit" | "miss" | "untrusted"): void;
+  /** A session was created, exchanged or revoked, or that was refused. */
+  session(event: "created" | "exchanged" | "revoked", outcome: "success" | "refused"): void;
 }

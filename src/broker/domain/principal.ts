@@ -13,20 +13,23 @@ import { NexusError } from "../../shared/errors.ts";
  *   Gateway in `x-nexus-caller`: every connection, as before agents existed.
  * - `agent`: a registered agent the Broker authenticated: only the
  *   connections it started, and only the providers it is allowed.
+ * - `session`: an agent acting through a session (a token exchange): only the
+ *   session's connection, within its clearance (checked by the exchange).
  */
 export type Principal =
   | { readonly kind: "operator"; readonly label: string }
   | { readonly kind: "unscoped_agent"; readonly label: string }
-  | { readonly kind: "agent"; readonly label: string; readonly agentId: string; readonly allowedProviders: readonly string[] };
+  | { readonly kind: "agent"; readonly label: string; readonly agentId: string; readonly allowedProviders: readonly string[] }
+  | { readonly kind: "session"; readonly label: string; readonly agentId: string; readonly sessionId: string; readonly connectionId: string };
 
 /** The caller an audit event names: its label, and the agent id of a registered agent. */
 export function auditCaller(principal: Principal): { caller: string; agentId?: string } {
-  return principal.kind === "agent" ? { caller: principal.label, agentId: principal.agentId } : { caller: principal.label };
+  return principal.kind === "agent" || principal.kind === "session" ? { caller: principal.label, agentId: principal.agentId } : { caller: principal.label };
 }
 
 /** The agent whose connections a principal is limited to; undefined when it may use every connection. */
 export function agentScope(principal: Principal): string | undefined {
-  return principal.kind === "agent" ? principal.agentId : undefined;
+  return principal.kind === "agent" || principal.kind === "session" ? principal.agentId : undefined;
 }
 
 /**
@@ -35,7 +38,8 @@ export function agentScope(principal: Principal): string | undefined {
  * says no more than that: it neither confirms nor denies whose it is.
  */
 export function assertMayUse(principal: Principal, connection: { readonly id: string; readonly agentId: string | null }): void {
-  if (principal.kind !== "agent" || connection.agentId === principal.agentId) return;
+  if (principal.kind === "session" && connection.id === principal.connectionId) return;
+  if ((principal.kind !== "agent" && principal.kind !== "session") || connection.agentId === principal.agentId) return;
   throw new NexusError("agent_not_authorized", `this agent may not use connection ${connection.id}; only the agent that started it may`);
 }
 

@@ -47,6 +47,8 @@ export interface ProviderParams {
   readonly scopeSeparator: string | undefined;
   readonly skipScopeOnAuthorize: boolean;
   readonly skipScopeOnExchange: boolean;
+  /** The provider narrows an access token's scopes on a refresh that asks for fewer (sessions use it). */
+  readonly narrowScopesOnRefresh: boolean;
   readonly pkce: boolean;
   readonly credentialSchema: JsonObject | undefined;
   readonly authStrategy: Strategy | undefined;
@@ -93,6 +95,7 @@ export const defaultProviderParams: ProviderParams = {
   scopeSeparator: undefined,
   skipScopeOnAuthorize: false,
   skipScopeOnExchange: false,
+  narrowScopesOnRefresh: false,
   pkce: true,
   credentialSchema: undefined,
   authStrategy: undefined,

@@ -7,4 +7,5 @@ export const sealedFields = {
   credentialSecret: { table: "credentials", field: "secret" },
   credentialRefreshToken: { table: "credentials", field: "refresh_token" },
   handshakeVerifier: { table: "handshakes", field: "code_verifier" },
+  sessionSigningKey: { table: "session_signing_keys", field: "private_jwk" },
 } as const;

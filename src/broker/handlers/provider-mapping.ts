@@ -49,6 +49,7 @@ function paramsFromProto(p: ProviderProfile["params"]): ProviderParams {
     scopeSeparator: p.scopeSeparator,
     skipScopeOnAuthorize: p.skipScopeOnAuthorize,
     skipScopeOnExchange: p.skipScopeOnExchange,
+    narrowScopesOnRefresh: p.narrowScopesOnRefresh,
     pkce: p.pkce ?? true,
     credentialSchema: p.credentialSchema as JsonObject | undefined as ProviderParams["credentialSchema"],
     authStrategy: p.authStrategy === undefined ? undefined : { type: p.authStrategy.type, config: { ...p.authStrategy.config } },
@@ -66,6 +67,7 @@ function draftToProto(d: ProviderDraft): MessageInitShape<typeof ProviderProfile
       ...(d.params.scopeSeparator === undefined ? {} : { scopeSeparator: d.params.scopeSeparator }),
       skipScopeOnAuthorize: d.params.skipScopeOnAuthorize,
       skipScopeOnExchange: d.params.skipScopeOnExchange,
+      narrowScopesOnRefresh: d.params.narrowScopesOnRefresh,
       ...(d.params.pkce ? {} : { pkce: false }),
       ...(d.params.credentialSchema === undefined ? {} : { credentialSchema: d.params.credentialSchema as JsonObject }),
       ...(d.params.authStrategy === undefined
@@ -98,6 +100,7 @@ const paramPaths: Record<string, (cur: ProviderParams, p: ProviderParams) => Par
   scope_separator: (_, p) => ({ scopeSeparator: p.scopeSeparator }),
   skip_scope_on_authorize: (_, p) => ({ skipScopeOnAuthorize: p.skipScopeOnAuthorize }),
   skip_scope_on_exchange: (_, p) => ({ skipScopeOnExchange: p.skipScopeOnExchange }),
+  narrow_scopes_on_refresh: (_, p) => ({ narrowScopesOnRefresh: p.narrowScopesOnRefresh }),
   pkce: (_, p) => ({ pkce: p.pkce }),
   credential_schema: (_, p) => ({ credentialSchema: p.credentialSchema }),
   auth_strategy: (_, p) => ({ authStrategy: p.authStrategy }),

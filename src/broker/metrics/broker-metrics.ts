@@ -52,6 +52,15 @@ export function createBrokerMetrics(registry: Registry): BrokerMetrics {
     registers: [registry],
   });
   for (const result of ["hit", "miss", "untrusted"] as const) cacheLookups.inc({ result }, 0);
+  const sessions = new Counter({
+    name: "nexus_session_events_total",
+    help: "Sessions created, exchanged (RFC 8693) and revoked, by outcome (success or refused).",
+    labelNames: ["event", "outcome"] as const,
+    registers: [registry],
+  });
+  for (const event of ["created", "exchanged", "revoked"] as const) {
+    for (const outcome of ["success", "refused"] as const) sessions.inc({ event, outcome }, 0);
+  }
   for (const status of ["success", "error"] as const) {
     refreshes.inc({ status }, 0);
     captures.inc({ status }, 0);
@@ -68,5 +77,6 @@ export function createBrokerMetrics(registry: Registry): BrokerMetrics {
     },
     dbOperation: (repo, method, seconds) => dbDuration.observe({ repo, method }, seconds),
     tokenCacheLookup: (result) => cacheLookups.inc({ result }),
+    session: (event, outcome) => sessions.inc({ event, outcome }),
   };
 }

@@ -13,6 +13,8 @@ export interface HousekeepingDeps {
   readonly intervalMs?: number;
   /** How often old audit events are pruned. @default 3600000 */
   readonly pruneIntervalMs?: number;
+  /** Further hourly pruning (old sessions, retired signing keys): each returns how many rows went. */
+  readonly prunes?: Readonly<Record<string, () => Promise<number>>>;
 }
 
 /** A running housekeeper. */
@@ -48,6 +50,10 @@ export function startHousekeeping(deps: HousekeepingDeps): Housekeeping {
         lastPrune = deps.now();
         const pruned = await deps.audit.prune(deps.auditRetentionDays);
         if (pruned > 0) deps.logger.info("audit events pruned", { count: pruned, retention_days: deps.auditRetentionDays });
+        for (const [what, prune] of Object.entries(deps.prunes ?? {})) {
+          const n = await prune();
+          if (n > 0) deps.logger.info(`${what} pruned`, { count: n });
+        }
       }
     } catch (error) {
       deps.logger.warn("housekeeping failed; will retry", { err: error });

@@ -147,6 +147,7 @@ export function paramsToJson(p: ProviderParams): JsonObject {
   if (p.scopeSeparator !== undefined) out.scope_separator = p.scopeSeparator;
   if (p.skipScopeOnAuthorize) out.skip_scope_on_authorize = true;
   if (p.skipScopeOnExchange) out.skip_scope_on_exchange = true;
+  if (p.narrowScopesOnRefresh) out.narrow_scopes_on_refresh = true;
   if (!p.pkce) out.pkce = false;
   if (p.credentialSchema !== undefined) out.credential_schema = p.credentialSchema;
   if (p.authStrategy !== undefined) out.auth_strategy = { type: p.authStrategy.type, config: { ...p.authStrategy.config } };
@@ -161,6 +162,7 @@ function paramsFromJson(j: Record<string, unknown>): ProviderParams {
     scopeSeparator: typeof j.scope_separator === "string" ? j.scope_separator : undefined,
     skipScopeOnAuthorize: j.skip_scope_on_authorize === true,
     skipScopeOnExchange: j.skip_scope_on_exchange === true,
+    narrowScopesOnRefresh: j.narrow_scopes_on_refresh === true,
     pkce: j.pkce !== false,
     credentialSchema: j.credential_schema as JsonObject | undefined,
     authStrategy: j.auth_strategy as Strategy | undefined,

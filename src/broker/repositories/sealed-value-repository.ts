@@ -10,7 +10,8 @@ export function createSealedValueRepository(sql: Sql): SealedValueStore {
       const rows = await sql<{ keyId: string }[]>`
         select key_id from providers where key_id is not null
         union select key_id from credentials
-        union select key_id from handshakes where key_id is not null`;
+        union select key_id from handshakes where key_id is not null
+        union select key_id from session_signing_keys`;
       return rows.map((r) => r.keyId).sort();
     },
     async rewrapBatch(kind, rewrapper, { limit, exclude }) {
@@ -67,6 +68,19 @@ export function createSealedValueRepository(sql: Sql): SealedValueStore {
             }
             return moved;
           }
+          case "session_signing_key": {
+            const rows = await tx<{ id: string; keyId: string; privateJwkCt: string }[]>`
+              select kid as id, key_id, private_jwk_ct from session_signing_keys
+              where key_id <> ${active} and kid <> all(${exclude as string[]}::text[])
+              order by kid limit ${limit} for update skip locked`;
+            for (const r of rows) {
+              const ct = attempt(r, () => rewrapper.rewrap(r.privateJwkCt, { ...sealedFields.sessionSigningKey, rowId: r.id }));
+              if (ct === undefined) continue;
+              await tx`update session_signing_keys set private_jwk_ct = ${ct}, key_id = ${active} where kid = ${r.id}`;
+              moved++;
+            }
+            return moved;
+          }
         }
       });
       return { moved, unopenable };
@@ -81,6 +95,9 @@ export function createSealedValueRepository(sql: Sql): SealedValueStore {
         union all
         select 'handshake_verifier', id::text, key_id, false from handshakes
           where key_id is not null and key_id <> ${active} and id::text <> all(${exclude.handshake_verifier as string[]}::text[])
+        union all
+        select 'session_signing_key', kid, key_id, false from session_signing_keys
+          where key_id <> ${active} and kid <> all(${exclude.session_signing_key as string[]}::text[])
         order by kind, row_id`;
       return rows.map(({ kind, rowId, keyId, leased }) => ({ kind, rowId, keyId, leased }));
     },
@@ -89,6 +106,7 @@ export function createSealedValueRepository(sql: Sql): SealedValueStore {
         (select 'credential' as kind, connection_id::text as row_id, secret_ct as ciphertext from credentials where key_id = ${keyId} limit ${limit})
         union all (select 'provider_client_secret', id::text, client_secret_ct from providers where key_id = ${keyId} limit ${limit})
         union all (select 'handshake_verifier', id::text, verifier_ct from handshakes where key_id = ${keyId} limit ${limit})
+        union all (select 'session_signing_key', kid, private_jwk_ct from session_signing_keys where key_id = ${keyId} limit ${limit})
         limit ${limit}`;
       return rows.map(({ kind, rowId, ciphertext }) => ({ kind, rowId, ciphertext }));
     },

@@ -22,6 +22,8 @@ export function createVaultQuarantineRepository(sql: Sql): QuarantineStore {
           where c.connection_id::text = q.row_id and c.key_id <> ${active}))
         or (q.kind = 'handshake_verifier' and not exists (select 1 from handshakes h
           where h.id::text = q.row_id and h.key_id is not null and h.key_id <> ${active}))
+        or (q.kind = 'session_signing_key' and not exists (select 1 from session_signing_keys k
+          where k.kid = q.row_id and k.key_id <> ${active}))
         returning 1`;
       return rows.length;
     },

@@ -16,6 +16,7 @@ const contextOf: Record<SealedColumnKind, { table: string; field: string }> = {
   provider_client_secret: sealedFields.providerClientSecret,
   credential: sealedFields.credentialSecret,
   handshake_verifier: sealedFields.handshakeVerifier,
+  session_signing_key: sealedFields.sessionSigningKey,
 };
 
 /**

@@ -1,7 +1,7 @@
 import { NexusError } from "../../shared/errors.ts";
 import type { QuarantineStore, Rewrapper, SealedColumnKind, SealedRowRef, SealedValueStore, UnopenableRow } from "../domain/ports.ts";
 
-const kinds: readonly SealedColumnKind[] = ["provider_client_secret", "credential", "handshake_verifier"];
+const kinds: readonly SealedColumnKind[] = ["provider_client_secret", "credential", "handshake_verifier", "session_signing_key"];
 
 /**
  * Refuses to run when a stored secret was sealed with a key that is not
@@ -71,9 +71,9 @@ export async function rewrapAll({ sealed, quarantine, rewrapper }: RewrapDeps, o
   const pollMs = options.pollMs ?? 1000;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const now = options.now ?? Date.now;
-  const moved = { provider_client_secret: 0, credential: 0, handshake_verifier: 0 };
+  const moved = { provider_client_secret: 0, credential: 0, handshake_verifier: 0, session_signing_key: 0 };
   const quarantined: UnopenableRow[] = [];
-  const excluded: Record<SealedColumnKind, string[]> = { provider_client_secret: [], credential: [], handshake_verifier: [] };
+  const excluded: Record<SealedColumnKind, string[]> = { provider_client_secret: [], credential: [], handshake_verifier: [], session_signing_key: [] };
   let waitUntil: number | undefined;
   for (;;) {
     for (const kind of kinds) {

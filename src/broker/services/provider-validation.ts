@@ -105,7 +105,7 @@ function validateStatic(d: ValidDraft, patterns: PatternEngine): ValidDraft {
   }
   if (d.enableDiscovery) throw invalidArgument("profile.enable_discovery", "is only for oauth2 providers");
   const p = d.params;
-  if (Object.keys(p.authorizeParams).length > 0 || p.tokenEndpointAuthMethod !== "" || p.scopeSeparator !== undefined || p.skipScopeOnAuthorize || p.skipScopeOnExchange || !p.pkce) {
+  if (Object.keys(p.authorizeParams).length > 0 || p.tokenEndpointAuthMethod !== "" || p.scopeSeparator !== undefined || p.skipScopeOnAuthorize || p.skipScopeOnExchange || p.narrowScopesOnRefresh || !p.pkce) {
     throw invalidArgument("profile.params", "OAuth settings (authorize_params, token_endpoint_auth_method, scope_separator, skip_scope_*, pkce) are only for oauth2 providers");
   }
   const defaults = defaultsFor(d.authType);

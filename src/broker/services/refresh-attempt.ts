@@ -33,7 +33,7 @@ export type RefreshAttempt =
  * the process's abort signal, only to its own deadline: once the refresh
  * token may be on the wire, the answer must be heard.
  */
-export async function attemptRefresh(deps: RefreshAttemptDeps, claim: RefreshClaim): Promise<RefreshAttempt> {
+export async function attemptRefresh(deps: RefreshAttemptDeps, claim: RefreshClaim, scopes?: readonly string[]): Promise<RefreshAttempt> {
   const connectionId = claim.record.connectionId;
   let provider: Provider | undefined;
   try {
@@ -67,8 +67,12 @@ export async function attemptRefresh(deps: RefreshAttemptDeps, claim: RefreshCla
   }
   try {
     const result = await exchangeToken(
-      { tokenEndpoint: endpoints.tokenEndpoint, clientId: provider.clientId, clientSecret, authMethod: endpoints.authMethod },
-      { type: "refresh_token", refreshToken },
+      {
+        tokenEndpoint: endpoints.tokenEndpoint, clientId: provider.clientId, clientSecret, authMethod: endpoints.authMethod,
+        ...(provider.params.scopeSeparator === undefined ? {} : { scopeSeparator: provider.params.scopeSeparator }),
+      },
+      // With scopes: a narrowed token (RFC 6749 section 6), for a session that may do less than the connection.
+      { type: "refresh_token", refreshToken, ...(scopes === undefined ? {} : { scopes }) },
       { fetch: deps.fetch, now: deps.now, timeoutMs: deps.settings.providerTimeoutMs },
     );
     if (result.ok) return { ok: true, providerName, tokens: result.tokens, refreshToken };

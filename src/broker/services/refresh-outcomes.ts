@@ -43,6 +43,12 @@ export interface RefreshOutcomeDeps {
 export interface RefreshOutcomes {
   /** New tokens: stored whatever it takes, unless another refresh of the grant stored newer ones first. */
   store(context: AttemptContext, tokens: TokenSet, presented: string): Promise<CredentialRecord>;
+  /**
+   * A narrowing refresh's answer: the connection keeps its own access token,
+   * and a refresh token the provider rotated is stored like any other (or the
+   * lease is simply given back when it did not rotate).
+   */
+  storeRotation(context: AttemptContext, tokens: TokenSet, presented: string): Promise<void>;
   /** The provider refused the grant: the connection needs the user. Throws `attention_required`. */
   needsUser(context: AttemptContext, failure: RefreshFailure): Promise<CredentialRecord>;
   /** Anything else: back off, or after the give-up days need the user. Throws. */
@@ -67,11 +73,49 @@ export function createRefreshOutcomes(deps: RefreshOutcomeDeps): RefreshOutcomes
     await deps.audit.recordNow({ ...auditBase(c), eventType: "connection.attention_required", outcome: "failure", reason, details: { trigger: c.trigger, ...extra } });
   }
 
+  /** Writes `credential` under the claim, whatever it takes; see store(). */
+  async function persist(c: AttemptContext, credential: NewCredential, rotated: boolean): Promise<CredentialRecord> {
+    const { record, lease } = c.claim;
+    const id = record.connectionId;
+    let landed: { record: CredentialRecord | undefined; revived: boolean; ours: boolean };
+    try {
+      landed = await writeUntilLanded(deps, { what: "store the refreshed tokens", fields: fieldsOf(c), deadline: deps.hardDeadline }, async () => {
+        const written = await deps.connections.storeRefreshed(id, lease, record.version, credential);
+        if (written !== undefined) return { ...written, ours: true };
+        const current = await deps.connections.getCredential(id);
+        // A write that committed but whose answer was lost names our claim: it was ours after all.
+        return { record: current, revived: false, ours: current?.writtenByLease === lease.id };
+      });
+    } catch (error) {
+      deps.logger.error("the refreshed tokens could not be stored; if the provider rotated the refresh token, this grant is lost", fieldsOf(c));
+      throw new NexusError("unavailable", "the refreshed token could not be stored; try again shortly", { cause: error, retryAfterSeconds: 1 });
+    }
+    deps.metrics.refresh("success", c.seconds);
+    if (!landed.ours) {
+      await deps.settle(id, lease, c.claimedAt);
+      deps.logger.warn("another refresh of this grant stored its tokens first; this answer is discarded", fieldsOf(c));
+      deps.audit.record({ ...auditBase(c), eventType: "token.refreshed", outcome: "success", details: { trigger: c.trigger, rotated, written: false } });
+      if (landed.record === undefined) throw new NexusError("connection_not_found", `connection ${id} has no credential (revoked meanwhile)`);
+      return landed.record;
+    }
+    deps.logger.info("token refreshed", { ...fieldsOf(c), ms: Math.round(c.seconds * 1000), rotated, interrupted_before: c.claim.interrupted });
+    deps.audit.record({ ...auditBase(c), eventType: "token.refreshed", outcome: "success", details: { trigger: c.trigger, rotated, written: true } });
+    if (landed.revived) {
+      deps.logger.warn("connection active again: a refresh refused meanwhile elsewhere was superseded by this one", fieldsOf(c));
+      deps.audit.record({ ...auditBase(c), eventType: "connection.reactivated", outcome: "success", details: { trigger: c.trigger } });
+    }
+    return landed.record!;
+  }
+
   return {
     async store(c, tokens, presented) {
-      const { record, lease } = c.claim;
-      const id = record.connectionId;
-      const credential: NewCredential = {
+      const id = c.claim.record.connectionId;
+      if (tokens.expiresIn !== undefined && tokens.expiresIn < s.minIntervalSeconds) {
+        deps.logger.warn("provider quirk: the new token lives less than the minimum refresh interval", {
+          ...fieldsOf(c), expires_in_s: tokens.expiresIn, min_interval_s: s.minIntervalSeconds,
+        });
+      }
+      return persist(c, {
         keyId: deps.sealer.activeKeyId,
         secretCt: deps.sealer.seal(oauthSecret(tokens), { ...sealedFields.credentialSecret, rowId: id }),
         // A provider that does not rotate keeps the old refresh token valid (RFC 6749 section 6).
@@ -79,41 +123,27 @@ export function createRefreshOutcomes(deps: RefreshOutcomeDeps): RefreshOutcomes
         expiresInSeconds: tokens.expiresIn,
         refreshMarginSeconds: s.marginSeconds,
         minRefreshIntervalSeconds: s.minIntervalSeconds,
-      };
-      if (tokens.expiresIn !== undefined && tokens.expiresIn < s.minIntervalSeconds) {
-        deps.logger.warn("provider quirk: the new token lives less than the minimum refresh interval", {
-          ...fieldsOf(c), expires_in_s: tokens.expiresIn, min_interval_s: s.minIntervalSeconds,
-        });
+      }, tokens.refreshToken !== undefined);
+    },
+
+    async storeRotation(c, tokens) {
+      const { record, lease } = c.claim;
+      const id = record.connectionId;
+      if (tokens.refreshToken === undefined) {
+        deps.metrics.refresh("success", c.seconds);
+        deps.audit.record({ ...auditBase(c), eventType: "token.refreshed", outcome: "success", details: { trigger: c.trigger, rotated: false, written: false } });
+        return deps.settle(id, lease, c.claimedAt);
       }
-      let landed: { record: CredentialRecord | undefined; revived: boolean; ours: boolean };
-      try {
-        landed = await writeUntilLanded(deps, { what: "store the refreshed tokens", fields: fieldsOf(c), deadline: deps.hardDeadline }, async () => {
-          const written = await deps.connections.storeRefreshed(id, lease, record.version, credential);
-          if (written !== undefined) return { ...written, ours: true };
-          const current = await deps.connections.getCredential(id);
-          // A write that committed but whose answer was lost names our claim: it was ours after all.
-          return { record: current, revived: false, ours: current?.writtenByLease === lease.id };
-        });
-      } catch (error) {
-        deps.logger.error("the refreshed tokens could not be stored; if the provider rotated the refresh token, this grant is lost", fieldsOf(c));
-        throw new NexusError("unavailable", "the refreshed token could not be stored; try again shortly", { cause: error, retryAfterSeconds: 1 });
-      }
-      const rotated = tokens.refreshToken !== undefined;
-      deps.metrics.refresh("success", c.seconds);
-      if (!landed.ours) {
-        await deps.settle(id, lease, c.claimedAt);
-        deps.logger.warn("another refresh of this grant stored its tokens first; this answer is discarded", fieldsOf(c));
-        deps.audit.record({ ...auditBase(c), eventType: "token.refreshed", outcome: "success", details: { trigger: c.trigger, rotated, written: false } });
-        if (landed.record === undefined) throw new NexusError("connection_not_found", `connection ${id} has no credential (revoked meanwhile)`);
-        return landed.record;
-      }
-      deps.logger.info("token refreshed", { ...fieldsOf(c), ms: Math.round(c.seconds * 1000), rotated, interrupted_before: c.claim.interrupted });
-      deps.audit.record({ ...auditBase(c), eventType: "token.refreshed", outcome: "success", details: { trigger: c.trigger, rotated, written: true } });
-      if (landed.revived) {
-        deps.logger.warn("connection active again: a refresh refused meanwhile elsewhere was superseded by this one", fieldsOf(c));
-        deps.audit.record({ ...auditBase(c), eventType: "connection.reactivated", outcome: "success", details: { trigger: c.trigger } });
-      }
-      return landed.record!;
+      // The stored access token (all the connection's scopes) stays: only the refresh token moves on.
+      const secret = deps.sealer.openText(record.secretCt, { ...sealedFields.credentialSecret, rowId: id });
+      await persist(c, {
+        keyId: deps.sealer.activeKeyId,
+        secretCt: deps.sealer.seal(secret, { ...sealedFields.credentialSecret, rowId: id }),
+        refreshCt: deps.sealer.seal(tokens.refreshToken, { ...sealedFields.credentialRefreshToken, rowId: id }),
+        expiresInSeconds: record.expiresAt === null ? undefined : Math.max(0, (record.expiresAt.getTime() - deps.now()) / 1000),
+        refreshMarginSeconds: s.marginSeconds,
+        minRefreshIntervalSeconds: s.minIntervalSeconds,
+      }, true);
     },
 
     async needsUser(c, failure) {

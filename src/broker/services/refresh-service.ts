@@ -4,6 +4,7 @@ import type { CredentialRecord } from "../domain/connection.ts";
 import type { AuditLog, BrokerMetrics, ConnectionStore, LeaseRef, ProviderStore, RefreshClaim, Sealer } from "../domain/ports.ts";
 import { refreshedTooRecently } from "../domain/refresh-policy.ts";
 import type { FetchLike } from "../oauth/fetch-with-timeout.ts";
+import type { TokenSet } from "../oauth/token-endpoint.ts";
 import type { EndpointResolver } from "./provider-endpoints.ts";
 import { attemptRefresh } from "./refresh-attempt.ts";
 import { createRefreshOutcomes } from "./refresh-outcomes.ts";
@@ -11,7 +12,7 @@ import { type Sleep, writeUntilLanded } from "./write-until-landed.ts";
 import { untilAborted } from "../../shared/until-aborted.ts";
 
 /** Why a refresh runs. */
-export type RefreshTrigger = "on_demand" | "forced" | "background";
+export type RefreshTrigger = "on_demand" | "forced" | "background" | "narrow";
 
 /** Options of one refresh asked for by a caller. */
 export interface RefreshOptions {
@@ -33,6 +34,13 @@ export interface RefreshService {
   refresh(connectionId: string, options: RefreshOptions): Promise<CredentialRecord>;
   /** Refreshes a credential the background loop claimed, after `delayMs`. Never rejects: outcomes are logged and audited. */
   refreshClaimed(claim: RefreshClaim, delayMs?: number): Promise<void>;
+  /**
+   * A provider access token limited to `scopes`, by a refresh that asks for
+   * them (RFC 6749 section 6). The connection keeps its own access token; a
+   * refresh token the provider rotated on the way is stored, as by any
+   * refresh. Serialized with every other refresh of the connection.
+   */
+  narrow(connectionId: string, scopes: readonly string[], audit: { caller: string; agentId?: string }): Promise<TokenSet>;
   /**
    * Stops taking new refreshes and waits up to `graceMs` for those already
    * running to write their outcome; resolves to how many had not finished.
@@ -135,6 +143,25 @@ export function createRefreshService(deps: RefreshServiceDeps): RefreshService {
     // A provider that hands out tokens living 0 or 1 s would otherwise be asked on every read.
     if (options.trigger === "on_demand" && refreshedTooRecently(before.refreshedAt, deps.now(), s.minIntervalSeconds)) return before;
     assertNotBackingOff(before, deps.now());
+    const claimed = await claim(connectionId);
+    if (claimed.kind === "busy") return waitForSibling(connectionId, before, options);
+    if (claimed.kind === "changed") return claimed.record;
+    const { claim: c, claimedAt } = claimed;
+    if (c.record.version !== before.version || (options.trigger === "on_demand" && !expired(c.record, deps.now()))) {
+      await settle(connectionId, c.lease, claimedAt);
+      return c.record; // written by someone else since our first read
+    }
+    return held(c, options.trigger, who, claimedAt);
+  }
+
+  /**
+   * Takes the lease and reads the row under it: `held`; `busy` when another
+   * process holds the lease; `changed` (lease given back) when a write landed
+   * between the claim and the read.
+   */
+  async function claim(connectionId: string): Promise<
+    { kind: "held"; claim: RefreshClaim; claimedAt: number } | { kind: "busy" } | { kind: "changed"; record: CredentialRecord }
+  > {
     if (stopping) throw shuttingDown();
     const lease = { id: deps.randomUUID(), owner: s.instanceId, seconds: s.leaseSeconds };
     const claimedAt = deps.now();
@@ -146,7 +173,7 @@ export function createRefreshService(deps: RefreshServiceDeps): RefreshService {
       void settle(connectionId, lease, claimedAt);
       throw error;
     }
-    if (claimed === undefined) return waitForSibling(connectionId, before, options);
+    if (claimed === undefined) return { kind: "busy" };
     let record: CredentialRecord | undefined;
     let providerId: string | undefined;
     try {
@@ -156,12 +183,46 @@ export function createRefreshService(deps: RefreshServiceDeps): RefreshService {
       await settle(connectionId, lease, claimedAt);
       throw error;
     }
-    if (record === undefined || providerId === undefined || record.version !== claimed.version || (options.trigger === "on_demand" && !expired(record, deps.now()))) {
+    if (record === undefined || providerId === undefined || record.version !== claimed.version) {
       await settle(connectionId, lease, claimedAt);
       if (record === undefined || providerId === undefined) throw new NexusError("connection_not_found", `no connection ${connectionId}`);
-      return record; // written by someone else since our first read
+      return { kind: "changed", record };
     }
-    return held({ record, providerId, lease, interrupted: claimed.interrupted }, options.trigger, who, claimedAt);
+    return { kind: "held", claim: { record, providerId, lease, interrupted: claimed.interrupted }, claimedAt };
+  }
+
+  /** One narrowing refresh under the lease: the narrowed token for the caller, a rotated refresh token for the row. */
+  async function narrowOnce(connectionId: string, scopes: readonly string[], who: { caller: string; agentId?: string }): Promise<TokenSet> {
+    const deadline = deps.now() + (s.leaseSeconds + 1) * 1000;
+    for (;;) {
+      const claimed = await claim(connectionId);
+      if (claimed.kind === "held") {
+        const { claim: c, claimedAt } = claimed;
+        const started = deps.now();
+        const attempt = await attemptRefresh(attemptDeps, c, scopes);
+        const seconds = (deps.now() - started) / 1000;
+        const context = { claim: c, trigger: "narrow" as const, ...who, claimedAt, seconds, providerName: attempt.providerName };
+        if (attempt.ok) {
+          await outcomes.storeRotation(context, attempt.tokens, attempt.refreshToken);
+          return attempt.tokens;
+        }
+        deps.metrics.refresh("error", seconds);
+        if (attempt.failure === "database") {
+          await settle(connectionId, c.lease, claimedAt);
+          throw attempt.error;
+        }
+        if (attempt.failure.kind === "needs_user") return outcomes.needsUser(context, attempt.failure).then(() => { throw notRefreshable(); });
+        // The provider may have rotated the token unheard: back off and keep the mark, as any refresh would.
+        if (attempt.failure.maybeRotated) return outcomes.backOff(context, attempt.failure);
+        await settle(connectionId, c.lease, claimedAt);
+        if (attempt.failure.status >= 400 && attempt.failure.status < 500) {
+          throw new NexusError("invalid_scope", `the provider would not narrow the token to these scopes (${attempt.failure.reason})`);
+        }
+        throw new NexusError("provider_unavailable", `the provider did not narrow the token (${attempt.failure.reason}); try again later`, { retryAfterSeconds: 5 });
+      }
+      if (deps.now() > deadline || stopping) throw new NexusError("provider_unavailable", "the connection is being refreshed; try again shortly", { retryAfterSeconds: 1 });
+      await deps.sleep(100);
+    }
   }
 
   /** Another process holds the lease: wait for its outcome rather than present the same refresh token. */
@@ -191,6 +252,16 @@ export function createRefreshService(deps: RefreshServiceDeps): RefreshService {
     refresh(connectionId, options) {
       const shared = inFlight.get(connectionId) ?? track(connectionId, () => run(connectionId, options));
       return untilAborted(shared, options.signal);
+    },
+    async narrow(connectionId, scopes, who) {
+      // One refresh of a connection at a time in this process; the lease keeps other processes out.
+      for (let running = inFlight.get(connectionId); running !== undefined; running = inFlight.get(connectionId)) await running.catch(() => {});
+      let tokens: TokenSet | undefined;
+      await track(connectionId, async () => {
+        tokens = await narrowOnce(connectionId, scopes, who);
+        return mustGetCredential(connectionId);
+      });
+      return tokens!;
     },
     async refreshClaimed(claim, delayMs = 0) {
       const id = claim.record.connectionId;

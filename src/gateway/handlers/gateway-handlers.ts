@@ -8,6 +8,7 @@ import { kCaller } from "../../shared/request-context.ts";
 import { kAgentCredential } from "../agent-auth.ts";
 import type { BrokerClients } from "../broker-clients.ts";
 import { check } from "../input-rules.ts";
+import { assertionAlgorithms } from "../../shared/assertion-algorithms.ts";
 
 /**
  * The public GatewayService: each RPC validates its input, then makes one
@@ -20,9 +21,10 @@ export function createGatewayHandlers(broker: BrokerClients, logger: Logger, pub
     const caller = ctx.values.get(kCaller);
     const credential = ctx.values.get(kAgentCredential);
     // A registered agent's credential goes to the Broker, which checks it and the agent's access; an unscoped key is only named.
+    // The public URL goes on every call: it is the audience of assertions and the issuer of session tokens.
     const headers: Record<string, string> = credential !== ""
       ? { "x-nexus-agent-credential": credential, "x-nexus-audience": publicUrl }
-      : caller !== "" ? { "x-nexus-caller": caller } : {};
+      : caller !== "" ? { "x-nexus-caller": caller, "x-nexus-audience": publicUrl } : { "x-nexus-audience": publicUrl };
     return { signal: ctx.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }), headers };
   }
 
@@ -81,6 +83,47 @@ export function createGatewayHandlers(broker: BrokerClients, logger: Logger, pub
       const state = check.state(req.state, "state");
       const r = await relay(() => broker.connections.getCaptureSchema({ state }, options(ctx)));
       return { providerName: r.providerName, ...(r.schema === undefined ? {} : { schema: r.schema }) };
+    },
+    async createSession(req, ctx) {
+      const r = await relay(() => broker.sessions.createSession({ ...(req.spec === undefined ? {} : { spec: req.spec }) }, options(ctx)));
+      ctx.responseHeader.set("x-http-code", "201");
+      ctx.responseHeader.set("cache-control", "no-store");
+      return r.session === undefined ? {} : { session: r.session };
+    },
+    async getSession(req, ctx) {
+      const sessionId = check.uuid(req.sessionId, "session_id");
+      const r = await relay(() => broker.sessions.getSession({ sessionId }, options(ctx)));
+      return r.session === undefined ? {} : { session: r.session };
+    },
+    async revokeSession(req, ctx) {
+      const sessionId = check.uuid(req.sessionId, "session_id");
+      const r = await relay(() => broker.sessions.revokeSession({ sessionId }, options(ctx)));
+      return r.session === undefined ? {} : { session: r.session };
+    },
+    async exchangeToken(req, ctx) {
+      ctx.responseHeader.set("cache-control", "no-store");
+      ctx.responseHeader.set("pragma", "no-cache");
+      const r = await relay(() => broker.sessions.exchangeToken({ ...(req.exchange === undefined ? {} : { exchange: req.exchange }) }, options(ctx)));
+      return r.result === undefined ? {} : { result: r.result };
+    },
+    async getJwks(_req, ctx) {
+      ctx.responseHeader.set("cache-control", "public, max-age=60");
+      const r = await relay(() => broker.sessions.getSessionKeys({}, options(ctx)));
+      return r.jwks === undefined ? {} : { jwks: r.jwks };
+    },
+    async getAuthorizationServerMetadata(_req, ctx) {
+      ctx.responseHeader.set("cache-control", "public, max-age=300");
+      return {
+        metadata: {
+          issuer: publicUrl,
+          tokenEndpoint: `${publicUrl}/v1/token-exchange`,
+          jwksUri: `${publicUrl}/.well-known/jwks.json`,
+          grantTypesSupported: ["urn:ietf:params:oauth:grant-type:token-exchange"],
+          tokenEndpointAuthMethodsSupported: ["private_key_jwt", "client_secret_basic"],
+          tokenEndpointAuthSigningAlgValuesSupported: [...assertionAlgorithms],
+          tokenExchangeSubjectTokenTypesSupported: ["urn:ietf:params:oauth:token-type:jwt"],
+        },
+      };
     },
     async captureCredential(req, ctx) {
       const state = check.state(req.state, "state");

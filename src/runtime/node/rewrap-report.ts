@@ -5,6 +5,7 @@ const nouns: Record<SealedColumnKind, string> = {
   provider_client_secret: "provider client secrets",
   credential: "credentials",
   handshake_verifier: "handshake verifiers",
+  session_signing_key: "session signing keys",
 };
 
 // What the operator can do about a row whose secret is lost: the secret cannot be
@@ -13,6 +14,7 @@ const remedies: Record<SealedColumnKind, (rowId: string) => string> = {
   credential: (id) => `revoke this connection (RevokeConnection, or DELETE /connections/${id}) and ask its user to connect again`,
   provider_client_secret: (id) => `enter this provider's client secret again (UpdateProvider, or PATCH /providers/${id} with client_secret)`,
   handshake_verifier: () => "nothing: the handshake expires within minutes and is deleted; its user starts the connection again",
+  session_signing_key: (kid) => `rotate the session signing key (POST /session-keys/rotate); sessions signed with "${kid}" stop verifying, so their agents create new ones`,
 };
 
 /** One quarantined row on one line: kind, row id, key id, reason and what to do. Never content. */

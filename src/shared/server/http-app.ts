@@ -45,6 +45,8 @@ export interface HttpAppOptions {
   shutdownSignal?: AbortSignal;
   /** Tried for requests no RPC or REST route takes. */
   pages?: PageHandler;
+  /** Methods (`pkg.Service/Method`) whose REST errors are RFC 6749 token endpoint errors. */
+  oauthErrorMethods?: readonly string[];
   logger: Logger;
 }
 
@@ -86,7 +88,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   const services = uniqueServices(router.handlers);
   const handlers = router.handlers.map(addProtocolErrorReasons);
   const byPath = new Map<string, UniversalHandler>(handlers.map((h) => [h.requestPath, h]));
-  const transcoder = createRestTranscoder(handlers, { readMaxBytes, recursionLimit });
+  const transcoder = createRestTranscoder(handlers, { readMaxBytes, recursionLimit, oauthErrorMethods: options.oauthErrorMethods ?? [] });
   const cors = options.corsAllowedOrigins === undefined ? undefined : createCors(options.corsAllowedOrigins);
   const metricsAccess = options.metricsAccess ?? "public";
 

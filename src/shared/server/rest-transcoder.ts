@@ -7,6 +7,7 @@ import type { HttpRule } from "../../../gen/google/api/http_pb.ts";
 import type { HttpBody } from "../../../gen/google/api/httpbody_pb.ts";
 import { withReason } from "../connect-errors.ts";
 import { bytesResponse, connectErrorResponse, once } from "./error-response.ts";
+import { connectErrorOf, oauthErrorResponse } from "./oauth-error-response.ts";
 import { stripInputOnlyFields } from "./input-only-fields.ts";
 import { createPathTemplate, type PathTemplate } from "./path-template.ts";
 import { createRestRequestBuilder, type RestBody, type RestRequestBuilder } from "./rest-request-builder.ts";
@@ -17,6 +18,12 @@ export interface RestTranscoderOptions {
   readMaxBytes: number;
   /** Deepest message nesting accepted. @default 100 (protobuf-es's own) */
   recursionLimit?: number;
+  /**
+   * Methods (`pkg.Service/Method`) whose REST errors are RFC 6749 token
+   * endpoint errors (`{"error","error_description"}`) instead of Connect's
+   * error JSON: token exchange, which OAuth libraries call.
+   */
+  oauthErrorMethods?: readonly string[];
 }
 
 /** A REST route as the annotations declare it, for docs and listings. */
@@ -102,7 +109,15 @@ export function createRestTranscoder(handlers: readonly UniversalHandler[], opti
     return allowed === undefined ? undefined : { kind: "method_not_allowed", allowed };
   }
 
+  const oauthMethods = new Set(options.oauthErrorMethods ?? []);
+
   async function handle(request: UniversalServerRequest, matched: Extract<RestMatch, { kind: "route" }>): Promise<UniversalServerResponse> {
+    if (!oauthMethods.has(`${matched.route.info.service}/${matched.route.info.method}`)) return handleRest(request, matched);
+    const response = await handleRest(request, matched);
+    return response.status === 200 || response.status === 201 ? response : oauthErrorResponse(await connectErrorOf(response));
+  }
+
+  async function handleRest(request: UniversalServerRequest, matched: Extract<RestMatch, { kind: "route" }>): Promise<UniversalServerResponse> {
     const { route, captures } = matched;
     const url = new URL(request.url);
     let input: Message;

@@ -9,13 +9,15 @@ import { file_google_api_field_behavior } from "../../../google/api/field_behavi
 import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
 import type { Credential } from "../../common/v1/credential_pb.ts";
 import { file_nexus_common_v1_credential } from "../../common/v1/credential_pb.ts";
+import type { IssuedSession, Jwks, SessionInfo, SessionSpec, TokenExchange, TokenExchangeResult } from "../../common/v1/session_pb.ts";
+import { file_nexus_common_v1_session } from "../../common/v1/session_pb.ts";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file nexus/gateway/v1/gateway_service.proto.
  */
 export const file_nexus_gateway_v1_gateway_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZuZXh1cy9nYXRld2F5L3YxL2dhdGV3YXlfc2VydmljZS5wcm90bxIQbmV4dXMuZ2F0ZXdheS52MSKFAQoYUmVxdWVzdENvbm5lY3Rpb25SZXF1ZXN0EhQKB3VzZXJfaWQYASABKAlCA+BBAhIVCg1wcm92aWRlcl9uYW1lGAIgASgJEhMKC3Byb3ZpZGVyX2lkGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIXCgpyZXR1cm5fdXJsGAUgASgJQgPgQQIijAEKGVJlcXVlc3RDb25uZWN0aW9uUmVzcG9uc2USEAoIYXV0aF91cmwYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCRINCgVzdGF0ZRgDIAEoCRITCgtwcm92aWRlcl9pZBgEIAEoCRIOCgZzY29wZXMYBSADKAkSEgoKZXhwaXJlc19hdBgGIAEoDSI0ChZDaGVja0Nvbm5lY3Rpb25SZXF1ZXN0EhoKDWNvbm5lY3Rpb25faWQYASABKAlCA+BBAiI5ChdDaGVja0Nvbm5lY3Rpb25SZXNwb25zZRIOCgZzdGF0dXMYASABKAkSDgoGcmVhc29uGAIgASgJIi0KD0dldFRva2VuUmVxdWVzdBIaCg1jb25uZWN0aW9uX2lkGAEgASgJQgPgQQIiQwoQR2V0VG9rZW5SZXNwb25zZRIvCgpjcmVkZW50aWFsGAEgASgLMhsubmV4dXMuY29tbW9uLnYxLkNyZWRlbnRpYWwiMQoTUmVmcmVzaFRva2VuUmVxdWVzdBIaCg1jb25uZWN0aW9uX2lkGAEgASgJQgPgQQIiRwoUUmVmcmVzaFRva2VuUmVzcG9uc2USLwoKY3JlZGVudGlhbBgBIAEoCzIbLm5leHVzLmNvbW1vbi52MS5DcmVkZW50aWFsIkwKE1Jlc29sdmVUb2tlblJlcXVlc3QSGQoMd29ya3NwYWNlX2lkGAEgASgJQgPgQQISGgoNcHJvdmlkZXJfbmFtZRgCIAEoCUID4EECIl4KFFJlc29sdmVUb2tlblJlc3BvbnNlEi8KCmNyZWRlbnRpYWwYASABKAsyGy5uZXh1cy5jb21tb24udjEuQ3JlZGVudGlhbBIVCg1jb25uZWN0aW9uX2lkGAIgASgJInIKDFByb3ZpZGVySW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWF1dGhfdHlwZRgDIAEoCRIQCghjYXRlZ29yeRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRIOCgZzY29wZXMYBiADKAkiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiSgoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjEKCXByb3ZpZGVycxgBIAMoCzIeLm5leHVzLmdhdGV3YXkudjEuUHJvdmlkZXJJbmZvIi0KF0dldENhcHR1cmVTY2hlbWFSZXF1ZXN0EhIKBXN0YXRlGAEgASgJQgPgQQIiWgoYR2V0Q2FwdHVyZVNjaGVtYVJlc3BvbnNlEhUKDXByb3ZpZGVyX25hbWUYASABKAkSJwoGc2NoZW1hGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCK5AQoYQ2FwdHVyZUNyZWRlbnRpYWxSZXF1ZXN0EhIKBXN0YXRlGAEgASgJQgPgQQISVQoLY3JlZGVudGlhbHMYAiADKAsyOy5uZXh1cy5nYXRld2F5LnYxLkNhcHR1cmVDcmVkZW50aWFsUmVxdWVzdC5DcmVkZW50aWFsc0VudHJ5QgPgQQIaMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkIKGUNhcHR1cmVDcmVkZW50aWFsUmVzcG9uc2USFQoNY29ubmVjdGlvbl9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAky8AgKDkdhdGV3YXlTZXJ2aWNlEo8BChFSZXF1ZXN0Q29ubmVjdGlvbhIqLm5leHVzLmdhdGV3YXkudjEuUmVxdWVzdENvbm5lY3Rpb25SZXF1ZXN0GisubmV4dXMuZ2F0ZXdheS52MS5SZXF1ZXN0Q29ubmVjdGlvblJlc3BvbnNlIiGC0+STAhs6ASoiFi92MS9yZXF1ZXN0LWNvbm5lY3Rpb24SlwEKD0NoZWNrQ29ubmVjdGlvbhIoLm5leHVzLmdhdGV3YXkudjEuQ2hlY2tDb25uZWN0aW9uUmVxdWVzdBopLm5leHVzLmdhdGV3YXkudjEuQ2hlY2tDb25uZWN0aW9uUmVzcG9uc2UiL5ACAYLT5JMCJhIkL3YxL2NoZWNrLWNvbm5lY3Rpb24ve2Nvbm5lY3Rpb25faWR9EoMBCghHZXRUb2tlbhIhLm5leHVzLmdhdGV3YXkudjEuR2V0VG9rZW5SZXF1ZXN0GiIubmV4dXMuZ2F0ZXdheS52MS5HZXRUb2tlblJlc3BvbnNlIjCQAgGC0+STAidiCmNyZWRlbnRpYWwSGS92MS90b2tlbi97Y29ubmVjdGlvbl9pZH0SjgEKDFJlZnJlc2hUb2tlbhIlLm5leHVzLmdhdGV3YXkudjEuUmVmcmVzaFRva2VuUmVxdWVzdBomLm5leHVzLmdhdGV3YXkudjEuUmVmcmVzaFRva2VuUmVzcG9uc2UiL4LT5JMCKWIKY3JlZGVudGlhbCIbL3YxL3JlZnJlc2gve2Nvbm5lY3Rpb25faWR9EoEBCgxSZXNvbHZlVG9rZW4SJS5uZXh1cy5nYXRld2F5LnYxLlJlc29sdmVUb2tlblJlcXVlc3QaJi5uZXh1cy5nYXRld2F5LnYxLlJlc29sdmVUb2tlblJlc3BvbnNlIiKQAgGC0+STAhliCmNyZWRlbnRpYWwSCy92MS9yZXNvbHZlEnoKDUxpc3RQcm92aWRlcnMSJi5uZXh1cy5nYXRld2F5LnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0GicubmV4dXMuZ2F0ZXdheS52MS5MaXN0UHJvdmlkZXJzUmVzcG9uc2UiGJACAYLT5JMCDxINL3YxL3Byb3ZpZGVycxKIAQoQR2V0Q2FwdHVyZVNjaGVtYRIpLm5leHVzLmdhdGV3YXkudjEuR2V0Q2FwdHVyZVNjaGVtYVJlcXVlc3QaKi5uZXh1cy5nYXRld2F5LnYxLkdldENhcHR1cmVTY2hlbWFSZXNwb25zZSIdkAIBgtPkkwIUEhIvdjEvY2FwdHVyZS1zY2hlbWESjwEKEUNhcHR1cmVDcmVkZW50aWFsEioubmV4dXMuZ2F0ZXdheS52MS5DYXB0dXJlQ3JlZGVudGlhbFJlcXVlc3QaKy5uZXh1cy5nYXRld2F5LnYxLkNhcHR1cmVDcmVkZW50aWFsUmVzcG9uc2UiIYLT5JMCGzoBKiIWL3YxL2NhcHR1cmUtY3JlZGVudGlhbGIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_struct, file_nexus_common_v1_credential]);
+  fileDesc("CiZuZXh1cy9nYXRld2F5L3YxL2dhdGV3YXlfc2VydmljZS5wcm90bxIQbmV4dXMuZ2F0ZXdheS52MSKFAQoYUmVxdWVzdENvbm5lY3Rpb25SZXF1ZXN0EhQKB3VzZXJfaWQYASABKAlCA+BBAhIVCg1wcm92aWRlcl9uYW1lGAIgASgJEhMKC3Byb3ZpZGVyX2lkGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIXCgpyZXR1cm5fdXJsGAUgASgJQgPgQQIijAEKGVJlcXVlc3RDb25uZWN0aW9uUmVzcG9uc2USEAoIYXV0aF91cmwYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCRINCgVzdGF0ZRgDIAEoCRITCgtwcm92aWRlcl9pZBgEIAEoCRIOCgZzY29wZXMYBSADKAkSEgoKZXhwaXJlc19hdBgGIAEoDSI0ChZDaGVja0Nvbm5lY3Rpb25SZXF1ZXN0EhoKDWNvbm5lY3Rpb25faWQYASABKAlCA+BBAiI5ChdDaGVja0Nvbm5lY3Rpb25SZXNwb25zZRIOCgZzdGF0dXMYASABKAkSDgoGcmVhc29uGAIgASgJIi0KD0dldFRva2VuUmVxdWVzdBIaCg1jb25uZWN0aW9uX2lkGAEgASgJQgPgQQIiQwoQR2V0VG9rZW5SZXNwb25zZRIvCgpjcmVkZW50aWFsGAEgASgLMhsubmV4dXMuY29tbW9uLnYxLkNyZWRlbnRpYWwiMQoTUmVmcmVzaFRva2VuUmVxdWVzdBIaCg1jb25uZWN0aW9uX2lkGAEgASgJQgPgQQIiRwoUUmVmcmVzaFRva2VuUmVzcG9uc2USLwoKY3JlZGVudGlhbBgBIAEoCzIbLm5leHVzLmNvbW1vbi52MS5DcmVkZW50aWFsIkwKE1Jlc29sdmVUb2tlblJlcXVlc3QSGQoMd29ya3NwYWNlX2lkGAEgASgJQgPgQQISGgoNcHJvdmlkZXJfbmFtZRgCIAEoCUID4EECIl4KFFJlc29sdmVUb2tlblJlc3BvbnNlEi8KCmNyZWRlbnRpYWwYASABKAsyGy5uZXh1cy5jb21tb24udjEuQ3JlZGVudGlhbBIVCg1jb25uZWN0aW9uX2lkGAIgASgJInIKDFByb3ZpZGVySW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWF1dGhfdHlwZRgDIAEoCRIQCghjYXRlZ29yeRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRIOCgZzY29wZXMYBiADKAkiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiSgoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjEKCXByb3ZpZGVycxgBIAMoCzIeLm5leHVzLmdhdGV3YXkudjEuUHJvdmlkZXJJbmZvIi0KF0dldENhcHR1cmVTY2hlbWFSZXF1ZXN0EhIKBXN0YXRlGAEgASgJQgPgQQIiWgoYR2V0Q2FwdHVyZVNjaGVtYVJlc3BvbnNlEhUKDXByb3ZpZGVyX25hbWUYASABKAkSJwoGc2NoZW1hGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCK5AQoYQ2FwdHVyZUNyZWRlbnRpYWxSZXF1ZXN0EhIKBXN0YXRlGAEgASgJQgPgQQISVQoLY3JlZGVudGlhbHMYAiADKAsyOy5uZXh1cy5nYXRld2F5LnYxLkNhcHR1cmVDcmVkZW50aWFsUmVxdWVzdC5DcmVkZW50aWFsc0VudHJ5QgPgQQIaMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkIKGUNhcHR1cmVDcmVkZW50aWFsUmVzcG9uc2USFQoNY29ubmVjdGlvbl9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkiRwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSLwoEc3BlYxgBIAEoCzIcLm5leHVzLmNvbW1vbi52MS5TZXNzaW9uU3BlY0ID4EECIkgKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIvCgdzZXNzaW9uGAEgASgLMh4ubmV4dXMuY29tbW9uLnYxLklzc3VlZFNlc3Npb24iLAoRR2V0U2Vzc2lvblJlcXVlc3QSFwoKc2Vzc2lvbl9pZBgBIAEoCUID4EECIkMKEkdldFNlc3Npb25SZXNwb25zZRItCgdzZXNzaW9uGAEgASgLMhwubmV4dXMuY29tbW9uLnYxLlNlc3Npb25JbmZvIi8KFFJldm9rZVNlc3Npb25SZXF1ZXN0EhcKCnNlc3Npb25faWQYASABKAlCA+BBAiJGChVSZXZva2VTZXNzaW9uUmVzcG9uc2USLQoHc2Vzc2lvbhgBIAEoCzIcLm5leHVzLmNvbW1vbi52MS5TZXNzaW9uSW5mbyJNChRFeGNoYW5nZVRva2VuUmVxdWVzdBI1CghleGNoYW5nZRgBIAEoCzIeLm5leHVzLmNvbW1vbi52MS5Ub2tlbkV4Y2hhbmdlQgPgQQIiTQoVRXhjaGFuZ2VUb2tlblJlc3BvbnNlEjQKBnJlc3VsdBgBIAEoCzIkLm5leHVzLmNvbW1vbi52MS5Ub2tlbkV4Y2hhbmdlUmVzdWx0IhAKDkdldEp3a3NSZXF1ZXN0IjYKD0dldEp3a3NSZXNwb25zZRIjCgRqd2tzGAEgASgLMhUubmV4dXMuY29tbW9uLnYxLkp3a3MilQIKG0F1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YRIOCgZpc3N1ZXIYASABKAkSFgoOdG9rZW5fZW5kcG9pbnQYAiABKAkSEAoIandrc191cmkYAyABKAkSHQoVZ3JhbnRfdHlwZXNfc3VwcG9ydGVkGAQgAygJEi0KJXRva2VuX2VuZHBvaW50X2F1dGhfbWV0aG9kc19zdXBwb3J0ZWQYBSADKAkSOAowdG9rZW5fZW5kcG9pbnRfYXV0aF9zaWduaW5nX2FsZ192YWx1ZXNfc3VwcG9ydGVkGAYgAygJEjQKLHRva2VuX2V4Y2hhbmdlX3N1YmplY3RfdG9rZW5fdHlwZXNfc3VwcG9ydGVkGAcgAygJIicKJUdldEF1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YVJlcXVlc3QiaQomR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVzcG9uc2USPwoIbWV0YWRhdGEYASABKAsyLS5uZXh1cy5nYXRld2F5LnYxLkF1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YTLuDwoOR2F0ZXdheVNlcnZpY2USjwEKEVJlcXVlc3RDb25uZWN0aW9uEioubmV4dXMuZ2F0ZXdheS52MS5SZXF1ZXN0Q29ubmVjdGlvblJlcXVlc3QaKy5uZXh1cy5nYXRld2F5LnYxLlJlcXVlc3RDb25uZWN0aW9uUmVzcG9uc2UiIYLT5JMCGzoBKiIWL3YxL3JlcXVlc3QtY29ubmVjdGlvbhKXAQoPQ2hlY2tDb25uZWN0aW9uEigubmV4dXMuZ2F0ZXdheS52MS5DaGVja0Nvbm5lY3Rpb25SZXF1ZXN0GikubmV4dXMuZ2F0ZXdheS52MS5DaGVja0Nvbm5lY3Rpb25SZXNwb25zZSIvkAIBgtPkkwImEiQvdjEvY2hlY2stY29ubmVjdGlvbi97Y29ubmVjdGlvbl9pZH0SgwEKCEdldFRva2VuEiEubmV4dXMuZ2F0ZXdheS52MS5HZXRUb2tlblJlcXVlc3QaIi5uZXh1cy5nYXRld2F5LnYxLkdldFRva2VuUmVzcG9uc2UiMJACAYLT5JMCJ2IKY3JlZGVudGlhbBIZL3YxL3Rva2VuL3tjb25uZWN0aW9uX2lkfRKOAQoMUmVmcmVzaFRva2VuEiUubmV4dXMuZ2F0ZXdheS52MS5SZWZyZXNoVG9rZW5SZXF1ZXN0GiYubmV4dXMuZ2F0ZXdheS52MS5SZWZyZXNoVG9rZW5SZXNwb25zZSIvgtPkkwIpYgpjcmVkZW50aWFsIhsvdjEvcmVmcmVzaC97Y29ubmVjdGlvbl9pZH0SgQEKDFJlc29sdmVUb2tlbhIlLm5leHVzLmdhdGV3YXkudjEuUmVzb2x2ZVRva2VuUmVxdWVzdBomLm5leHVzLmdhdGV3YXkudjEuUmVzb2x2ZVRva2VuUmVzcG9uc2UiIpACAYLT5JMCGWIKY3JlZGVudGlhbBILL3YxL3Jlc29sdmUSegoNTGlzdFByb3ZpZGVycxImLm5leHVzLmdhdGV3YXkudjEuTGlzdFByb3ZpZGVyc1JlcXVlc3QaJy5uZXh1cy5nYXRld2F5LnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZSIYkAIBgtPkkwIPEg0vdjEvcHJvdmlkZXJzEogBChBHZXRDYXB0dXJlU2NoZW1hEikubmV4dXMuZ2F0ZXdheS52MS5HZXRDYXB0dXJlU2NoZW1hUmVxdWVzdBoqLm5leHVzLmdhdGV3YXkudjEuR2V0Q2FwdHVyZVNjaGVtYVJlc3BvbnNlIh2QAgGC0+STAhQSEi92MS9jYXB0dXJlLXNjaGVtYRKFAQoNQ3JlYXRlU2Vzc2lvbhImLm5leHVzLmdhdGV3YXkudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaJy5uZXh1cy5nYXRld2F5LnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZSIjgtPkkwIdOgRzcGVjYgdzZXNzaW9uIgwvdjEvc2Vzc2lvbnMShgEKCkdldFNlc3Npb24SIy5uZXh1cy5nYXRld2F5LnYxLkdldFNlc3Npb25SZXF1ZXN0GiQubmV4dXMuZ2F0ZXdheS52MS5HZXRTZXNzaW9uUmVzcG9uc2UiLZACAYLT5JMCJGIHc2Vzc2lvbhIZL3YxL3Nlc3Npb25zL3tzZXNzaW9uX2lkfRKMAQoNUmV2b2tlU2Vzc2lvbhImLm5leHVzLmdhdGV3YXkudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaJy5uZXh1cy5nYXRld2F5LnYxLlJldm9rZVNlc3Npb25SZXNwb25zZSIqgtPkkwIkYgdzZXNzaW9uKhkvdjEvc2Vzc2lvbnMve3Nlc3Npb25faWR9Eo4BCg1FeGNoYW5nZVRva2VuEiYubmV4dXMuZ2F0ZXdheS52MS5FeGNoYW5nZVRva2VuUmVxdWVzdBonLm5leHVzLmdhdGV3YXkudjEuRXhjaGFuZ2VUb2tlblJlc3BvbnNlIiyC0+STAiY6CGV4Y2hhbmdlYgZyZXN1bHQiEi92MS90b2tlbi1leGNoYW5nZRJ3CgdHZXRKd2tzEiAubmV4dXMuZ2F0ZXdheS52MS5HZXRKd2tzUmVxdWVzdBohLm5leHVzLmdhdGV3YXkudjEuR2V0Sndrc1Jlc3BvbnNlIieQAgGC0+STAh5iBGp3a3MSFi8ud2VsbC1rbm93bi9qd2tzLmpzb24S0QEKHkdldEF1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YRI3Lm5leHVzLmdhdGV3YXkudjEuR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVxdWVzdBo4Lm5leHVzLmdhdGV3YXkudjEuR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVzcG9uc2UiPJACAYLT5JMCM2IIbWV0YWRhdGESJy8ud2VsbC1rbm93bi9vYXV0aC1hdXRob3JpemF0aW9uLXNlcnZlchKPAQoRQ2FwdHVyZUNyZWRlbnRpYWwSKi5uZXh1cy5nYXRld2F5LnYxLkNhcHR1cmVDcmVkZW50aWFsUmVxdWVzdBorLm5leHVzLmdhdGV3YXkudjEuQ2FwdHVyZUNyZWRlbnRpYWxSZXNwb25zZSIhgtPkkwIbOgEqIhYvdjEvY2FwdHVyZS1jcmVkZW50aWFsYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_struct, file_nexus_common_v1_credential, file_nexus_common_v1_session]);
 
 /**
  * Request of RequestConnection.
@@ -513,6 +515,309 @@ export const CaptureCredentialResponseSchema: GenMessage<CaptureCredentialRespon
   messageDesc(file_nexus_gateway_v1_gateway_service, 16);
 
 /**
+ * Request of CreateSession.
+ *
+ * @generated from message nexus.gateway.v1.CreateSessionRequest
+ */
+export type CreateSessionRequest = Message<"nexus.gateway.v1.CreateSessionRequest"> & {
+  /**
+   * What the session grants.
+   *
+   * @generated from field: nexus.common.v1.SessionSpec spec = 1;
+   */
+  spec?: SessionSpec | undefined;
+};
+
+/**
+ * Describes the message nexus.gateway.v1.CreateSessionRequest.
+ * Use `create(CreateSessionRequestSchema)` to create a new message.
+ */
+export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 17);
+
+/**
+ * Response of CreateSession.
+ *
+ * @generated from message nexus.gateway.v1.CreateSessionResponse
+ */
+export type CreateSessionResponse = Message<"nexus.gateway.v1.CreateSessionResponse"> & {
+  /**
+   * The new session, with its token.
+   *
+   * @generated from field: nexus.common.v1.IssuedSession session = 1;
+   */
+  session?: IssuedSession | undefined;
+};
+
+/**
+ * Describes the message nexus.gateway.v1.CreateSessionResponse.
+ * Use `create(CreateSessionResponseSchema)` to create a new message.
+ */
+export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 18);
+
+/**
+ * Request of GetSession.
+ *
+ * @generated from message nexus.gateway.v1.GetSessionRequest
+ */
+export type GetSessionRequest = Message<"nexus.gateway.v1.GetSessionRequest"> & {
+  /**
+   * The session's id.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message nexus.gateway.v1.GetSessionRequest.
+ * Use `create(GetSessionRequestSchema)` to create a new message.
+ */
+export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 19);
+
+/**
+ * Response of GetSession.
+ *
+ * @generated from message nexus.gateway.v1.GetSessionResponse
+ */
+export type GetSessionResponse = Message<"nexus.gateway.v1.GetSessionResponse"> & {
+  /**
+   * The session.
+   *
+   * @generated from field: nexus.common.v1.SessionInfo session = 1;
+   */
+  session?: SessionInfo | undefined;
+};
+
+/**
+ * Describes the message nexus.gateway.v1.GetSessionResponse.
+ * Use `create(GetSessionResponseSchema)` to create a new message.
+ */
+export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 20);
+
+/**
+ * Request of RevokeSession.
+ *
+ * @generated from message nexus.gateway.v1.RevokeSessionRequest
+ */
+export type RevokeSessionRequest = Message<"nexus.gateway.v1.RevokeSessionRequest"> & {
+  /**
+   * The session's id.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message nexus.gateway.v1.RevokeSessionRequest.
+ * Use `create(RevokeSessionRequestSchema)` to create a new message.
+ */
+export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 21);
+
+/**
+ * Response of RevokeSession.
+ *
+ * @generated from message nexus.gateway.v1.RevokeSessionResponse
+ */
+export type RevokeSessionResponse = Message<"nexus.gateway.v1.RevokeSessionResponse"> & {
+  /**
+   * The session, now revoked.
+   *
+   * @generated from field: nexus.common.v1.SessionInfo session = 1;
+   */
+  session?: SessionInfo | undefined;
+};
+
+/**
+ * Describes the message nexus.gateway.v1.RevokeSessionResponse.
+ * Use `create(RevokeSessionResponseSchema)` to create a new message.
+ */
+export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 22);
+
+/**
+ * Request of ExchangeToken.
+ *
+ * @generated from message nexus.gateway.v1.ExchangeTokenRequest
+ */
+export type ExchangeTokenRequest = Message<"nexus.gateway.v1.ExchangeTokenRequest"> & {
+  /**
+   * The RFC 8693 request.
+   *
+   * @generated from field: nexus.common.v1.TokenExchange exchange = 1;
+   */
+  exchange?: TokenExchange | undefined;
+};
+
+/**
+ * Describes the message nexus.gateway.v1.ExchangeTokenRequest.
+ * Use `create(ExchangeTokenRequestSchema)` to create a new message.
+ */
+export const ExchangeTokenRequestSchema: GenMessage<ExchangeTokenRequest> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 23);
+
+/**
+ * Response of ExchangeToken.
+ *
+ * @generated from message nexus.gateway.v1.ExchangeTokenResponse
+ */
+export type ExchangeTokenResponse = Message<"nexus.gateway.v1.ExchangeTokenResponse"> & {
+  /**
+   * The RFC 8693 answer with the credential payload.
+   *
+   * @generated from field: nexus.common.v1.TokenExchangeResult result = 1;
+   */
+  result?: TokenExchangeResult | undefined;
+};
+
+/**
+ * Describes the message nexus.gateway.v1.ExchangeTokenResponse.
+ * Use `create(ExchangeTokenResponseSchema)` to create a new message.
+ */
+export const ExchangeTokenResponseSchema: GenMessage<ExchangeTokenResponse> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 24);
+
+/**
+ * Request of GetJwks.
+ *
+ * @generated from message nexus.gateway.v1.GetJwksRequest
+ */
+export type GetJwksRequest = Message<"nexus.gateway.v1.GetJwksRequest"> & {
+};
+
+/**
+ * Describes the message nexus.gateway.v1.GetJwksRequest.
+ * Use `create(GetJwksRequestSchema)` to create a new message.
+ */
+export const GetJwksRequestSchema: GenMessage<GetJwksRequest> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 25);
+
+/**
+ * Response of GetJwks.
+ *
+ * @generated from message nexus.gateway.v1.GetJwksResponse
+ */
+export type GetJwksResponse = Message<"nexus.gateway.v1.GetJwksResponse"> & {
+  /**
+   * The JWK Set.
+   *
+   * @generated from field: nexus.common.v1.Jwks jwks = 1;
+   */
+  jwks?: Jwks | undefined;
+};
+
+/**
+ * Describes the message nexus.gateway.v1.GetJwksResponse.
+ * Use `create(GetJwksResponseSchema)` to create a new message.
+ */
+export const GetJwksResponseSchema: GenMessage<GetJwksResponse> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 26);
+
+/**
+ * RFC 8414 metadata of the Gateway as the issuer of session tokens.
+ *
+ * @generated from message nexus.gateway.v1.AuthorizationServerMetadata
+ */
+export type AuthorizationServerMetadata = Message<"nexus.gateway.v1.AuthorizationServerMetadata"> & {
+  /**
+   * GATEWAY_PUBLIC_URL: the `iss` of every session token.
+   *
+   * @generated from field: string issuer = 1;
+   */
+  issuer: string;
+
+  /**
+   * Where RFC 8693 token exchange is made.
+   *
+   * @generated from field: string token_endpoint = 2;
+   */
+  tokenEndpoint: string;
+
+  /**
+   * Where the signing keys are published.
+   *
+   * @generated from field: string jwks_uri = 3;
+   */
+  jwksUri: string;
+
+  /**
+   * `urn:ietf:params:oauth:grant-type:token-exchange`.
+   *
+   * @generated from field: repeated string grant_types_supported = 4;
+   */
+  grantTypesSupported: string[];
+
+  /**
+   * How an agent authenticates at the token endpoint.
+   *
+   * @generated from field: repeated string token_endpoint_auth_methods_supported = 5;
+   */
+  tokenEndpointAuthMethodsSupported: string[];
+
+  /**
+   * Algorithms of agent assertions used as client authentication.
+   *
+   * @generated from field: repeated string token_endpoint_auth_signing_alg_values_supported = 6;
+   */
+  tokenEndpointAuthSigningAlgValuesSupported: string[];
+
+  /**
+   * Token types a session token may be presented as.
+   *
+   * @generated from field: repeated string token_exchange_subject_token_types_supported = 7;
+   */
+  tokenExchangeSubjectTokenTypesSupported: string[];
+};
+
+/**
+ * Describes the message nexus.gateway.v1.AuthorizationServerMetadata.
+ * Use `create(AuthorizationServerMetadataSchema)` to create a new message.
+ */
+export const AuthorizationServerMetadataSchema: GenMessage<AuthorizationServerMetadata> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 27);
+
+/**
+ * Request of GetAuthorizationServerMetadata.
+ *
+ * @generated from message nexus.gateway.v1.GetAuthorizationServerMetadataRequest
+ */
+export type GetAuthorizationServerMetadataRequest = Message<"nexus.gateway.v1.GetAuthorizationServerMetadataRequest"> & {
+};
+
+/**
+ * Describes the message nexus.gateway.v1.GetAuthorizationServerMetadataRequest.
+ * Use `create(GetAuthorizationServerMetadataRequestSchema)` to create a new message.
+ */
+export const GetAuthorizationServerMetadataRequestSchema: GenMessage<GetAuthorizationServerMetadataRequest> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 28);
+
+/**
+ * Response of GetAuthorizationServerMetadata.
+ *
+ * @generated from message nexus.gateway.v1.GetAuthorizationServerMetadataResponse
+ */
+export type GetAuthorizationServerMetadataResponse = Message<"nexus.gateway.v1.GetAuthorizationServerMetadataResponse"> & {
+  /**
+   * The metadata.
+   *
+   * @generated from field: nexus.gateway.v1.AuthorizationServerMetadata metadata = 1;
+   */
+  metadata?: AuthorizationServerMetadata | undefined;
+};
+
+/**
+ * Describes the message nexus.gateway.v1.GetAuthorizationServerMetadataResponse.
+ * Use `create(GetAuthorizationServerMetadataResponseSchema)` to create a new message.
+ */
+export const GetAuthorizationServerMetadataResponseSchema: GenMessage<GetAuthorizationServerMetadataResponse> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 29);
+
+/**
  * The public front door for agents and browsers.
  *
  * Data-plane methods need an agent's credential: a registered agent's API
@@ -604,6 +909,73 @@ export const GatewayService: GenService<{
     methodKind: "unary";
     input: typeof GetCaptureSchemaRequestSchema;
     output: typeof GetCaptureSchemaResponseSchema;
+  },
+  /**
+   * Creates a session: the connection's owner lets an agent act on it within
+   * a fixed clearance, or an agent holding a session delegates a narrower
+   * one. Answers 201 over REST with the session token, shown this once.
+   *
+   * @generated from rpc nexus.gateway.v1.GatewayService.CreateSession
+   */
+  createSession: {
+    methodKind: "unary";
+    input: typeof CreateSessionRequestSchema;
+    output: typeof CreateSessionResponseSchema;
+  },
+  /**
+   * Reads a session: for the agent holding it or the agent that delegated it.
+   *
+   * @generated from rpc nexus.gateway.v1.GatewayService.GetSession
+   */
+  getSession: {
+    methodKind: "unary";
+    input: typeof GetSessionRequestSchema;
+    output: typeof GetSessionResponseSchema;
+  },
+  /**
+   * Revokes a session and every session delegated from it, on every replica
+   * at once: for the agent that delegated it or the connection's owner.
+   *
+   * @generated from rpc nexus.gateway.v1.GatewayService.RevokeSession
+   */
+  revokeSession: {
+    methodKind: "unary";
+    input: typeof RevokeSessionRequestSchema;
+    output: typeof RevokeSessionResponseSchema;
+  },
+  /**
+   * RFC 8693 token exchange, made by the agent holding the session: the
+   * session token for the provider credential, within the session's
+   * clearance. Over REST it takes a form (or JSON) and answers RFC 6749
+   * error bodies (`{"error","error_description"}`).
+   *
+   * @generated from rpc nexus.gateway.v1.GatewayService.ExchangeToken
+   */
+  exchangeToken: {
+    methodKind: "unary";
+    input: typeof ExchangeTokenRequestSchema;
+    output: typeof ExchangeTokenResponseSchema;
+  },
+  /**
+   * The public keys that sign session tokens (current and previous), for
+   * resource servers that verify sessions themselves. Needs no credential.
+   *
+   * @generated from rpc nexus.gateway.v1.GatewayService.GetJwks
+   */
+  getJwks: {
+    methodKind: "unary";
+    input: typeof GetJwksRequestSchema;
+    output: typeof GetJwksResponseSchema;
+  },
+  /**
+   * RFC 8414 authorization server metadata. Needs no credential.
+   *
+   * @generated from rpc nexus.gateway.v1.GatewayService.GetAuthorizationServerMetadata
+   */
+  getAuthorizationServerMetadata: {
+    methodKind: "unary";
+    input: typeof GetAuthorizationServerMetadataRequestSchema;
+    output: typeof GetAuthorizationServerMetadataResponseSchema;
   },
   /**
    * Stores a static credential for a pending connection and activates it.
