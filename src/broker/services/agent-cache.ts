@@ -1,5 +1,6 @@
 import type { Agent } from "../domain/agent.ts";
 import type { SyncedCache } from "./credential-cache-sync.ts";
+import { createTrustedCache } from "./trusted-cache.ts";
 
 /**
  * Agents recently read, in memory, so authenticating a call costs no
@@ -17,36 +18,15 @@ export interface AgentCache extends SyncedCache {
 
 /** Creates an empty, untrusted agent cache. */
 export function createAgentCache(options: { readonly now: () => number; readonly ttlMs: number; readonly maxEntries: number }): AgentCache {
-  const entries = new Map<string, { agent: Agent; until: number }>();
-  let generation = 0;
-  let trusted = false;
+  const cache = createTrustedCache<Agent>(options);
   return {
-    get(id) {
-      const entry = entries.get(id);
-      if (entry === undefined) return undefined;
-      if (entry.until > options.now()) return entry.agent;
-      entries.delete(id);
-      return undefined;
-    },
-    ticket: () => generation,
-    set(ticket, agent) {
-      if (!trusted || ticket !== generation || options.ttlMs <= 0) return;
-      entries.delete(agent.id);
-      entries.set(agent.id, { agent, until: options.now() + options.ttlMs });
-      if (entries.size > options.maxEntries) entries.delete(entries.keys().next().value as string);
-    },
-    invalidate(id) {
-      generation++;
-      if (id === undefined) entries.clear();
-      else entries.delete(id);
-    },
-    trust(value) {
-      generation++;
-      trusted = value;
-      if (!value) entries.clear();
-    },
+    get: (id) => cache.get(id),
+    ticket: () => cache.ticket(),
+    set: (ticket, agent) => cache.set(ticket, agent.id, agent, options.now() + options.ttlMs),
+    invalidate: (id) => cache.invalidate(id),
+    trust: (value) => cache.trust(value),
     get trusted() {
-      return trusted;
+      return cache.trusted;
     },
   };
 }

@@ -6,6 +6,7 @@ import type { Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
 import { revokeToken } from "../oauth/revocation.ts";
 import type { ServiceDeps } from "./service-deps.ts";
+import { decodePageToken, encodePageToken } from "../domain/page-token.ts";
 
 /** A connection with what callers need to know about its provider and token. */
 export interface ConnectionView {
@@ -98,19 +99,4 @@ export function createConnectionService(deps: ServiceDeps): ConnectionService {
       return { connection: revoked ?? connection, provider, expiresAt: null };
     },
   };
-}
-
-function encodePageToken(c: Connection): string {
-  return btoa(JSON.stringify([c.createdAt.toISOString(), c.id])).replaceAll("=", "");
-}
-
-function decodePageToken(token: string): { createdAt: Date; id: string } {
-  try {
-    const [at, id] = JSON.parse(atob(token)) as [string, string];
-    const createdAt = new Date(at);
-    if (Number.isNaN(createdAt.getTime())) throw new Error("bad date");
-    return { createdAt, id: parseUuid(id, "page_token") };
-  } catch {
-    throw invalidArgument("page_token", "is not a token this API returned");
-  }
 }

@@ -1,5 +1,6 @@
 import type { ConnectionStatus } from "../domain/connection.ts";
 import type { CredentialPayload } from "./credential-payload.ts";
+import { createTrustedCache } from "./trusted-cache.ts";
 
 /**
  * What GetToken answered for an active connection, kept to answer again, and
@@ -55,56 +56,24 @@ export interface CredentialCacheOptions {
   readonly maxEntries: number;
 }
 
-interface Entry {
-  readonly answer: CachedAnswer;
-  readonly until: number;
-}
-
 /** Creates an empty, untrusted cache (trusted once its change feed listens). */
 export function createCredentialCache(options: CredentialCacheOptions): CredentialCache {
-  // Map keeps insertion order: the first key is the oldest entry, evicted first.
-  const entries = new Map<string, Entry>();
-  // Bumped by every invalidation, so a read that overlapped one is not stored.
-  let generation = 0;
-  let trusted = false;
   const enabled = options.ttlMs > 0 && options.maxEntries > 0;
-
+  const cache = createTrustedCache<CachedAnswer>({ now: options.now, maxEntries: enabled ? options.maxEntries : 0 });
   return {
-    get(connectionId) {
-      const entry = entries.get(connectionId);
-      if (entry === undefined) return undefined;
-      if (entry.until <= options.now()) {
-        entries.delete(connectionId);
-        return undefined;
-      }
-      return entry.answer;
-    },
-    ticket: () => generation,
+    get: (connectionId) => cache.get(connectionId),
+    ticket: () => cache.ticket(),
     set(ticket, answer, usableUntilMs) {
-      if (!enabled || !trusted || ticket !== generation) return;
-      const now = options.now();
-      const until = Math.min(now + options.ttlMs, usableUntilMs);
-      if (until <= now || answer.status !== "active") return;
-      const id = answer.connectionId;
-      entries.delete(id);
-      entries.set(id, { answer, until });
-      if (entries.size > options.maxEntries) entries.delete(entries.keys().next().value as string);
+      if (answer.status !== "active") return;
+      cache.set(ticket, answer.connectionId, answer, Math.min(options.now() + options.ttlMs, usableUntilMs));
     },
-    invalidate(connectionId) {
-      generation++;
-      if (connectionId === undefined) entries.clear();
-      else entries.delete(connectionId);
-    },
-    trust(value) {
-      generation++;
-      trusted = value;
-      if (!value) entries.clear();
-    },
+    invalidate: (connectionId) => cache.invalidate(connectionId),
+    trust: (value) => cache.trust(value),
     get trusted() {
-      return trusted;
+      return cache.trusted;
     },
     get size() {
-      return entries.size;
+      return cache.size;
     },
   };
 }

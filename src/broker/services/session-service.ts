@@ -9,6 +9,7 @@ import {
 } from "../domain/session.ts";
 import { sessionTokenAlg, type SessionKeys } from "./session-keys.ts";
 import { assertUsable } from "./token-service.ts";
+import { decodePageToken, encodePageToken } from "../domain/page-token.ts";
 
 /** The `typ` of every session token (RFC 8725 explicit typing). */
 export const sessionTokenType = "nexus-session+jwt";
@@ -222,20 +223,5 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     }
     assertMayUse(principal, connection);
     return undefined;
-  }
-}
-
-function encodePageToken(s: Session): string {
-  return btoa(JSON.stringify([s.createdAt.toISOString(), s.id])).replaceAll("=", "");
-}
-
-function decodePageToken(token: string): { createdAt: Date; id: string } {
-  try {
-    const [at, id] = JSON.parse(atob(token)) as [string, string];
-    const createdAt = new Date(at);
-    if (Number.isNaN(createdAt.getTime())) throw new Error("bad date");
-    return { createdAt, id: parseUuid(id, "page_token") };
-  } catch {
-    throw invalidArgument("page_token", "is not a token this API returned");
   }
 }
