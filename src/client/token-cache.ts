@@ -42,6 +42,9 @@ export interface TokenCache {
   forceRefresh(key: TokenKey, options?: { signal?: AbortSignal }): Promise<Credential>;
 }
 
+/** Past this many entries, storing one first drops those gone stale. */
+const sweepAbove = 256;
+
 interface Entry {
   readonly credential: Credential;
   /** When it turns stale (ms); undefined: never, until invalidated. */
@@ -73,6 +76,10 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
       entries.delete(id);
       logger.debug("credential arrived inside the eviction margin; not caching it", { expires_at: credential.expiresAt });
       return;
+    }
+    // Session keys come and go with their sessions: drop stale entries now and then rather than keep them all.
+    if (entries.size >= sweepAbove) {
+      for (const [key, entry] of entries) if (entry.staleAt !== undefined && entry.staleAt <= now()) entries.delete(key);
     }
     entries.set(id, { credential, staleAt });
   }
