@@ -1,3 +1,4 @@
+import { assertHostAllowed } from "./allowed-hosts.ts";
 import type { Credential } from "./credential.ts";
 import { credentialInvalid, readStrategy, unsupportedStrategy } from "./read-strategy.ts";
 
@@ -6,7 +7,8 @@ import { credentialInvalid, readStrategy, unsupportedStrategy } from "./read-str
  * the `credential_field` value. The existing query is kept byte for byte (only
  * an earlier parameter of the same name is replaced), so signed or
  * order-sensitive URLs survive. Other strategies do not travel in URLs: they
- * are an `unsupported_strategy` error (use `credentialHeaders`).
+ * are an `unsupported_strategy` error (use `credentialHeaders`). A URL outside
+ * the credential's `allowed_hosts` is `host_not_allowed`.
  */
 export function applyCredentialToUrl(url: string | URL, credential: Credential): URL {
   const s = readStrategy(credential);
@@ -14,6 +16,7 @@ export function applyCredentialToUrl(url: string | URL, credential: Credential):
   if (s.type !== "query_param") {
     throw unsupportedStrategy(`the ${s.type} strategy is not carried in a URL: send credentialHeaders(credential) instead`);
   }
+  assertHostAllowed(url, credential);
   const name = s.requiredConfig("param_name");
   const value = s.field(s.config("credential_field", "api_key"));
   const target = new URL(url);

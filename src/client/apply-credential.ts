@@ -1,3 +1,4 @@
+import { assertHostAllowed } from "./allowed-hosts.ts";
 import { applyCredentialToUrl } from "./apply-credential-to-url.ts";
 import type { Credential } from "./credential.ts";
 import { credentialHeaders } from "./credential-headers.ts";
@@ -21,9 +22,12 @@ export interface ApplyCredentialOptions {
  * hand the original body over to the copy (send the copy, not the original).
  * An unknown strategy, or a missing config value or
  * credential field, rejects with a NexusClientError (`unsupported_strategy`,
- * `credential_invalid`): the request is never sent unsigned.
+ * `credential_invalid`): the request is never sent unsigned. A credential
+ * limited to some hosts (a session's `allowed_hosts`) is never applied to a
+ * request for another host: `host_not_allowed`.
  */
 export async function applyCredential(request: Request, credential: Credential, options: ApplyCredentialOptions = {}): Promise<Request> {
+  assertHostAllowed(request.url, credential);
   const s = readStrategy(credential);
   switch (s.type) {
     case "oauth2":

@@ -82,7 +82,7 @@ function seriesOf(c: ClientCounter, labels: Record<string, string>): Series {
  * `nexus_client_reconnects_total`.
  */
 export function createClientMetrics(registry: Registry, labels: Record<string, string> = {}): ClientMetrics {
-  const fetches = counter(registry, "nexus_client_token_fetches_total", "Credential fetches from the Nexus Gateway (GetToken, ResolveToken), by outcome.");
+  const fetches = counter(registry, "nexus_client_token_fetches_total", "Credential fetches from the Nexus Gateway (GetToken, ResolveToken, ExchangeToken), by outcome.");
   const hits = counter(registry, "nexus_client_cache_hits_total", "Credential lookups served from the client's token cache.");
   const refreshes = counter(registry, "nexus_client_refreshes_total", "Forced credential refreshes (RefreshToken), by outcome.");
   const reconnects = counter(registry, "nexus_client_reconnects_total", "WebSocket reconnect attempts by maintainWebSocket.");

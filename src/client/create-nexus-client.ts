@@ -8,6 +8,10 @@ import type { ClientMetrics } from "./client-metrics.ts";
 import { type Credential, toCredential } from "./credential.ts";
 import { interceptTransport } from "./intercept-transport.ts";
 import { NexusClientError } from "./nexus-client-error.ts";
+import {
+  type CreateSessionInput, type ExchangedCredential, type ExchangeOptions, type IssuedSession, type SessionInfo,
+  toExchangedCredential, toIssuedSession, toSessionInfo,
+} from "./session.ts";
 import { waitForActive, type WaitForActiveOptions } from "./wait-for-active.ts";
 import { type RetryOptions, withRetry } from "./with-retry.ts";
 
@@ -89,6 +93,24 @@ export interface NexusClient {
   resolveToken(workspaceId: string, providerName: string, options?: NexusCallOptions): Promise<Credential>;
   /** Forces a refresh (use it when the provider answers 401 to a token that should be valid). */
   refresh(connectionId: string, options?: NexusCallOptions): Promise<Credential>;
+  /**
+   * Lets another agent act on a connection within a fixed clearance: as the
+   * connection's owner (a root session) or as the holder of a session for it
+   * (a child, which must fit inside that session). The token is shown once.
+   */
+  createSession(input: CreateSessionInput, options?: NexusCallOptions): Promise<IssuedSession>;
+  /** A session as it is now: for the agent holding it, the agents that delegated it and the connection's owner. */
+  getSession(sessionId: string, options?: NexusCallOptions): Promise<SessionInfo>;
+  /** Revokes a session and every session delegated from it: for the agents that delegated it and the connection's owner. */
+  revokeSession(sessionId: string, options?: NexusCallOptions): Promise<SessionInfo>;
+  /**
+   * RFC 8693 token exchange: a session token this agent holds for the
+   * provider credential, within the session's clearance (optionally fewer
+   * scopes). Refusals carry the OAuth reason: `invalid_grant` (a bad,
+   * expired or revoked session, or another agent's), `invalid_scope`,
+   * `invalid_target`, `invalid_request`.
+   */
+  exchange(sessionToken: string, options?: ExchangeOptions): Promise<ExchangedCredential>;
 }
 
 /**
@@ -114,7 +136,7 @@ export function createNexusClient(options: NexusClientOptions): NexusClient {
     return withRetry(() => run(callOptions), { retry: options.retry, random, sleep, logger, what, signal: o.signal });
   }
 
-  async function counted(kind: "tokenFetch" | "refresh", run: () => Promise<Credential>): Promise<Credential> {
+  async function counted<T>(kind: "tokenFetch" | "refresh", run: () => Promise<T>): Promise<T> {
     try {
       const credential = await run();
       metrics?.[kind]("success");
@@ -152,9 +174,33 @@ export function createNexusClient(options: NexusClientOptions): NexusClient {
     refresh(connectionId, o) {
       return counted("refresh", async () => toCredential((await call("RefreshToken", (co) => rpc.refreshToken({ connectionId }, co), o)).credential));
     },
+    async createSession(input, o) {
+      const spec = {
+        connectionId: input.connectionId, agentId: input.agentId, scopes: [...(input.scopes ?? [])], ttlSeconds: input.ttlSeconds ?? 0,
+        allowedHosts: [...(input.allowedHosts ?? [])], parentSessionId: input.parentSessionId ?? "",
+      };
+      return toIssuedSession((await call("CreateSession", (co) => rpc.createSession({ spec }, co), o)).session);
+    },
+    async getSession(sessionId, o) {
+      return toSessionInfo((await call("GetSession", (co) => rpc.getSession({ sessionId }, co), o)).session);
+    },
+    async revokeSession(sessionId, o) {
+      return toSessionInfo((await call("RevokeSession", (co) => rpc.revokeSession({ sessionId }, co), o)).session);
+    },
+    exchange(sessionToken, o = {}) {
+      if (typeof sessionToken !== "string" || sessionToken.trim() === "") return Promise.reject(invalid("sessionToken is required: the session token this agent was given"));
+      const exchange = {
+        grantType: tokenExchangeGrant, subjectToken: sessionToken.trim(), subjectTokenType: jwtTokenType,
+        scope: (o.scopes ?? []).join(" "), resource: o.resource ?? "",
+      };
+      return counted("tokenFetch", async () => toExchangedCredential((await call("ExchangeToken", (co) => rpc.exchangeToken({ exchange }, co), o)).result));
+    },
   };
   return client;
 }
+
+const tokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange";
+const jwtTokenType = "urn:ietf:params:oauth:token-type:jwt";
 
 function buildTransport(options: NexusClientOptions, interceptors: Interceptor[]): Transport {
   const kind = options.transport ?? "connect";

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
+import { assertHostAllowed } from "./allowed-hosts.ts";
 import type { Credential } from "./credential.ts";
 import { credentialHeaders } from "./credential-headers.ts";
 import { NexusClientError } from "./nexus-client-error.ts";
@@ -13,7 +14,8 @@ export type CredentialSource = (options: { signal: AbortSignal }) => Credential 
  * (gRPC, gRPC-Web, Connect) to a third-party service with a Nexus
  * credential: before each call it asks `source` for the current credential
  * and sets the headers {@linkcode credentialHeaders} gives. A strategy that
- * cannot travel as metadata fails the call before anything is sent, with a
+ * cannot travel as metadata, or a service outside the credential's
+ * `allowed_hosts`, fails the call before anything is sent, with a
  * ConnectError carrying the reason (`unsupported_strategy`, ...) in a
  * google.rpc.ErrorInfo detail and the NexusClientError as its `cause`.
  */
@@ -21,7 +23,9 @@ export function credentialInterceptor(source: CredentialSource): Interceptor {
   return (next) => async (req) => {
     let headers: Record<string, string>;
     try {
-      headers = credentialHeaders(await source({ signal: req.signal }));
+      const credential = await source({ signal: req.signal });
+      assertHostAllowed(req.url, credential);
+      headers = credentialHeaders(credential);
     } catch (error) {
       throw error instanceof NexusClientError ? asConnectError(error) : error;
     }

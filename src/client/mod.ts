@@ -1,12 +1,14 @@
 /**
  * The Nexus agent client (`nexus/client`): the Gateway API (with an agent's
- * API key, or assertions signed with its key pair), credential
- * strategies for fetch, Connect and WebSockets, a token cache, an
- * authenticated fetch, a self-healing WebSocket and telemetry. Web-platform
- * APIs only, so it runs in Node 20+, Deno and browsers. Node's gRPC transport
- * is in `nexus/client/node`.
+ * API key, or assertions signed with its key pair), sessions and token
+ * exchange, credential strategies for fetch, Connect and WebSockets, a token
+ * cache, an authenticated fetch (on a connection, or on a session within its
+ * allowed hosts), a self-healing WebSocket and telemetry. Web-platform APIs
+ * only, so it runs in Node 20+, Deno and browsers. Node's gRPC transport is
+ * in `nexus/client/node`.
  */
 export type { AgentIdentity } from "./agent-authorization.ts";
+export { allowedHostsOf, hostAllowed } from "./allowed-hosts.ts";
 export { applyCredential, type ApplyCredentialOptions } from "./apply-credential.ts";
 export { applyCredentialToUrl } from "./apply-credential-to-url.ts";
 export { assertionAlgorithms, type AssertionSigner, type AssertionSignerOptions, createAssertionSigner } from "./assertion-signer.ts";
@@ -22,6 +24,7 @@ export { credentialHeaders } from "./credential-headers.ts";
 export { credentialInterceptor, type CredentialSource } from "./credential-interceptor.ts";
 export { maintainWebSocket, type MaintainWebSocketOptions, type WebSocketCloseInfo, type WebSocketHandlers } from "./maintain-web-socket.ts";
 export { NexusClientError } from "./nexus-client-error.ts";
+export type { CreateSessionInput, ExchangedCredential, ExchangeOptions, IssuedSession, SessionInfo } from "./session.ts";
 export type { Timers } from "./abortable-sleep.ts";
 export { createTokenCache, type TokenCache, type TokenCacheOptions, type TokenKey } from "./token-cache.ts";
 export type { WaitForActiveOptions } from "./wait-for-active.ts";

@@ -4,12 +4,20 @@ import type { NexusClient } from "./create-nexus-client.ts";
 import type { Credential } from "./credential.ts";
 import { untilAborted } from "../shared/until-aborted.ts";
 
-/** What a credential is cached under: a connection, or a workspace's connection to a provider. */
-export type TokenKey = { readonly connectionId: string } | { readonly workspaceId: string; readonly providerName: string };
+/**
+ * What a credential is cached under: a connection, a workspace's connection
+ * to a provider, or a session token exchanged (RFC 8693) for the given
+ * scopes (all of its clearance when none) and resource.
+ */
+export type TokenKey =
+  | { readonly connectionId: string }
+  | { readonly workspaceId: string; readonly providerName: string }
+  | { readonly sessionToken: string; readonly scopes?: readonly string[]; readonly resource?: string };
 
 /** Options of {@linkcode createTokenCache}. */
 export interface TokenCacheOptions {
-  readonly client: Pick<NexusClient, "getToken" | "resolveToken" | "refresh">;
+  /** `exchange` is needed for session keys only. */
+  readonly client: Pick<NexusClient, "getToken" | "resolveToken" | "refresh"> & Partial<Pick<NexusClient, "exchange">>;
   /** Milliseconds since the epoch. @default Date.now */
   readonly now?: () => number;
   /** A credential is stale this long before its `expiresAt`. @default 60 */
@@ -27,11 +35,15 @@ export interface TokenCache {
   /**
    * Asks Nexus for a new credential now, for example after a provider 401.
    * Connection keys call RefreshToken; workspace keys refresh the connection
-   * their credential was resolved from (resolving first when none is cached).
-   * Concurrent calls share one refresh.
+   * their credential was resolved from (resolving first when none is cached);
+   * session keys exchange again (a session's holder may not refresh the
+   * connection, and the Broker keeps it fresh). Concurrent calls share one refresh.
    */
   forceRefresh(key: TokenKey, options?: { signal?: AbortSignal }): Promise<Credential>;
 }
+
+/** Past this many entries, storing one first drops those gone stale. */
+const sweepAbove = 256;
 
 interface Entry {
   readonly credential: Credential;
@@ -65,6 +77,10 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
       logger.debug("credential arrived inside the eviction margin; not caching it", { expires_at: credential.expiresAt });
       return;
     }
+    // Session keys come and go with their sessions: drop stale entries now and then rather than keep them all.
+    if (entries.size >= sweepAbove) {
+      for (const [key, entry] of entries) if (entry.staleAt !== undefined && entry.staleAt <= now()) entries.delete(key);
+    }
     entries.set(id, { credential, staleAt });
   }
 
@@ -83,6 +99,14 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
     return flight;
   }
 
+  async function fetchFor(key: TokenKey): Promise<Credential> {
+    if ("connectionId" in key) return client.getToken(key.connectionId);
+    if ("workspaceId" in key) return client.resolveToken(key.workspaceId, key.providerName);
+    if (client.exchange === undefined) throw new TypeError("the token cache's client has no exchange(): session keys need a NexusClient");
+    const options = { ...(key.scopes === undefined ? {} : { scopes: key.scopes }), ...(key.resource === undefined ? {} : { resource: key.resource }) };
+    return (await client.exchange(key.sessionToken, options)).credential;
+  }
+
   return {
     get(key, o = {}) {
       const id = idOf(key);
@@ -95,7 +119,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
       const refresh = refreshing.get(id);
       if (refresh !== undefined) return untilAborted(refresh, o.signal);
       // The shared fetch is not tied to one caller's signal; each caller can still stop waiting for it.
-      return untilAborted(share(id, fetching, () => ("connectionId" in key ? client.getToken(key.connectionId) : client.resolveToken(key.workspaceId, key.providerName))), o.signal);
+      return untilAborted(share(id, fetching, () => fetchFor(key)), o.signal);
     },
     invalidate(key) {
       const id = idOf(key);
@@ -109,6 +133,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
       entries.delete(id);
       fetching.delete(id);
       const refresh = async (): Promise<Credential> => {
+        if ("sessionToken" in key) return fetchFor(key);
         if ("connectionId" in key) return client.refresh(key.connectionId);
         const connectionId = known ?? (await client.resolveToken(key.workspaceId, key.providerName)).connectionId;
         if (connectionId === undefined) return client.resolveToken(key.workspaceId, key.providerName);
@@ -120,6 +145,9 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
 }
 
 function idOf(key: TokenKey): string {
-  return "connectionId" in key ? `connection:${key.connectionId}` : `workspace:${key.workspaceId}\n${key.providerName}`;
+  if ("connectionId" in key) return `connection:${key.connectionId}`;
+  if ("workspaceId" in key) return `workspace:${key.workspaceId}\n${key.providerName}`;
+  // The token itself is the key: it lives only in this process's memory, as the credential does.
+  return `session:${key.sessionToken.trim()}\n${[...new Set(key.scopes ?? [])].sort().join(" ")}\n${key.resource ?? ""}`;
 }
 
