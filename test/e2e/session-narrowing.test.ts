@@ -1,0 +1,49 @@
+/**
+ * Narrowed provider tokens and the connection's own token (issue 17): a
+ * narrowing refresh mints a token for the sub-agent and stores the refresh
+ * token the provider rotated, and must leave the connection's own access
+ * token and its refresh schedule as they were. Here a sub-agent exchanges
+ * often while the connection's short-lived token runs out: the owner must
+ * still be handed a live token, refreshed on time, not the old one kept past
+ * its expiry. Real waits are unavoidable: the refresh schedule lives in
+ * PostgreSQL's clock, which a test cannot move.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { sleep } from "../support/until.ts";
+import { sessionClients, type SessionStack, startSessionStack, userinfo } from "../support/sessions.ts";
+
+describe("narrowing refreshes leave the connection's own refresh schedule alone", () => {
+  let f: SessionStack;
+
+  before(async () => {
+    // Provider tokens live 6 s: due for refresh 4 s in; refreshes at most every 3 s.
+    f = await startSessionStack({ idp: { accessTokenTtl: 6 }, brokerEnv: { REFRESH_MIN_INTERVAL_SECONDS: "3" } });
+  });
+  after(() => f?.close());
+
+  it("hands the owner a live token after its first one expired, while a sub-agent exchanged for narrowed tokens all along", async () => {
+    const token = async () => {
+      const res = await fetch(`${f.gatewayUrl}/v1/token/${f.connectionId}`, { headers: { authorization: `Bearer ${f.agents.A.apiKey}` } });
+      assert.equal(res.status, 200);
+      return ((await res.json()) as { credentials: { access_token: string } }).credentials.access_token;
+    };
+    const first = await token();
+    const session = await sessionClients.REST(f.gatewayUrl, f.agents.A.apiKey)
+      .createSession({ connection_id: f.connectionId, agent_id: f.agents.B.id, scopes: ["openid", "profile"], ttl_seconds: 300 });
+    const b = sessionClients.REST(f.gatewayUrl, f.agents.B.apiKey);
+    const started = Date.now();
+    let exchanges = 0;
+    // B exchanges every 300 ms for 7.5 s: past the first token's expiry (6 s) by a margin.
+    while (Date.now() - started < 7500) {
+      const x = await b.exchange({ subject_token: session.session_token });
+      assert.deepEqual(await userinfo(f.idp, x.access_token), { sub: "test-user", name: "Test test-user" }, "each narrowed token is live and narrowed");
+      exchanges++;
+      await sleep(300);
+    }
+    const now = await token();
+    assert.notEqual(now, first, `after ${exchanges} narrowing exchanges the owner still gets the token issued ${Date.now() - started} ms ago`);
+    const claims = await userinfo(f.idp, now);
+    assert.equal(typeof claims === "object" ? claims.email : `HTTP ${claims}`, "test-user@example.test", "the owner's token is live and has every scope");
+  });
+});
