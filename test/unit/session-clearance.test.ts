@@ -207,3 +207,20 @@ describe("session clearance: random cases", () => {
     assert.ok(created > cases / 4 && refused > cases / 10, `both outcomes exercised: ${created} created, ${refused} refused`);
   });
 });
+
+describe("session clearance: refusals", () => {
+  it("exchangeScopes() names a scope outside the clearance, cut short, so a token pasted into scope is not echoed", () => {
+    const token = `eyJhbGciOiJFUzI1NiJ9.${"e".repeat(200)}.${"s".repeat(86)}`;
+    const error = (() => {
+      try {
+        exchangeScopes(`openid ${token} email`, ["openid"]);
+      } catch (e) {
+        return e as NexusError;
+      }
+      assert.fail("expected a refusal");
+    })();
+    assert.equal(error.reason, "invalid_scope");
+    assert.ok(!error.message.includes(token.slice(64)), error.message);
+    assert.match(error.message, /^scope "eyJhbGciOiJFUzI1NiJ9\.e+…", "email" are outside the session's clearance$/);
+  });
+});
