@@ -109,6 +109,18 @@ describe("token exchange through oauth4webapi", () => {
     assert.deepEqual({ status: assertion.status, error: assertion.error, challenge: assertion.response.headers.get("www-authenticate") }, { status: 401, error: "invalid_client", challenge: null });
   });
 
+  it("refuses client_secret_basic whose client id is not the agent the key belongs to", async () => {
+    // A's key under B's client id: without the check, the call would run as A and fail later, as someone else's session.
+    const answer = async (r: Promise<Response>) => {
+      const res = await r;
+      return { status: res.status, error: ((await res.json()) as { error: string }).error, challenge: res.headers.get("www-authenticate") };
+    };
+    const refused = { status: 401, error: "invalid_client", challenge: 'Basic realm="nexus"' };
+    assert.deepEqual(await answer(exchange({ client_id: f.agents.B.id }, oauth.ClientSecretBasic(f.agents.A.apiKey), session.session_token)), refused);
+    // B's own key under A's client id, for B's own session: the key alone does not make the client id true.
+    assert.deepEqual(await answer(exchange({ client_id: f.agents.A.id }, oauth.ClientSecretBasic(f.agents.B.apiKey), session.session_token)), refused);
+  });
+
   it("lets a resource server verify a session token itself from the published JWKS", async () => {
     const jwks = createRemoteJWKSet(new URL(as.jwks_uri!));
     const { payload, protectedHeader } = await jwtVerify(session.session_token, jwks, { issuer: as.issuer, typ: "nexus-session+jwt", algorithms: ["ES256"] });
