@@ -20,7 +20,7 @@ import { createVault } from "../../src/broker/vault/vault.ts";
 import { b64json, registerAgent } from "../support/agents.ts";
 import { brokerRest, recordingFetch, registerProvider } from "../support/broker-api.ts";
 import {
-  decodeJwt, type IssuedSessionJson, jwtTokenType, refusal, restExchange, sessionClients, type SessionStack, type SessionTestClient,
+  connect, decodeJwt, type IssuedSessionJson, jwtTokenType, refusal, restExchange, sessionClients, type SessionStack, type SessionTestClient,
   startSessionStack, tokenExchangeGrant,
 } from "../support/sessions.ts";
 
@@ -63,7 +63,8 @@ describe("token exchange refuses forged, altered and misused session tokens", ()
   }
 
   before(async () => {
-    f = await startSessionStack({ fetch: recorder.fetch });
+    // Provider tokens live 10 minutes, so narrowed ones are cached: a refusal must not be answered from that cache.
+    f = await startSessionStack({ fetch: recorder.fetch, idp: { accessTokenTtl: 600 } });
     a = sessionClients.REST(f.gatewayUrl, f.agents.A.apiKey);
     b = sessionClients.REST(f.gatewayUrl, f.agents.B.apiKey);
     sb = await a.createSession({ connection_id: f.connectionId, agent_id: f.agents.B.id, scopes: ["openid", "profile"], ttl_seconds: 600 });
@@ -183,6 +184,17 @@ describe("token exchange refuses forged, altered and misused session tokens", ()
     await refused(exchange(grandchild.session_token, {}, f.agents.A.apiKey), "invalid_grant", 400, "a grandchild of a revoked session");
   });
 
+  it("refuses a session whose connection was revoked, even with a narrowed token cached for it", async () => {
+    const other = await connect(f.gatewayUrl, f.agents.A.apiKey, f.stack, f.idp, "ws-other", f.providerName);
+    const s = await a.createSession({ connection_id: other, agent_id: f.agents.B.id, scopes: ["openid"], ttl_seconds: 300 });
+    const first = await exchange(s.session_token);
+    assert.equal(first.status, 200);
+    assert.equal((await exchange(s.session_token)).body.access_token, first.body.access_token, "the narrowed token is cached");
+    assert.equal((await brokerRest(f.stack, "DELETE", `/connections/${other}`)).status, 200);
+    const description = await refused(exchange(s.session_token), "invalid_grant", 400, "a revoked connection's session");
+    assert.match(description, /revoked/);
+  });
+
   it("refuses a token once its agent is disabled, and a session token used as an agent credential", async () => {
     const e = await registerAgent(f.stack.broker.url, f.stack.adminKey, { name: "agent-e" });
     const se = await a.createSession({ connection_id: f.connectionId, agent_id: e.id, ttl_seconds: 300 });
@@ -208,6 +220,9 @@ describe("token exchange refuses forged, altered and misused session tokens", ()
     await refused(exchange(sb.session_token, { client_id: f.agents.A.id }), "invalid_client", 401, "client_id of another agent");
     await refused(restExchange(f.gatewayUrl, new URLSearchParams({ grant_type: tokenExchangeGrant, subject_token: sb.session_token, subject_token_type: jwtTokenType }), {}), "invalid_client", 401, "no credential");
     await refused(exchange("not.a.jwt"), "invalid_grant", 400, "garbage");
+    // JSON is accepted as well as the form.
+    const json = await restExchange(f.gatewayUrl, { grant_type: tokenExchangeGrant, subject_token: sb.session_token, subject_token_type: jwtTokenType, scope: "openid" }, { authorization: `Bearer ${f.agents.B.apiKey}` });
+    assert.deepEqual({ status: json.status, scope: json.body.scope }, { status: 200, scope: "openid" });
     assert.equal((await b.exchange({ subject_token: sb.session_token, client_id: f.agents.B.id })).scope.split(" ").sort().join(" "), "openid profile", "its own client_id is fine");
   });
 });

@@ -105,6 +105,8 @@ describe("session expiry and immutability", () => {
       { scopes: ["openid", "profile"], hosts: ["*.example.com"], parent: session.session_id, notLater: true },
     );
     await assertExchangeRefused(b.exchange({ subject_token: same.session_token, scope: "email" }), "invalid_scope", "the re-issued session");
+    // The hosts travel with the credential, so a client can refuse to send it elsewhere.
+    assert.equal((await b.exchange({ subject_token: same.session_token })).credential.strategy.config.allowed_hosts, "*.example.com");
     // And the original is unchanged by all of it.
     const now = await a.getSession(session.session_id);
     assert.deepEqual({ scopes: now.scopes, expires: now.expires_at, hosts: now.allowed_hosts }, { scopes: ["openid", "profile"], expires: session.expires_at, hosts: ["*.example.com"] });
