@@ -10,10 +10,12 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { startBroker } from "../../src/runtime/node/start-broker.ts";
+import { startGateway } from "../../src/runtime/node/start-gateway.ts";
 import { sleep } from "../support/until.ts";
 import { sessionClients, type SessionStack, startSessionStack, userinfo } from "../support/sessions.ts";
 
-describe("narrowing refreshes leave the connection's own refresh schedule alone", () => {
+describe("narrowed provider tokens and the connection's own grant", () => {
   let f: SessionStack;
 
   before(async () => {
@@ -45,5 +47,33 @@ describe("narrowing refreshes leave the connection's own refresh schedule alone"
     assert.notEqual(now, first, `after ${exchanges} narrowing exchanges the owner still gets the token issued ${Date.now() - started} ms ago`);
     const claims = await userinfo(f.idp, now);
     assert.equal(typeof claims === "object" ? claims.email : `HTTP ${claims}`, "test-user@example.test", "the owner's token is live and has every scope");
+  });
+
+  it("never presents a rotated-away refresh token while two Brokers narrow for many sessions at once", async () => {
+    // The IdP rotates on every refresh and revokes the whole grant when an old refresh token comes back.
+    const broker2 = await startBroker(f.stack.brokerEnv, { port: 0, logWrite: () => {} });
+    const gateway2 = await startGateway({ ...f.gatewayEnv, BROKER_URL: broker2.url }, { port: 0, logWrite: () => {} });
+    try {
+      const a = sessionClients.REST(f.gatewayUrl, f.agents.A.apiKey);
+      const clearances = [["openid"], ["openid", "profile"], ["openid", "email"], ["openid", "email", "profile"]];
+      const sessions = await Promise.all(clearances.map((scopes) => a.createSession({ connection_id: f.connectionId, agent_id: f.agents.B.id, scopes, ttl_seconds: 300 })));
+      const gateways = [f.gatewayUrl, gateway2.url];
+      const exchanges = Array.from({ length: 24 }, (_, i) => sessionClients.REST(gateways[i % 2]!, f.agents.B.apiKey).exchange({ subject_token: sessions[i % sessions.length]!.session_token }));
+      const forced = Array.from({ length: 4 }, () => fetch(`${gateways[1]}/v1/refresh/${f.connectionId}`, { method: "POST", headers: { authorization: `Bearer ${f.agents.A.apiKey}` } }));
+      const results = await Promise.all(exchanges);
+      assert.deepEqual((await Promise.all(forced)).map((r) => r.status), [200, 200, 200, 200]);
+      for (const [i, x] of results.entries()) {
+        const claims = await userinfo(f.idp, x.access_token);
+        assert.equal(typeof claims, "object", `exchange ${i}: HTTP ${String(claims)} at userinfo`);
+      }
+      // The grant survived: one more refresh of the connection works, and its token has every scope.
+      const res = await fetch(`${f.gatewayUrl}/v1/refresh/${f.connectionId}`, { method: "POST", headers: { authorization: `Bearer ${f.agents.A.apiKey}` } });
+      assert.equal(res.status, 200);
+      const claims = await userinfo(f.idp, ((await res.json()) as { credentials: { access_token: string } }).credentials.access_token);
+      assert.equal(typeof claims === "object" ? claims.email : claims, "test-user@example.test");
+    } finally {
+      await gateway2.close();
+      await broker2.close();
+    }
   });
 });
