@@ -12,8 +12,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startBroker } from "../../src/runtime/node/start-broker.ts";
 import { startGateway } from "../../src/runtime/node/start-gateway.ts";
+import { registerAgent } from "../support/agents.ts";
+import { deliverCallback, registerProvider } from "../support/broker-api.ts";
+import { type FakeProvider, startFakeProvider } from "../support/fake-provider.ts";
+import {
+  assertExchangeRefused, type IssuedSessionJson, sessionClients, type SessionStack, type SessionTestClient, startSessionStack, userinfo,
+} from "../support/sessions.ts";
+import { startStack, type TestStack } from "../support/stack.ts";
 import { sleep } from "../support/until.ts";
-import { sessionClients, type SessionStack, startSessionStack, userinfo } from "../support/sessions.ts";
 
 describe("narrowed provider tokens and the connection's own grant", () => {
   let f: SessionStack;
@@ -75,5 +81,52 @@ describe("narrowed provider tokens and the connection's own grant", () => {
       await gateway2.close();
       await broker2.close();
     }
+  });
+});
+
+describe("a provider that says it narrows but does not", () => {
+  let fake: FakeProvider;
+  let stack: TestStack;
+  let connectionId: string;
+  let b: SessionTestClient;
+  let session: IssuedSessionJson;
+
+  before(async () => {
+    fake = await startFakeProvider();
+    stack = await startStack();
+    await registerProvider(stack, {
+      name: "fake", auth_type: "oauth2", client_id: fake.clientId, client_secret: fake.clientSecret, issuer: fake.issuer, enable_discovery: true,
+      scopes: ["openid", "email", "profile"], params: { narrow_scopes_on_refresh: true },
+    });
+    const agentA = await registerAgent(stack.broker.url, stack.adminKey, { name: "agent-a" });
+    const agentB = await registerAgent(stack.broker.url, stack.adminKey, { name: "agent-b" });
+    const started = await (await fetch(`${stack.gateway.url}/v1/request-connection`, {
+      method: "POST", headers: { authorization: `Bearer ${agentA.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ user_id: "ws", provider_name: "fake", return_url: "https://app.example.com/back" }),
+    })).json() as { connection_id: string; auth_url: string };
+    fake.script.push({ kind: "ok", extra: { scope: "openid email profile" } });
+    assert.equal((await deliverCallback(stack, fake.authorize(started.auth_url))).status, 303);
+    connectionId = started.connection_id;
+    session = await sessionClients.REST(stack.gateway.url, agentA.apiKey).createSession({ connection_id: connectionId, agent_id: agentB.id, scopes: ["openid", "email"], ttl_seconds: 300 });
+    b = sessionClients.REST(stack.gateway.url, agentB.apiKey);
+  });
+  after(async () => {
+    await stack?.close();
+    await fake?.close();
+  });
+
+  it("refuses a token the provider minted wider than asked, and keeps the refresh token it rotated", async () => {
+    fake.script.push({ kind: "ok", extra: { scope: "openid email profile" } });
+    const refused = await assertExchangeRefused(b.exchange({ subject_token: session.session_token, scope: "openid" }), "invalid_scope", "an un-narrowed token");
+    assert.match(refused.message, /did not narrow/);
+    assert.equal(fake.seen.at(-1)!.params.get("scope"), "openid", "the narrowing refresh asked for openid");
+    // The refresh token the provider rotated on the way was stored: the connection refreshes with it.
+    const res = await fetch(`${stack.gateway.url}/v1/refresh/${connectionId}`, { method: "POST", headers: { authorization: `Bearer ${stack.agentKey}` } });
+    assert.equal(res.status, 200);
+    assert.deepEqual({ grant: fake.seen.at(-1)!.grantType, scope: fake.seen.at(-1)!.params.get("scope") }, { grant: "refresh_token", scope: null });
+    // Not cached either: the next exchange asks again, and a narrowed answer is handed out.
+    fake.script.push({ kind: "ok", extra: { scope: "openid" } });
+    const ok = await b.exchange({ subject_token: session.session_token, scope: "openid" });
+    assert.equal(ok.scope, "openid");
   });
 });
