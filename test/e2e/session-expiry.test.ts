@@ -94,6 +94,8 @@ describe("session expiry and immutability", () => {
     // B, holding openid profile until T, asks for a session of its own with more.
     const wider = await refusal(b.createSession({ connection_id: f.connectionId, agent_id: f.agents.B.id, scopes: ["openid", "profile", "email"] }));
     assert.equal(wider.error, "invalid_scope", wider.message);
+    // Nor past the configured maximum lifetime (SESSION_MAX_TTL_SECONDS, a day by default), even for the connection's owner.
+    assert.equal((await refusal(a.createSession({ connection_id: f.connectionId, agent_id: f.agents.B.id, ttl_seconds: 86_401 }))).error, "invalid_argument");
     const longer = await refusal(b.createSession({ connection_id: f.connectionId, agent_id: f.agents.B.id, ttl_seconds: 3600 }));
     assert.equal(longer.error, "invalid_argument", longer.message);
     const elsewhere = await refusal(b.createSession({ connection_id: f.connectionId, agent_id: f.agents.B.id, allowed_hosts: ["api.evil.test"] }));

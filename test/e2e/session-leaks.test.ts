@@ -118,7 +118,13 @@ describe("session tokens stay out of logs, errors, metrics and audit rows", () =
   it("exposes none in either service's metrics", async () => {
     const gateway = await (await fetch(`${f.gatewayUrl}/metrics`)).text();
     const broker = await (await fetch(`${f.stack.broker.url}/metrics`, { headers: { "x-api-key": f.stack.adminKey } })).text();
-    assert.match(broker, /session/, "the Broker counts sessions");
+    // Counted by event and outcome, with no id in a label.
+    const count = (event: string, outcome: string) => Number(new RegExp(`nexus_session_events_total\\{event="${event}",outcome="${outcome}"\\} (\\d+)`).exec(broker)?.[1]);
+    assert.deepEqual(
+      { created: count("created", "success"), exchanged: count("exchanged", "success"), revoked: count("revoked", "success") },
+      { created: 9, exchanged: 9, revoked: 3 },
+    );
+    assert.ok(count("exchanged", "refused") >= 30 && count("created", "refused") >= 6, "refusals counted");
     assertAbsent("the Gateway's metrics", gateway);
     assertAbsent("the Broker's metrics", broker);
     for (const id of ids) assert.ok(!broker.includes(id) && !gateway.includes(id), `session id ${id} in a metric label`);
@@ -133,6 +139,15 @@ describe("session tokens stay out of logs, errors, metrics and audit rows", () =
     }
     const events = new Set(rows.map((r) => r.eventType as string));
     for (const e of ["session.created", "session.exchanged", "session.exchange_refused", "session.revoked"]) assert.ok(events.has(e), `${e} audited`);
+    // Each names the workspace, the acting agent and the chain; a refusal its reason.
+    const child = rows.find((r) => r.eventType === "session.created" && (r.details as Record<string, unknown>).session_id === ids[1])!;
+    assert.deepEqual(
+      { caller: child.caller, workspace: child.details.workspace_id, chain: child.details.chain, parent: child.details.parent_session_id },
+      { caller: `agent:${f.agents.B.id}`, workspace: "ws-user", chain: `${f.agents.C.id},${f.agents.B.id},${f.agents.A.id}`, parent: ids[0] },
+    );
+    const refusals = rows.filter((r) => r.eventType === "session.exchange_refused");
+    assert.ok(refusals.every((r) => r.outcome === "failure" && r.reason !== ""), "every refusal carries its reason");
+    assert.ok(refusals.some((r) => r.reason === "invalid_scope" && r.details.session_id === ids[0] && r.details.workspace_id === "ws-user"));
     // Through the audit API too, as an operator reads it.
     const api = await brokerRest(f.stack, "GET", `/audit?agent_id=${f.agents.B.id}`);
     assert.equal(api.status, 200);
