@@ -211,6 +211,21 @@ describe("token exchange refuses forged, altered and misused session tokens", ()
     assert.equal(asBearer.status, 401);
   });
 
+  it("tells an agent that may not use a connection nothing about it when it asks for a session on it", async () => {
+    // A's connection still waiting for its user: B, which holds nothing on it, must learn no more than for an active one.
+    const pending = await fetch(`${f.gatewayUrl}/v1/request-connection`, {
+      method: "POST", headers: { authorization: `Bearer ${f.agents.A.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ user_id: "ws-pending", provider_name: f.providerName, return_url: "https://app.example.com/back" }),
+    }).then((r) => r.json()) as { connection_id: string };
+    const c = sessionClients.REST(f.gatewayUrl, f.agents.C.apiKey);
+    const onActive = await refusal(c.createSession({ connection_id: keyedConnection, agent_id: f.agents.C.id }));
+    const onPending = await refusal(c.createSession({ connection_id: pending.connection_id, agent_id: f.agents.C.id }));
+    assert.deepEqual({ error: onPending.error, status: onPending.status }, { error: onActive.error, status: onActive.status });
+    assert.equal(onActive.error, "agent_not_authorized");
+    // Its owner is told why.
+    assert.equal((await refusal(a.createSession({ connection_id: pending.connection_id, agent_id: f.agents.C.id }))).error, "connection_pending");
+  });
+
   it("refuses malformed requests with invalid_request, unsupported_grant_type or invalid_client", async () => {
     await refused(exchange(sb.session_token, { grant_type: "client_credentials" }), "unsupported_grant_type", 400, "another grant");
     await refused(exchange(sb.session_token, { subject_token_type: "urn:ietf:params:oauth:token-type:saml2" }), "invalid_request", 400, "another token type");
