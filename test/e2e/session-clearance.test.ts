@@ -12,7 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { brokerRest } from "../support/broker-api.ts";
 import { prng } from "../support/prng.ts";
 import {
-  connectionScopes, type IssuedSessionJson, protocols, refusal, sessionClients, type SessionStack, startSessionStack,
+  agentClients, connectionScopes, type IssuedSessionJson, protocols, refusal, type SessionStack, startSessionStack,
 } from "../support/sessions.ts";
 
 const seed = 0x17_0de1;
@@ -38,7 +38,7 @@ describe("session clearance through the Gateway: a random sample", () => {
     const tally = { roots: 0, exchanges: 0, children: 0, refused: 0 };
     for (let i = 0; i < samples; i++) {
       const protocol = protocols[i % protocols.length]!;
-      const [a, b, c] = (["A", "B", "C"] as const).map((n) => sessionClients[protocol](f.gatewayUrl, f.agents[n].apiKey)) as [ReturnType<typeof sessionClients.REST>, ReturnType<typeof sessionClients.REST>, ReturnType<typeof sessionClients.REST>];
+      const [a, b, c] = agentClients(f, protocol);
       try {
         const at = (what: string) => `case ${i} (${protocol}), ${what}`;
         // Mostly requests that could fit, some that cannot.

@@ -18,7 +18,7 @@ import { after, before, describe, it } from "node:test";
 import { type RunningService, startBroker } from "../../src/runtime/node/start-broker.ts";
 import { startGateway } from "../../src/runtime/node/start-gateway.ts";
 import {
-  accessTokenType, assertExchangeRefused, decodeJwt, type Protocol, protocols, type SessionCallError, sessionClients, type SessionStack,
+  accessTokenType, agentClients, assertExchangeRefused, decodeJwt, type Protocol, protocols, type SessionCallError, sessionClients, type SessionStack,
   startSessionStack, userinfo,
 } from "../support/sessions.ts";
 
@@ -62,7 +62,7 @@ describe("sessions: delegation A -> B -> C with narrowed provider tokens and rev
 
   for (const protocol of protocols) {
     it(`${protocol}: B gets a narrowed token, C a narrower one, and revoking B stops both on every replica within 1 s`, async (t) => {
-      const [a, b, c] = (["A", "B", "C"] as const).map((n) => sessionClients[protocol](f.gatewayUrl, f.agents[n].apiKey)) as [ReturnType<typeof sessionClients.REST>, ReturnType<typeof sessionClients.REST>, ReturnType<typeof sessionClients.REST>];
+      const [a, b, c] = agentClients(f, protocol);
       const elsewhere = replicas.map((r) => ({ name: r.name, b: sessionClients[protocol](r.gateway.url, f.agents.B.apiKey), c: sessionClients[protocol](r.gateway.url, f.agents.C.apiKey) }));
       try {
         // A delegates openid profile to B for five minutes.

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { brokerRest, recordingFetch } from "../support/broker-api.ts";
 import {
-  protocols, restExchange, SessionCallError, sessionClients, type SessionStack, startSessionStack, tokenExchangeGrant, jwtTokenType,
+  agentClients, jwtTokenType, protocols, restExchange, SessionCallError, sessionClients, type SessionStack, startSessionStack, tokenExchangeGrant,
 } from "../support/sessions.ts";
 
 describe("session tokens stay out of logs, errors, metrics and audit rows", () => {
@@ -38,7 +38,7 @@ describe("session tokens stay out of logs, errors, metrics and audit rows", () =
   before(async () => {
     f = await startSessionStack({ fetch: recorder.fetch, idp: { accessTokenTtl: 600 } });
     for (const protocol of protocols) {
-      const [a, b, c] = (["A", "B", "C"] as const).map((n) => sessionClients[protocol](f.gatewayUrl, f.agents[n].apiKey)) as [ReturnType<typeof sessionClients.REST>, ReturnType<typeof sessionClients.REST>, ReturnType<typeof sessionClients.REST>];
+      const [a, b, c] = agentClients(f, protocol);
       try {
         const sb = await a.createSession({ connection_id: f.connectionId, agent_id: f.agents.B.id, scopes: ["openid", "profile"], ttl_seconds: 300 });
         const sc = await b.createSession({ connection_id: f.connectionId, agent_id: f.agents.C.id, scopes: ["openid"], parent_session_id: sb.session_id });

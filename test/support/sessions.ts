@@ -230,6 +230,11 @@ export const sessionClients: Record<Protocol, (baseUrl: string, key: string) => 
 
 export const protocols = Object.keys(sessionClients) as Protocol[];
 
+/** Session clients for agents A, B and C on one protocol (at `baseUrl`, default the stack's Gateway); close them when done. */
+export function agentClients(f: SessionStack, protocol: Protocol, baseUrl = f.gatewayUrl): [SessionTestClient, SessionTestClient, SessionTestClient] {
+  return [f.agents.A, f.agents.B, f.agents.C].map((agent) => sessionClients[protocol](baseUrl, agent.apiKey)) as [SessionTestClient, SessionTestClient, SessionTestClient];
+}
+
 /** The Connect code of each token exchange refusal, and the HTTP status REST answers with it (RFC 6749 section 5.2). */
 export const refusalCodes: Record<string, { code: string; status: number }> = {
   invalid_request: { code: "invalid_argument", status: 400 },
