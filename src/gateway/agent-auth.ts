@@ -54,19 +54,27 @@ const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
  * a library that speaks RFC 8693 calls the endpoint unchanged.
  */
 function tokenEndpointCredential(request: UnaryRequest): string | undefined {
-  const basic = /^basic\s+([A-Za-z0-9+/=]+)$/i.exec(request.header.get("authorization")?.trim() ?? "");
-  if (basic !== null) {
-    try {
-      const decoded = atob(basic[1]!);
-      const colon = decoded.indexOf(":");
-      // RFC 6749 section 2.3.1: both halves are form-urlencoded first.
-      const secret = colon < 0 ? "" : decodeURIComponent(decoded.slice(colon + 1).replaceAll("+", " "));
-      return secret === "" ? undefined : secret;
-    } catch {
-      return undefined;
-    }
-  }
+  const basic = basicCredentials(request.header.get("authorization"));
+  if (basic !== undefined) return basic.secret === "" ? undefined : basic.secret;
   const exchange = (request.message as ExchangeTokenRequest | undefined)?.exchange;
   if (exchange !== undefined && exchange.clientAssertionType === jwtBearer && exchange.clientAssertion !== "") return exchange.clientAssertion;
   return undefined;
+}
+
+/**
+ * The client id and secret of `client_secret_basic` (RFC 6749 section 2.3.1:
+ * each form-urlencoded, then joined by a colon and base64-encoded); undefined
+ * when the header is not Basic or does not decode.
+ */
+export function basicCredentials(authorization: string | null): { clientId: string; secret: string } | undefined {
+  const basic = /^basic\s+([A-Za-z0-9+/=]+)$/i.exec(authorization?.trim() ?? "");
+  if (basic === null) return undefined;
+  try {
+    const decoded = atob(basic[1]!);
+    const colon = decoded.indexOf(":");
+    const formDecode = (v: string) => decodeURIComponent(v.replaceAll("+", " "));
+    return colon < 0 ? { clientId: formDecode(decoded), secret: "" } : { clientId: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
+  } catch {
+    return undefined;
+  }
 }

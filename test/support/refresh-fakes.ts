@@ -94,10 +94,11 @@ export function fakeCredentialStore(clock: VirtualClock): FakeCredentialStore {
       if (r === undefined || r.version !== expected) return undefined;
       const life = cred.expiresInSeconds ?? null;
       const due = life === null || cred.refreshCt === null ? null : Math.max(cred.minRefreshIntervalSeconds, life - Math.min(cred.refreshMarginSeconds, life / 3));
+      const schedule = cred.keepSchedule === true ? {}
+        : { refreshedAt: new Date(clock.now()), expiresAt: life === null ? null : new Date(clock.now() + life * 1000), dueInSeconds: due };
       Object.assign(r, {
         ...clearLease, keyId: cred.keyId, secretCt: cred.secretCt, refreshCt: cred.refreshCt, version: r.version + 1n, writtenByLease: lease.id,
-        refreshedAt: new Date(clock.now()), expiresAt: life === null ? null : new Date(clock.now() + life * 1000), dueInSeconds: due,
-        rotationStartedAt: null, failureCount: 0, failingSince: null, nextAttemptAt: null, lastError: "",
+        ...schedule, rotationStartedAt: null, failureCount: 0, failingSince: null, nextAttemptAt: null, lastError: "",
       });
       let revived = false;
       if (r.status === "attention_required" && ["invalid_grant", "unauthorized_client", "rotation_interrupted"].includes(r.statusReason)) {

@@ -338,3 +338,23 @@ describe("refresh service: failures are classified and back off", () => {
     assert.ok(t.audit.events.some((e) => e.eventType === "connection.reactivated"));
   });
 });
+
+describe("refresh service: narrow()", () => {
+  it("narrow() asks for the scopes, stores the rotated refresh token and leaves the access token and its schedule alone", async () => {
+    const t = setup();
+    const id = t.seed("rt-1", 20);
+    const row = t.store.rows.get(id)!;
+    Object.assign(row, { expiresAt: new Date(t.clock.now() + 40_000), dueInSeconds: 20 });
+    const before = { refreshedAt: row.refreshedAt, expiresAt: row.expiresAt, dueInSeconds: row.dueInSeconds };
+    t.token.script.push(tokenJson({ access_token: "at-narrow", token_type: "Bearer", expires_in: 3600, scope: "openid", refresh_token: "rt-2" }));
+    const tokens = await t.service.narrow(id, ["openid"], { caller: "agent:b", agentId: "b" });
+    assert.equal(tokens.accessToken, "at-narrow");
+    assert.equal(t.token.seen[0]!.get("scope"), "openid");
+    assert.equal(t.storedRefreshToken(id), "rt-2");
+    assert.equal(t.accessToken(id), "at-old");
+    const after = t.store.rows.get(id)!;
+    // A sub-agent exchanging often must not keep postponing the connection's own refresh.
+    assert.deepEqual({ refreshedAt: after.refreshedAt, expiresAt: after.expiresAt, dueInSeconds: after.dueInSeconds }, before);
+    assert.equal(after.leaseId, null);
+  });
+});

@@ -170,6 +170,13 @@ export interface NewCredential {
   readonly refreshMarginSeconds: number;
   /** The refresh is never due sooner than this after storing (a token that lives 0 s must not loop). */
   readonly minRefreshIntervalSeconds: number;
+  /**
+   * The access token is the one already stored: a narrowing refresh only
+   * moved the refresh token on. Its expiry, when it was refreshed and when its
+   * refresh is due stay as they were (`expiresInSeconds` is ignored), or a
+   * sub-agent exchanging often would keep postponing the connection's own refresh.
+   */
+  readonly keepSchedule?: boolean;
 }
 
 /** A page of connections. */

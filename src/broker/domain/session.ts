@@ -97,9 +97,11 @@ function hostCovers(outer: string, inner: string): boolean {
  */
 export function clearanceWithin(requested: readonly string[], ceiling: readonly string[], what: string): string[] {
   if (requested.length === 0) return [...ceiling];
-  const outside = requested.filter((s) => !ceiling.includes(s));
+  const outside = [...new Set(requested.filter((s) => !ceiling.includes(s)))];
   if (outside.length > 0) {
-    throw new NexusError("invalid_scope", `scope ${outside.map((s) => `"${s}"`).join(", ")} is outside ${what}`, { field: "scopes" });
+    // Named, but cut short: a caller who pasted a token into `scope` must not get it back in an error (or a log).
+    const named = outside.slice(0, 5).map((s) => `"${s.length > 64 ? `${s.slice(0, 64)}…` : s}"`).join(", ");
+    throw new NexusError("invalid_scope", `scope ${named}${outside.length > 5 ? ` and ${outside.length - 5} more` : ""} ${outside.length === 1 ? "is" : "are"} outside ${what}`, { field: "scopes" });
   }
   return [...new Set(requested)];
 }

@@ -102,16 +102,20 @@ export function createConnectionRepository(sql: Sql): ConnectionStore {
     },
     async storeRefreshed(connectionId, lease, expectedVersion, cred) {
       const life = cred.expiresInSeconds ?? null;
+      // A narrowing refresh stored only a rotated refresh token: the access token's schedule is untouched.
+      const schedule = cred.keepSchedule === true
+        ? sql`refreshed_at = refreshed_at, expires_at = expires_at, refresh_due_at = refresh_due_at`
+        : sql`refreshed_at = now(), expires_at = ${expiresAtSql(sql, life)},
+              refresh_due_at = ${dueAtSql(sql, life, cred.refreshCt, cred.refreshMarginSeconds, cred.minRefreshIntervalSeconds)}`;
       // One statement, so a refresh costs one round trip: the write, and the revival of a connection a
       // sibling gave up on while these tokens were on their way (the reasons a refused refresh writes).
       const rows = await sql<(CredentialRecord & { revived: boolean })[]>`
         with written as (
           update credentials set key_id = ${cred.keyId}, secret_ct = ${cred.secretCt}, refresh_ct = ${cred.refreshCt},
-              refreshed_at = now(), version = version + 1, written_by_lease = ${lease.id},
+              version = version + 1, written_by_lease = ${lease.id},
               lease_owner = null, lease_id = null, lease_until = null, rotation_started_at = null,
               failure_count = 0, failing_since = null, next_attempt_at = null, last_error = '',
-              expires_at = ${expiresAtSql(sql, life)},
-              refresh_due_at = ${dueAtSql(sql, life, cred.refreshCt, cred.refreshMarginSeconds, cred.minRefreshIntervalSeconds)}
+              ${schedule}
             where connection_id = ${connectionId} and version = ${expectedVersion.toString()}
             returning *
         ), revived as (

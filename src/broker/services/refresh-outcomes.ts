@@ -134,15 +134,16 @@ export function createRefreshOutcomes(deps: RefreshOutcomeDeps): RefreshOutcomes
         deps.audit.record({ ...auditBase(c), eventType: "token.refreshed", outcome: "success", details: { trigger: c.trigger, rotated: false, written: false } });
         return deps.settle(id, lease, c.claimedAt);
       }
-      // The stored access token (all the connection's scopes) stays: only the refresh token moves on.
+      // The stored access token (all the connection's scopes) stays, and so does its refresh schedule: only the refresh token moves on.
       const secret = deps.sealer.openText(record.secretCt, { ...sealedFields.credentialSecret, rowId: id });
       await persist(c, {
         keyId: deps.sealer.activeKeyId,
         secretCt: deps.sealer.seal(secret, { ...sealedFields.credentialSecret, rowId: id }),
         refreshCt: deps.sealer.seal(tokens.refreshToken, { ...sealedFields.credentialRefreshToken, rowId: id }),
-        expiresInSeconds: record.expiresAt === null ? undefined : Math.max(0, (record.expiresAt.getTime() - deps.now()) / 1000),
+        expiresInSeconds: undefined,
         refreshMarginSeconds: s.marginSeconds,
         minRefreshIntervalSeconds: s.minIntervalSeconds,
+        keepSchedule: true,
       }, true);
     },
 

@@ -159,7 +159,6 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
   async function create(request: SessionRequest, principal: Principal, issuer: string): Promise<IssuedSession> {
     if (principal.kind === "session") throw new NexusError("agent_not_authorized", "a session cannot create sessions; the agent holding it can");
     const connection = await mustConnection(request.connectionId);
-    assertUsable(connection);
     const delegate = await deps.agents.get(parseUuid(request.agentId, "agent_id"));
     if (delegate === undefined || delegate.disabledAt !== null) throw invalidArgument("agent_id", "names no live registered agent");
     const requestedScopes = parseScopes(request.scopes);
@@ -168,6 +167,8 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       throw invalidArgument("ttl_seconds", `must be from 1 to ${s.maxTtlSeconds} (0: the default)`);
     }
     const parent = await parentFor(connection, request, principal);
+    // Only once the caller may use the connection: its state is none of anyone else's business.
+    assertUsable(connection);
     const ceiling = parent?.scopes ?? (connection.grantedScopes.length > 0 ? connection.grantedScopes : connection.scopes);
     const scopes = clearanceWithin(requestedScopes, ceiling, parent === undefined ? "the connection's scopes" : "the parent session's clearance");
     const allowedHosts = parent === undefined ? requestedHosts : childHosts(requestedHosts, parent.allowedHosts);

@@ -99,7 +99,7 @@ export function createTokenExchangeService(deps: TokenExchangeDeps): TokenExchan
     }
   }
 
-  async function credentialFor(session: Session, scopes: readonly string[], narrow: boolean, principal: Principal): Promise<{ payload: CredentialPayload; scope: string | undefined; narrowed: boolean }> {
+  async function credentialFor(session: Session, scopes: readonly string[], narrow: boolean, principal: Principal, separator: string | RegExp): Promise<{ payload: CredentialPayload; scope: string | undefined; narrowed: boolean }> {
     const asSession: Principal = { kind: "session", label: principal.label, agentId: session.agentId, sessionId: session.id, connectionId: session.connectionId };
     if (!narrow) {
       const payload = await deps.tokens.get(session.connectionId, asSession);
@@ -109,6 +109,12 @@ export function createTokenExchangeService(deps: TokenExchangeDeps): TokenExchan
     let hit = narrowed.get(key);
     if (hit === undefined || hit.until <= deps.now()) {
       const tokens = await deps.refresher.narrow(session.connectionId, scopes, { caller: principal.label, agentId: session.agentId });
+      // A provider that ignored the scopes asked for minted a token that can do more than the session may: never hand it out.
+      const minted = tokens.scope?.split(separator).filter((s) => s !== "") ?? [];
+      const wider = minted.filter((s) => !scopes.includes(s));
+      if (wider.length > 0) {
+        throw new NexusError("invalid_scope", `the provider did not narrow the token to these scopes (it also holds ${wider.length} more); ask for the session's whole clearance`);
+      }
       const expiresAt = tokens.expiresIn === undefined ? Number.POSITIVE_INFINITY : deps.now() + tokens.expiresIn * 1000;
       hit = { tokens, until: Math.min(expiresAt - narrowedMarginMs, deps.now() + 3600_000) };
       narrowed.delete(key);
@@ -150,7 +156,8 @@ export function createTokenExchangeService(deps: TokenExchangeDeps): TokenExchan
     const granted = connection.grantedScopes.length > 0 ? connection.grantedScopes : connection.scopes;
     const fewer = scopes.length < granted.length || scopes.some((sc) => !granted.includes(sc));
     const narrow = provider.authType === "oauth2" && provider.params.narrowScopesOnRefresh && fewer;
-    const { payload, scope, narrowed: wasNarrowed } = await credentialFor(session, scopes, narrow, principal);
+    const separator = provider.params.scopeSeparator !== undefined && provider.params.scopeSeparator.trim() !== "" ? provider.params.scopeSeparator : /\s+/;
+    const { payload, scope, narrowed: wasNarrowed } = await credentialFor(session, scopes, narrow, principal, separator);
     const sessionEnds = Math.floor(session.expiresAt.getTime() / 1000);
     const expiresAt = Math.min(payload.expiresAt ?? sessionEnds, sessionEnds);
     const config = { ...payload.strategy.config, ...(session.allowedHosts.length === 0 ? {} : { allowed_hosts: session.allowedHosts.join(",") }) };

@@ -2,10 +2,10 @@ import { type CallOptions, Code, ConnectError, type HandlerContext, type Service
 import { ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.ts";
 import type { GatewayService } from "../../../gen/nexus/gateway/v1/gateway_service_pb.ts";
 import { reasonOf, withReason } from "../../shared/connect-errors.ts";
-import { invalidArgument } from "../../shared/errors.ts";
+import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/logger.ts";
 import { kCaller } from "../../shared/request-context.ts";
-import { kAgentCredential } from "../agent-auth.ts";
+import { basicCredentials, kAgentCredential } from "../agent-auth.ts";
 import type { BrokerClients } from "../broker-clients.ts";
 import { check } from "../input-rules.ts";
 import { assertionAlgorithms } from "../../shared/assertion-algorithms.ts";
@@ -103,7 +103,16 @@ export function createGatewayHandlers(broker: BrokerClients, logger: Logger, pub
     async exchangeToken(req, ctx) {
       ctx.responseHeader.set("cache-control", "no-store");
       ctx.responseHeader.set("pragma", "no-cache");
-      const r = await relay(() => broker.sessions.exchangeToken({ ...(req.exchange === undefined ? {} : { exchange: req.exchange }) }, options(ctx)));
+      // client_secret_basic names the client too: the Broker checks it is the agent whose key came with it, as it does a form's client_id.
+      const basic = basicCredentials(ctx.requestHeader.get("authorization"));
+      let exchange = req.exchange;
+      if (basic !== undefined && exchange !== undefined) {
+        if (exchange.clientId !== "" && exchange.clientId !== basic.clientId) {
+          throw new NexusError("invalid_client", "client_id in the form is not the client id of the Authorization header");
+        }
+        exchange = { ...exchange, clientId: basic.clientId };
+      }
+      const r = await relay(() => broker.sessions.exchangeToken({ ...(exchange === undefined ? {} : { exchange }) }, options(ctx)));
       return r.result === undefined ? {} : { result: r.result };
     },
     async getJwks(_req, ctx) {

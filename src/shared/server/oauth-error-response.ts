@@ -18,9 +18,13 @@ const unavailable = new Set<ErrorReason>(["unavailable", "provider_unavailable",
  * (`{"error","error_description"}`), for REST callers of token exchange:
  * OAuth libraries read these, not Connect's error JSON. The Nexus reason maps
  * to the OAuth error a client can act on; the description is the message a
- * person reads (never a secret, as every Nexus message).
+ * person reads (never a secret, as every Nexus message). `authorization` is
+ * the request's Authorization header: a client that authenticated with it is
+ * challenged with its own scheme (`Basic` for client_secret_basic); one that
+ * did not (a client assertion in the body) gets invalid_client without a
+ * challenge, as OAuth servers answer it.
  */
-export function oauthErrorResponse(error: ConnectError): UniversalServerResponse {
+export function oauthErrorResponse(error: ConnectError, authorization: string | null = null): UniversalServerResponse {
   const reason = reasonOf(error);
   const description = error.rawMessage.replace(/^[a-z_]+: /, "");
   const header = new Headers({ "cache-control": "no-store", pragma: "no-cache" });
@@ -29,7 +33,8 @@ export function oauthErrorResponse(error: ConnectError): UniversalServerResponse
   if (reason !== undefined && oauthNamed.has(reason)) [code, status] = [reason, 400];
   else if (reason !== undefined && clientFailures.has(reason)) {
     [code, status] = ["invalid_client", 401];
-    header.set("www-authenticate", 'Bearer realm="nexus"');
+    const scheme = /^\s*(basic|bearer)\b/i.exec(authorization ?? "")?.[1]?.toLowerCase();
+    if (scheme !== undefined) header.set("www-authenticate", `${scheme === "basic" ? "Basic" : "Bearer"} realm="nexus"`);
   } else if (reason === "payload_too_large") [code, status] = ["invalid_request", 413];
   else if (reason === "invalid_argument") [code, status] = ["invalid_request", 400];
   else if (reason !== undefined && unavailable.has(reason)) [code, status] = ["temporarily_unavailable", 503];

@@ -114,7 +114,7 @@ export function createRestTranscoder(handlers: readonly UniversalHandler[], opti
   async function handle(request: UniversalServerRequest, matched: Extract<RestMatch, { kind: "route" }>): Promise<UniversalServerResponse> {
     if (!oauthMethods.has(`${matched.route.info.service}/${matched.route.info.method}`)) return handleRest(request, matched);
     const response = await handleRest(request, matched);
-    return response.status === 200 || response.status === 201 ? response : oauthErrorResponse(await connectErrorOf(response));
+    return response.status === 200 || response.status === 201 ? response : oauthErrorResponse(await connectErrorOf(response), request.header.get("authorization"));
   }
 
   async function handleRest(request: UniversalServerRequest, matched: Extract<RestMatch, { kind: "route" }>): Promise<UniversalServerResponse> {
