@@ -193,6 +193,17 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   // Agents are read on every agent call; kept in memory, dropped at once by any Broker's change (the feed below).
   const agentCache = createAgentCache({ now: deps.now, ttlMs: 60_000, maxEntries: 10_000 });
   const agentStore = timed("agents", createAgentRepository(deps.sql));
+  // Exchanges check every agent up a session's chain: through the cache the change feed keeps true.
+  const cachedAgents = {
+    async get(id: string) {
+      const hit = agentCache.get(id);
+      if (hit !== undefined) return hit;
+      const ticket = agentCache.ticket();
+      const agent = await agentStore.get(id);
+      if (agent !== undefined) agentCache.set(ticket, agent);
+      return agent;
+    },
+  };
   const agentAuth = createAgentAuth(createAgentAuthenticator({
     agents: agentStore, ledger: timed("assertions", createAssertionLedger(deps.sql)), cache: agentCache, now: deps.now,
   }));
@@ -217,7 +228,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       now: deps.now, randomUUID: deps.randomUUID, settings: { maxTtlSeconds: config.sessionMaxTtlSeconds },
     }),
     exchange: createTokenExchangeService({
-      sessions: sessionStore, connections: services.connections, providers: services.providers, keys: sessionKeys, tokens, refresher,
+      sessions: sessionStore, connections: services.connections, providers: services.providers, agents: cachedAgents, keys: sessionKeys, tokens, refresher,
       audit, metrics, now: deps.now,
     }),
     keys: sessionKeys,

@@ -211,6 +211,16 @@ describe("token exchange refuses forged, altered and misused session tokens", ()
     assert.equal(asBearer.status, 401);
   });
 
+  it("refuses a session once an agent that delegated it is disabled: disabling an orchestrator cuts off its sub-agents", async () => {
+    const g = await registerAgent(f.stack.broker.url, f.stack.adminKey, { name: "agent-g" });
+    const own = await connect(f.gatewayUrl, g.apiKey, f.stack, f.idp, "ws-g", f.providerName);
+    const toB = await sessionClients.REST(f.gatewayUrl, g.apiKey).createSession({ connection_id: own, agent_id: f.agents.B.id, scopes: ["openid"], ttl_seconds: 300 });
+    assert.equal((await exchange(toB.session_token)).status, 200);
+    assert.equal((await brokerRest(f.stack, "DELETE", `/agents/${g.id}`)).status, 200);
+    const description = await refused(exchange(toB.session_token), "invalid_grant", 400, "a session whose delegator is disabled");
+    assert.match(description, /delegated this session is disabled/);
+  });
+
   it("tells an agent that may not use a connection nothing about it when it asks for a session on it", async () => {
     // A's connection still waiting for its user: B, which holds nothing on it, must learn no more than for an active one.
     const pending = await fetch(`${f.gatewayUrl}/v1/request-connection`, {

@@ -1,6 +1,6 @@
 import { errors, jwtVerify, type JWTPayload } from "jose";
 import { NexusError } from "../../shared/errors.ts";
-import type { AuditLog, ConnectionStore, ProviderStore, SessionStore } from "../domain/ports.ts";
+import type { AgentStore, AuditLog, ConnectionStore, ProviderStore, SessionStore } from "../domain/ports.ts";
 import type { Principal } from "../domain/principal.ts";
 import { type ActClaim, chainOf, exchangeScopes, type Session, sessionStatus } from "../domain/session.ts";
 import type { TokenSet } from "../oauth/token-endpoint.ts";
@@ -50,6 +50,7 @@ export interface TokenExchangeDeps {
   readonly sessions: Pick<SessionStore, "chain">;
   readonly connections: Pick<ConnectionStore, "get">;
   readonly providers: Pick<ProviderStore, "getById">;
+  readonly agents: Pick<AgentStore, "get">;
   readonly keys: SessionKeys;
   readonly tokens: Pick<TokenService, "get">;
   readonly refresher: Pick<RefreshService, "narrow">;
@@ -144,6 +145,11 @@ export function createTokenExchangeService(deps: TokenExchangeDeps): TokenExchan
     seen.session = session;
     const status = sessionStatus(chain, deps.now());
     if (status !== "active") throw new NexusError("invalid_grant", `the session is ${status}${status === "revoked" ? " (or one it was delegated from)" : ""}`);
+    // A disabled agent anywhere up the chain ends what it delegated: disabling a compromised orchestrator cuts off its sub-agents.
+    for (const agentId of chainOf(session.act).slice(1)) {
+      const agent = await deps.agents.get(agentId);
+      if (agent === undefined || agent.disabledAt !== null) throw new NexusError("invalid_grant", "an agent that delegated this session is disabled");
+    }
     const connection = await deps.connections.get(session.connectionId);
     if (connection?.status !== "active") throw new NexusError("invalid_grant", `the session's connection is ${connection?.status ?? "gone"}`);
     const provider = await deps.providers.getById(connection.providerId, { includeDeleted: true });

@@ -144,7 +144,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     // taken for the next request on the connection, so the connection ends with this answer.
     if (response.status === 413 && request.httpVersion.startsWith("1")) response.header?.set("connection", "close");
     // Paths only: query strings of /auth/* carry codes and states.
-    logger.debug("request", { method: request.method, path: url.pathname, status: response.status, ms: Date.now() - started });
+    logger.debug("request", { method: request.method, path: redactPath(url.pathname), status: response.status, ms: Date.now() - started });
     return response;
   }
 
@@ -177,4 +177,15 @@ function oversizedHeader(header: Headers, limit: number): string | undefined {
     if (value.length > limit) return name;
   }
   return undefined;
+}
+
+/**
+ * A path for the log with every segment that could be a credential replaced:
+ * a JWT, an agent key, or any long opaque token. Routes carry ids, never
+ * secrets, but a caller may put one where an id belongs.
+ */
+export function redactPath(pathname: string): string {
+  return pathname.split("/").map((segment) =>
+    /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(segment) || /^nx[a-z]*_/.test(segment) || (segment.length > 40 && !/^[0-9a-f-]{36}$/.test(segment))
+      ? "[redacted]" : segment).join("/");
 }
