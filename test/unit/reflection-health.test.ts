@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create, createFileRegistry, fromBinary, type DescService } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, createRouterTransport, type Transport } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.ts";
 import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb.ts";
@@ -63,9 +63,21 @@ function assertClosure(files: FileDescriptorProto[], mustContain: readonly strin
   for (const name of mustContain) assert.ok(names.includes(name), `${name} missing from ${names.join(", ")}`);
   const [first] = files;
   assert.ok(first, "no files in the answer");
-  // Resolving imports only from the answer throws if any file of the closure is missing.
+  // Resolving imports only from the answer throws if any file of the closure is missing. Files are added
+  // imports first (protobuf-es's resolver form mis-orders diamond imports, so the order is made here).
   const byName = new Map(files.map((f) => [f.name, f]));
-  const registry = createFileRegistry(first, (name) => byName.get(name));
+  const ordered: FileDescriptorProto[] = [];
+  const visit = (f: FileDescriptorProto): void => {
+    if (ordered.includes(f)) return;
+    for (const dep of f.dependency) {
+      const d = byName.get(dep);
+      assert.ok(d, `${dep}, imported by ${f.name}, is missing from the answer`);
+      visit(d);
+    }
+    ordered.push(f);
+  };
+  visit(first);
+  const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: ordered }));
   assert.equal([...registry.files].length, files.length, "the answer holds files the first one does not import");
   return registry;
 }
