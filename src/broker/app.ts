@@ -5,6 +5,7 @@ import { AuthorizationService } from "../../gen/nexus/broker/v1/authorization_se
 import { ConnectionService } from "../../gen/nexus/broker/v1/connection_service_pb.ts";
 import { ProviderService } from "../../gen/nexus/broker/v1/provider_service_pb.ts";
 import { SessionService } from "../../gen/nexus/broker/v1/session_service_pb.ts";
+import { StatusService } from "../../gen/nexus/broker/v1/status_service_pb.ts";
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
 import { createApiKeyAuth, createApiKeyVerifier } from "../shared/server/api-key-auth.ts";
@@ -19,6 +20,7 @@ import { createAuthorizationHandlers } from "./handlers/authorization-handlers.t
 import { createConnectionHandlers } from "./handlers/connection-handlers.ts";
 import { createProviderHandlers } from "./handlers/provider-handlers.ts";
 import { createSessionHandlers } from "./handlers/session-handlers.ts";
+import { createStatusHandlers } from "./handlers/status-handlers.ts";
 import { createAuditMetrics } from "./metrics/audit-metrics.ts";
 import { createBrokerMetrics } from "./metrics/broker-metrics.ts";
 import { createDiscovery } from "./oauth/discovery.ts";
@@ -38,6 +40,7 @@ import { instrument } from "./repositories/instrument.ts";
 import { createRefreshQueueRepository } from "./repositories/refresh-queue-repository.ts";
 import { createProviderRepository } from "./repositories/provider-repository.ts";
 import { createSessionRepository, createSigningKeyRepository } from "./repositories/session-repository.ts";
+import { createStatusRepository } from "./repositories/status-repository.ts";
 import { createSealedValueRepository } from "./repositories/sealed-value-repository.ts";
 import { createVaultKeyCheckRepository } from "./repositories/vault-key-check-repository.ts";
 import { createAgentAuthenticator } from "./services/agent-authenticator.ts";
@@ -59,6 +62,7 @@ import { createProviderService } from "./services/provider-service.ts";
 import { createRefreshService } from "./services/refresh-service.ts";
 import { createSessionKeys } from "./services/session-keys.ts";
 import { createSessionService } from "./services/session-service.ts";
+import { createStatusService } from "./services/status-service.ts";
 import { createTokenExchangeService } from "./services/token-exchange-service.ts";
 import type { ServiceDeps } from "./services/service-deps.ts";
 import { createTokenService } from "./services/token-service.ts";
@@ -86,6 +90,8 @@ export interface BrokerDeps {
   readonly instanceId?: string;
   /** How often housekeeping sweeps and the connection gauge is updated. @default 30000 */
   readonly housekeepingIntervalMs?: number;
+  /** Versions of the migrations this build carries, for the status (`nexus doctor`). */
+  readonly migrationsKnown?: readonly string[];
 }
 
 /** A built Broker, not yet listening. */
@@ -243,6 +249,10 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
         captures,
       }));
       router.service(SessionService, sessionHandlers);
+      router.service(StatusService, createStatusHandlers(createStatusService({
+        store: timed("status", createStatusRepository(deps.sql)), sealed: createSealedValueRepository(deps.sql), keys: deps.vault,
+        migrationsKnown: deps.migrationsKnown ?? [], instanceId, now: deps.now,
+      })));
       router.service(AgentService, createAgentHandlers(createAgentService({ agents: agentStore, audit, randomUUID: deps.randomUUID })));
       router.service(AuditService, createAuditHandlers(audit));
       router.service(AuthorizationService, createAuthorizationHandlers({

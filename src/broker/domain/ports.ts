@@ -47,6 +47,8 @@ export interface Sealer {
   readonly activeKeyId: string;
   seal(plaintext: string, context: SealContext): string;
   openText(ciphertext: string, context: SealContext): string;
+  /** A keyed fingerprint of a secret (HMAC under a vault subkey), to compare secrets without revealing them. */
+  fingerprint(secret: string): string;
 }
 
 /** Re-seals a ciphertext under the active key (the vault's rewrap). */
@@ -114,6 +116,14 @@ export interface QuarantineStore {
   record(rows: readonly UnopenableRow[]): Promise<void>;
   /** Forgets rows that are gone or now sealed under `activeKeyId`; returns how many. */
   prune(activeKeyId: string): Promise<number>;
+}
+
+/** What `nexus doctor` reads about the database. */
+export interface StatusStore {
+  /** Versions of the migrations applied, in order. */
+  migrationsApplied(): Promise<string[]>;
+  /** Rows rewrap quarantined. */
+  quarantinedRows(): Promise<number>;
 }
 
 /** The check value of each key id, as first recorded. */
@@ -333,8 +343,8 @@ export interface AgentStore {
   /** Every agent, disabled ones too, newest first. */
   list(): Promise<Agent[]>;
   get(id: string): Promise<Agent | undefined>;
-  /** Changes a live agent; undefined when it is gone or disabled. */
-  update(id: string, changes: AgentChanges): Promise<Agent | undefined>;
+  /** Changes a live agent whose version is still `expectedVersion`; undefined when it is gone, disabled or changed. */
+  update(id: string, changes: AgentChanges, expectedVersion: bigint): Promise<Agent | undefined>;
   /** Replaces a live agent's key digest; undefined when it is gone or disabled. */
   setKeyDigest(id: string, keyDigest: string): Promise<Agent | undefined>;
   /** Disables an agent (idempotent); undefined when there is none. */

@@ -41,14 +41,14 @@ export function createAgentHandlers(agents: AgentService): ServiceImpl<typeof Ag
         if (path === "allowed_providers") changes.allowedProviders = req.agent?.allowedProviders ?? [];
         if (path === "jwks") changes.jwks = (req.agent?.jwks as JsonObject | undefined) ?? null;
       }
-      return { agent: agentToProto(await agents.update(req.id, changes, callerOf(ctx))) };
+      return { agent: agentToProto(await agents.update(req.id, changes, callerOf(ctx), req.expectedVersion === 0n ? undefined : req.expectedVersion)) };
     },
     async rotateAgentKey(req, ctx) {
       ctx.responseHeader.set("cache-control", "no-store");
       return { apiKey: await agents.rotateKey(req.id, callerOf(ctx)) };
     },
     async disableAgent(req, ctx) {
-      return { agent: agentToProto(await agents.disable(req.id, callerOf(ctx))) };
+      return { agent: agentToProto(await agents.disable(req.id, callerOf(ctx), req.expectedVersion === 0n ? undefined : req.expectedVersion)) };
     },
   };
 }
@@ -57,7 +57,7 @@ function agentToProto(a: Agent): AgentMessage {
   return create(AgentSchema, {
     id: a.id, name: a.name, description: a.description, allowedProviders: [...a.allowedProviders],
     ...(a.jwks === null ? {} : { jwks: a.jwks as never }),
-    hasApiKey: a.keyDigest !== null, disabled: a.disabledAt !== null,
+    hasApiKey: a.keyDigest !== null, disabled: a.disabledAt !== null, version: a.version,
     createTime: timestampFromDate(a.createdAt), updateTime: timestampFromDate(a.updatedAt),
     ...(a.disabledAt === null ? {} : { disableTime: timestampFromDate(a.disabledAt) }),
   });

@@ -7,15 +7,28 @@ import {
   type AuditService as AuditServiceDesc,
   type ListAuditEventsRequest,
 } from "../../../gen/nexus/broker/v1/audit_service_pb.ts";
+import { invalidArgument } from "../../shared/errors.ts";
 import type { AuditEventRecord } from "../domain/ports.ts";
 import type { AuditListQuery, AuditService } from "../services/audit-service.ts";
+import { callerOf } from "./caller.ts";
 
 /** The AuditService RPCs: proto in, proto out. Errors are mapped by the error interceptor. */
-export function createAuditHandlers(audit: AuditService): Partial<ServiceImpl<typeof AuditServiceDesc>> {
+export function createAuditHandlers(audit: AuditService): ServiceImpl<typeof AuditServiceDesc> {
   return {
     async listAuditEvents(req) {
       const page = await audit.list(queryFromProto(req));
       return { events: page.events.map(auditEventToProto), nextCursor: page.nextCursor };
+    },
+    async recordManifestApplied(req, ctx) {
+      if (!/^[0-9a-f]{64}$/.test(req.planHash)) throw invalidArgument("plan_hash", "must be a SHA-256 in lowercase hex");
+      for (const [field, n] of [["created", req.created], ["updated", req.updated], ["deleted", req.deleted]] as const) {
+        if (n < 0 || n > 100_000) throw invalidArgument(field, "must be from 0 to 100000");
+      }
+      await audit.recordNow({
+        eventType: "manifest.applied", caller: callerOf(ctx), outcome: "success",
+        details: { plan_hash: req.planHash, created: req.created, updated: req.updated, deleted: req.deleted },
+      });
+      return {};
     },
   };
 }

@@ -6,12 +6,14 @@ import { defaultProviderParams, type Provider, type ProviderParams, type TokenEn
 import type { ProviderDraft } from "../services/provider-validation.ts";
 
 /** A provider as the API shows it: never its client secret. */
-export function providerToProto(p: Provider): ProviderProfile {
+export function providerToProto(p: Provider, clientSecretFingerprint = ""): ProviderProfile {
   return create(ProviderProfileSchema, {
     ...draftToProto(providerToDraft(p)),
     id: p.id,
     clientSecret: "",
     hasClientSecret: p.clientSecretCt !== null,
+    clientSecretFingerprint,
+    version: p.version,
     createTime: timestampFromDate(p.createdAt),
     updateTime: timestampFromDate(p.updatedAt),
   });

@@ -24,13 +24,13 @@ export function createAgentRepository(sql: Sql): AgentStore {
     },
     list: () => sql<Agent[]>`select ${sql.unsafe(columns)} from agents order by created_at desc, id`,
     get: (id) => one(sql<Agent[]>`select ${sql.unsafe(columns)} from agents where id = ${id}`),
-    update(id, c) {
+    update(id, c, expectedVersion) {
       return one(sql<Agent[]>`update agents set
           description = ${c.description === undefined ? sql`description` : sql`${c.description}`},
           allowed_providers = ${c.allowedProviders === undefined ? sql`allowed_providers` : sql`${[...c.allowedProviders]}`},
           jwks = ${c.jwks === undefined ? sql`jwks` : jsonOrNull(sql, c.jwks)},
           updated_at = now(), version = version + 1
-        where id = ${id} and disabled_at is null returning ${sql.unsafe(columns)}`);
+        where id = ${id} and disabled_at is null and version = ${expectedVersion.toString()} returning ${sql.unsafe(columns)}`);
     },
     setKeyDigest(id, keyDigest) {
       return one(sql<Agent[]>`update agents set key_digest = ${keyDigest}, updated_at = now(), version = version + 1

@@ -20,12 +20,12 @@ export interface AgentService {
   create(draft: AgentDraft, caller: string): Promise<{ agent: Agent; apiKey: string }>;
   list(): Promise<Agent[]>;
   get(id: string): Promise<Agent>;
-  /** Changes the named fields (`description`, `allowed_providers`, `jwks`). */
-  update(id: string, changes: Partial<Omit<AgentDraft, "name">>, caller: string): Promise<Agent>;
+  /** Changes the named fields (`description`, `allowed_providers`, `jwks`); with `expectedVersion`, only if unchanged since. */
+  update(id: string, changes: Partial<Omit<AgentDraft, "name">>, caller: string, expectedVersion?: bigint): Promise<Agent>;
   /** A new key; the old one stops working at once on every replica. */
   rotateKey(id: string, caller: string): Promise<string>;
-  /** Disables the agent: none of its credentials work any more, on any replica. */
-  disable(id: string, caller: string): Promise<Agent>;
+  /** Disables the agent: none of its credentials work any more, on any replica. With `expectedVersion`, only if unchanged since. */
+  disable(id: string, caller: string, expectedVersion?: bigint): Promise<Agent>;
 }
 
 /** What the agent service uses. */
@@ -49,9 +49,12 @@ export function createAgentService(deps: AgentServiceDeps): AgentService {
    * authentication (401), and here the operator's key is fine; the id they
    * gave names an agent that can no longer change.
    */
-  async function live(id: string, changed: Agent | undefined): Promise<Agent> {
+  async function live(id: string, changed: Agent | undefined, readVersion?: bigint): Promise<Agent> {
     if (changed !== undefined) return changed;
-    await mustGet(id);
+    const now = await mustGet(id);
+    if (now.disabledAt === null && readVersion !== undefined && now.version !== readVersion) {
+      throw new NexusError("concurrent_change", `agent "${now.name}" changed while this update was prepared; read it again and retry`);
+    }
     throw invalidArgument("id", "names a disabled agent, which cannot be changed or get a new key; register a new one");
   }
   function audit(eventType: string, agent: Agent, caller: string, details: JsonObject = {}): void {
@@ -75,14 +78,15 @@ export function createAgentService(deps: AgentServiceDeps): AgentService {
     },
     list: () => deps.agents.list(),
     get: mustGet,
-    async update(id, changes, caller) {
+    async update(id, changes, caller, expectedVersion) {
       const current = await mustGet(id);
+      assertVersion(current, expectedVersion);
       if (Object.keys(changes).length === 0) throw invalidArgument("update_mask", "names no field; list description, allowed_providers or jwks");
       const agent = await live(current.id, await deps.agents.update(current.id, {
         ...(changes.description === undefined ? {} : { description: parseAgentDescription(changes.description) }),
         ...(changes.allowedProviders === undefined ? {} : { allowedProviders: parseAllowedProviders(changes.allowedProviders) }),
         ...(changes.jwks === undefined ? {} : { jwks: await checkedJwks(changes.jwks) }),
-      }));
+      }, current.version), current.version);
       audit("agent.updated", agent, caller, { fields: Object.keys(changes).join(",") });
       return agent;
     },
@@ -93,12 +97,21 @@ export function createAgentService(deps: AgentServiceDeps): AgentService {
       audit("agent.key_rotated", agent, caller);
       return apiKey;
     },
-    async disable(id, caller) {
-      const agent = (await deps.agents.disable((await mustGet(id)).id))!;
+    async disable(id, caller, expectedVersion) {
+      const current = await mustGet(id);
+      assertVersion(current, expectedVersion);
+      const agent = (await deps.agents.disable(current.id))!;
       audit("agent.disabled", agent, caller);
       return agent;
     },
   };
+}
+
+/** A reviewed plan must not be applied over a change made after it was read. */
+function assertVersion(agent: Agent, expectedVersion: bigint | undefined): void {
+  if (expectedVersion !== undefined && expectedVersion !== agent.version) {
+    throw new NexusError("concurrent_change", `agent "${agent.name}" changed since it was read; read it again and retry`);
+  }
 }
 
 /** parseJwks, then each key imported, so a key jose cannot use is refused now rather than at the agent's first call. */

@@ -1,4 +1,4 @@
-import { NexusError } from "../../shared/errors.ts";
+import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import { parseProviderName, parseUuid } from "../domain/input-rules.ts";
 import type { ProviderWrite } from "../domain/ports.ts";
 import { authTypeImmutable, type Provider } from "../domain/provider.ts";
@@ -22,8 +22,12 @@ export interface ProviderService {
    * (auth_type_immutable): its stored credentials are of that type.
    */
   update(id: string, draft: ProviderDraft, caller: string, options?: { signal?: AbortSignal; expectedVersion?: bigint; changed?: readonly string[] }): Promise<Provider>;
-  /** Soft delete: no new consents; existing connections keep working. */
-  remove(id: string, caller: string): Promise<void>;
+  /** Soft delete: no new consents; existing connections keep working. With `expectedVersion`, only if unchanged. */
+  remove(id: string, caller: string, expectedVersion?: bigint): Promise<void>;
+  /** The keyed fingerprint of a provider's stored client secret ("" when it has none). */
+  secretFingerprint(provider: Provider): string;
+  /** Keyed fingerprints of candidate secrets, comparable with {@linkcode ProviderService.secretFingerprint}. */
+  fingerprintSecrets(secrets: readonly string[]): string[];
 }
 
 /** Creates the provider registry. */
@@ -99,10 +103,21 @@ export function createProviderService(deps: ServiceDeps): ProviderService {
       });
       return updated;
     },
-    async remove(id, caller) {
+    async remove(id, caller, expectedVersion) {
       const current = await mustGet(id);
+      if (expectedVersion !== undefined && expectedVersion !== current.version) {
+        throw new NexusError("concurrent_change", "the provider changed since it was read; read it again and retry");
+      }
       if (!(await deps.providers.softDelete(current.id))) throw new NexusError("provider_not_found", `no provider ${id}`, { field: "id" });
       await deps.audit.recordNow({ eventType: "provider.deleted", providerId: current.id, providerName: current.name, caller, outcome: "success" });
+    },
+    secretFingerprint(provider) {
+      if (provider.clientSecretCt === null) return "";
+      return deps.sealer.fingerprint(deps.sealer.openText(provider.clientSecretCt, { ...sealedFields.providerClientSecret, rowId: provider.id }));
+    },
+    fingerprintSecrets(secrets) {
+      if (secrets.length > 100) throw invalidArgument("secrets", "holds more than 100 values");
+      return secrets.map((secret) => deps.sealer.fingerprint(secret));
     },
   };
 }

@@ -39,6 +39,8 @@ const keyCheckLabel = "nexus vault key check value";
 // KeyRing (a log line, a debugger, JSON.stringify) can reach them; only the
 // vault, through dataKeyOf, can.
 const dataKeys = new WeakMap<KeyRing, ReadonlyMap<string, KeyObject>>();
+const fingerprintKeys = new WeakMap<KeyRing, ReadonlyMap<string, KeyObject>>();
+const fingerprintInfoPrefix = "fingerprint/v1/";
 
 /**
  * Validates `keys` and `activeKeyId` and derives each key's AES-256-GCM data
@@ -50,6 +52,7 @@ export function createKeyRing(keys: ReadonlyMap<string, Uint8Array>, activeKeyId
   if (typeof activeKeyId !== "string") throw new TypeError("Active key id must be a string");
   const derived = new Map<string, KeyObject>();
   const checkValues = new Map<string, string>();
+  const fingerprinting = new Map<string, KeyObject>();
   for (const [keyId, key] of keys) {
     if (typeof keyId !== "string" || !keyIdPattern.test(keyId)) {
       throw new RangeError(`Key id ${JSON.stringify(String(keyId)).slice(0, 40)} must be 1 to 32 letters, digits, - or _`);
@@ -60,6 +63,7 @@ export function createKeyRing(keys: ReadonlyMap<string, Uint8Array>, activeKeyId
     }
     derived.set(keyId, deriveSubkey(key, `${dataKeyInfoPrefix}${keyId}`));
     checkValues.set(keyId, keyCheckValueOf(key, keyId));
+    fingerprinting.set(keyId, deriveSubkey(key, `${fingerprintInfoPrefix}${keyId}`));
   }
   if (!derived.has(activeKeyId)) {
     const known = [...derived.keys()].map((k) => `"${k}"`).join(", ") || "none";
@@ -73,6 +77,7 @@ export function createKeyRing(keys: ReadonlyMap<string, Uint8Array>, activeKeyId
     keyCheckValue: (keyId: string) => checkValues.get(keyId),
   });
   dataKeys.set(ring, derived);
+  fingerprintKeys.set(ring, fingerprinting);
   return ring;
 }
 
@@ -85,6 +90,11 @@ export function dataKeyOf(ring: KeyRing, keyId: string): KeyObject | undefined {
   const keys = dataKeys.get(ring);
   if (keys === undefined) throw new TypeError("Key ring was not made by createKeyRing");
   return keys.get(keyId);
+}
+
+/** The HMAC key that fingerprints secrets under `keyId` (its own HKDF purpose). For the vault only. */
+export function fingerprintKeyOf(ring: KeyRing, keyId: string): KeyObject | undefined {
+  return fingerprintKeys.get(ring)?.get(keyId);
 }
 
 // The key id is in the info, so one key loaded under two ids has two check values,

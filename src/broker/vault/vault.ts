@@ -5,7 +5,7 @@
  * during rotation. See `security.md` V-04 to V-08.
  */
 // broker/vault/ is the only folder outside src/runtime/ allowed to import node:* (the architecture test enforces it).
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
 import { NexusError } from "../../shared/errors.ts";
 import {
   type CiphertextParts,
@@ -16,7 +16,7 @@ import {
   nonceLength,
   tagLength,
 } from "./ciphertext-format.ts";
-import { dataKeyOf, type KeyRing } from "./key-ring.ts";
+import { dataKeyOf, fingerprintKeyOf, type KeyRing } from "./key-ring.ts";
 
 /** Where a ciphertext is stored; bound into it, so it opens nowhere else. */
 export interface SealContext {
@@ -39,6 +39,13 @@ export interface Vault {
    * NexusError `key_unknown` for one that is not loaded. Never the key.
    */
   keyCheckValue(keyId: string): string;
+  /**
+   * A keyed fingerprint of a secret: HMAC-SHA256 under a subkey of the active
+   * key, `fp1.<kid>.<base64url>`. Equal secrets give equal fingerprints on
+   * every Broker with the same active key; without the key it says nothing of
+   * the secret (unlike a plain hash, which a dictionary reverses).
+   */
+  fingerprint(secret: string): string;
   /** Encrypts `plaintext` (strings as UTF-8) under the active key with a fresh nonce. */
   seal(plaintext: string | Uint8Array, context: SealContext): string;
   /** Decrypts; throws NexusError `key_unknown` or `decrypt_failed`. The caller owns, and should wipe, the result. */
@@ -122,6 +129,10 @@ export function createVault(keyRing: KeyRing): Vault {
       const value = keyRing.keyCheckValue(keyId);
       if (value === undefined) throw new NexusError("key_unknown", `Key "${keyId}" is not in the key ring`);
       return value;
+    },
+    fingerprint(secret: string): string {
+      const key = fingerprintKeyOf(keyRing, activeKeyId)!;
+      return `fp1.${activeKeyId}.${createHmac("sha256", key).update(secret, "utf8").digest("base64url")}`;
     },
     seal,
     open,

@@ -50,7 +50,8 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
   });
   const sql = createSql(config.databaseUrl, { applicationName: "nexus-broker" });
   try {
-    await applyMigrations(sql, await loadMigrations());
+    const migrations = await loadMigrations();
+    await applyMigrations(sql, migrations);
     const vault = createVault(createKeyRing(config.encryptionKeys, config.activeKeyId));
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
@@ -68,6 +69,7 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
       fetch: options.fetch ?? guarded.fetch,
       now: options.now ?? Date.now,
       randomUUID: () => crypto.randomUUID(),
+      migrationsKnown: migrations.map((m) => m.version),
       ...(options.housekeepingIntervalMs === undefined ? {} : { housekeepingIntervalMs: options.housekeepingIntervalMs }),
       registry,
       logger,

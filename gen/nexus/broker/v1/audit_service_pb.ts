@@ -13,7 +13,64 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file nexus/broker/v1/audit_service.proto.
  */
 export const file_nexus_broker_v1_audit_service: GenFile = /*@__PURE__*/
-  fileDesc("CiNuZXh1cy9icm9rZXIvdjEvYXVkaXRfc2VydmljZS5wcm90bxIPbmV4dXMuYnJva2VyLnYxIoYCCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmV2ZW50X3R5cGUYAyABKAkSFQoNY29ubmVjdGlvbl9pZBgEIAEoCRITCgtwcm92aWRlcl9pZBgFIAEoCRIVCg1wcm92aWRlcl9uYW1lGAYgASgJEg4KBmNhbGxlchgHIAEoCRIPCgdvdXRjb21lGAggASgJEg4KBnJlYXNvbhgJIAEoCRIoCgdkZXRhaWxzGAogASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIQCghhZ2VudF9pZBgLIAEoCSLKAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSKQoFc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgFIAEoBRIOCgZjdXJzb3IYBiABKAkSEAoIYWdlbnRfaWQYByABKAkiWwoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USKwoGZXZlbnRzGAEgAygLMhsubmV4dXMuYnJva2VyLnYxLkF1ZGl0RXZlbnQSEwoLbmV4dF9jdXJzb3IYAiABKAkyhwEKDEF1ZGl0U2VydmljZRJ3Cg9MaXN0QXVkaXRFdmVudHMSJy5uZXh1cy5icm9rZXIudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBooLm5leHVzLmJyb2tlci52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIRkAIBgtPkkwIIEgYvYXVkaXRiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CiNuZXh1cy9icm9rZXIvdjEvYXVkaXRfc2VydmljZS5wcm90bxIPbmV4dXMuYnJva2VyLnYxImQKHFJlY29yZE1hbmlmZXN0QXBwbGllZFJlcXVlc3QSEQoJcGxhbl9oYXNoGAEgASgJEg8KB2NyZWF0ZWQYAiABKAUSDwoHdXBkYXRlZBgDIAEoBRIPCgdkZWxldGVkGAQgASgFIh8KHVJlY29yZE1hbmlmZXN0QXBwbGllZFJlc3BvbnNlIoYCCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmV2ZW50X3R5cGUYAyABKAkSFQoNY29ubmVjdGlvbl9pZBgEIAEoCRITCgtwcm92aWRlcl9pZBgFIAEoCRIVCg1wcm92aWRlcl9uYW1lGAYgASgJEg4KBmNhbGxlchgHIAEoCRIPCgdvdXRjb21lGAggASgJEg4KBnJlYXNvbhgJIAEoCRIoCgdkZXRhaWxzGAogASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIQCghhZ2VudF9pZBgLIAEoCSLKAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSKQoFc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgFIAEoBRIOCgZjdXJzb3IYBiABKAkSEAoIYWdlbnRfaWQYByABKAkiWwoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USKwoGZXZlbnRzGAEgAygLMhsubmV4dXMuYnJva2VyLnYxLkF1ZGl0RXZlbnQSEwoLbmV4dF9jdXJzb3IYAiABKAkypAIKDEF1ZGl0U2VydmljZRJ3Cg9MaXN0QXVkaXRFdmVudHMSJy5uZXh1cy5icm9rZXIudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBooLm5leHVzLmJyb2tlci52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIRkAIBgtPkkwIIEgYvYXVkaXQSmgEKFVJlY29yZE1hbmlmZXN0QXBwbGllZBItLm5leHVzLmJyb2tlci52MS5SZWNvcmRNYW5pZmVzdEFwcGxpZWRSZXF1ZXN0Gi4ubmV4dXMuYnJva2VyLnYxLlJlY29yZE1hbmlmZXN0QXBwbGllZFJlc3BvbnNlIiKC0+STAhw6ASoiFy9hdWRpdDptYW5pZmVzdC1hcHBsaWVkYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+
+/**
+ * Request of RecordManifestApplied.
+ *
+ * @generated from message nexus.broker.v1.RecordManifestAppliedRequest
+ */
+export type RecordManifestAppliedRequest = Message<"nexus.broker.v1.RecordManifestAppliedRequest"> & {
+  /**
+   * SHA-256 (hex) of the plan as shown to the operator.
+   *
+   * @generated from field: string plan_hash = 1;
+   */
+  planHash: string;
+
+  /**
+   * Resources created.
+   *
+   * @generated from field: int32 created = 2;
+   */
+  created: number;
+
+  /**
+   * Resources updated.
+   *
+   * @generated from field: int32 updated = 3;
+   */
+  updated: number;
+
+  /**
+   * Resources deleted (with --prune).
+   *
+   * @generated from field: int32 deleted = 4;
+   */
+  deleted: number;
+};
+
+/**
+ * Describes the message nexus.broker.v1.RecordManifestAppliedRequest.
+ * Use `create(RecordManifestAppliedRequestSchema)` to create a new message.
+ */
+export const RecordManifestAppliedRequestSchema: GenMessage<RecordManifestAppliedRequest> = /*@__PURE__*/
+  messageDesc(file_nexus_broker_v1_audit_service, 0);
+
+/**
+ * Response of RecordManifestApplied.
+ *
+ * @generated from message nexus.broker.v1.RecordManifestAppliedResponse
+ */
+export type RecordManifestAppliedResponse = Message<"nexus.broker.v1.RecordManifestAppliedResponse"> & {
+};
+
+/**
+ * Describes the message nexus.broker.v1.RecordManifestAppliedResponse.
+ * Use `create(RecordManifestAppliedResponseSchema)` to create a new message.
+ */
+export const RecordManifestAppliedResponseSchema: GenMessage<RecordManifestAppliedResponse> = /*@__PURE__*/
+  messageDesc(file_nexus_broker_v1_audit_service, 1);
 
 /**
  * One audit event.
@@ -105,7 +162,7 @@ export type AuditEvent = Message<"nexus.broker.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_audit_service, 0);
+  messageDesc(file_nexus_broker_v1_audit_service, 2);
 
 /**
  * Request of ListAuditEvents.
@@ -168,7 +225,7 @@ export type ListAuditEventsRequest = Message<"nexus.broker.v1.ListAuditEventsReq
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_audit_service, 1);
+  messageDesc(file_nexus_broker_v1_audit_service, 3);
 
 /**
  * Response of ListAuditEvents.
@@ -196,7 +253,7 @@ export type ListAuditEventsResponse = Message<"nexus.broker.v1.ListAuditEventsRe
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_audit_service, 2);
+  messageDesc(file_nexus_broker_v1_audit_service, 4);
 
 /**
  * The audit log: who did what to which provider or connection, and how it
@@ -214,6 +271,17 @@ export const AuditService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * Records that a manifest was applied (`nexus apply`): one event per apply,
+   * with the plan's hash and how many changes it made.
+   *
+   * @generated from rpc nexus.broker.v1.AuditService.RecordManifestApplied
+   */
+  recordManifestApplied: {
+    methodKind: "unary";
+    input: typeof RecordManifestAppliedRequestSchema;
+    output: typeof RecordManifestAppliedResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_nexus_broker_v1_audit_service, 0);

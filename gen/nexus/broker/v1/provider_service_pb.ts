@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file nexus/broker/v1/provider_service.proto.
  */
 export const file_nexus_broker_v1_provider_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZuZXh1cy9icm9rZXIvdjEvcHJvdmlkZXJfc2VydmljZS5wcm90bxIPbmV4dXMuYnJva2VyLnYxItMDCg5Qcm92aWRlclBhcmFtcxJOChBhdXRob3JpemVfcGFyYW1zGAEgAygLMjQubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUGFyYW1zLkF1dGhvcml6ZVBhcmFtc0VudHJ5EiIKGnRva2VuX2VuZHBvaW50X2F1dGhfbWV0aG9kGAIgASgJEhwKD3Njb3BlX3NlcGFyYXRvchgDIAEoCUgAiAEBEh8KF3NraXBfc2NvcGVfb25fYXV0aG9yaXplGAQgASgIEh4KFnNraXBfc2NvcGVfb25fZXhjaGFuZ2UYBSABKAgSEQoEcGtjZRgGIAEoCEgBiAEBEjIKEWNyZWRlbnRpYWxfc2NoZW1hGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIwCg1hdXRoX3N0cmF0ZWd5GAggASgLMhkubmV4dXMuY29tbW9uLnYxLlN0cmF0ZWd5EiAKGG5hcnJvd19zY29wZXNfb25fcmVmcmVzaBgJIAEoCBo2ChRBdXRob3JpemVQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQhIKEF9zY29wZV9zZXBhcmF0b3JCBwoFX3BrY2UiggQKD1Byb3ZpZGVyUHJvZmlsZRIPCgJpZBgBIAEoCUID4EEDEhEKBG5hbWUYAiABKAlCA+BBAhIWCglhdXRoX3R5cGUYAyABKAlCA+BBAhIRCgljbGllbnRfaWQYBCABKAkSGgoNY2xpZW50X3NlY3JldBgFIAEoCUID4EEEEh4KEWhhc19jbGllbnRfc2VjcmV0GAYgASgIQgPgQQMSDgoGaXNzdWVyGAcgASgJEhgKEGVuYWJsZV9kaXNjb3ZlcnkYCCABKAgSEAoIYXV0aF91cmwYCSABKAkSEQoJdG9rZW5fdXJsGAogASgJEg4KBnNjb3BlcxgLIAMoCRIvCgZwYXJhbXMYDCABKAsyHy5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQYXJhbXMSEwoLZGVzY3JpcHRpb24YDSABKAkSEAoIY2F0ZWdvcnkYDiABKAkSFAoMYXBpX2Jhc2VfdXJsGA8gASgJEhoKEnVzZXJfaW5mb19lbmRwb2ludBgQIAEoCRIPCgdhbGlhc2VzGBEgAygJEjQKC2NyZWF0ZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEjQKC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDIk8KFUNyZWF0ZVByb3ZpZGVyUmVxdWVzdBI2Cgdwcm9maWxlGAEgASgLMiAubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUHJvZmlsZUID4EECIjIKFkNyZWF0ZVByb3ZpZGVyUmVzcG9uc2USCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCSIWChRMaXN0UHJvdmlkZXJzUmVxdWVzdCJMChVMaXN0UHJvdmlkZXJzUmVzcG9uc2USMwoJcHJvdmlkZXJzGAEgAygLMiAubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUHJvZmlsZSIlChJHZXRQcm92aWRlclJlcXVlc3QSDwoCaWQYASABKAlCA+BBAiJJChNHZXRQcm92aWRlclJlc3BvbnNlEjIKCHByb3ZpZGVyGAEgASgLMiAubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUHJvZmlsZSItChhHZXRQcm92aWRlckJ5TmFtZVJlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECIk8KGUdldFByb3ZpZGVyQnlOYW1lUmVzcG9uc2USMgoIcHJvdmlkZXIYASABKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlImAKFVVwZGF0ZVByb3ZpZGVyUmVxdWVzdBIPCgJpZBgBIAEoCUID4EECEjYKB3Byb2ZpbGUYAiABKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlQgPgQQIiTAoWVXBkYXRlUHJvdmlkZXJSZXNwb25zZRIyCghwcm92aWRlchgBIAEoCzIgLm5leHVzLmJyb2tlci52MS5Qcm92aWRlclByb2ZpbGUikAEKFFBhdGNoUHJvdmlkZXJSZXF1ZXN0Eg8KAmlkGAEgASgJQgPgQQISNgoHcHJvZmlsZRgCIAEoCzIgLm5leHVzLmJyb2tlci52MS5Qcm92aWRlclByb2ZpbGVCA+BBAhIvCgt1cGRhdGVfbWFzaxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siSwoVUGF0Y2hQcm92aWRlclJlc3BvbnNlEjIKCHByb3ZpZGVyGAEgASgLMiAubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUHJvZmlsZSIoChVEZWxldGVQcm92aWRlclJlcXVlc3QSDwoCaWQYASABKAlCA+BBAiIYChZEZWxldGVQcm92aWRlclJlc3BvbnNlMqwHCg9Qcm92aWRlclNlcnZpY2USeAoOQ3JlYXRlUHJvdmlkZXISJi5uZXh1cy5icm9rZXIudjEuQ3JlYXRlUHJvdmlkZXJSZXF1ZXN0GicubmV4dXMuYnJva2VyLnYxLkNyZWF0ZVByb3ZpZGVyUmVzcG9uc2UiFYLT5JMCDzoBKiIKL3Byb3ZpZGVycxJ1Cg1MaXN0UHJvdmlkZXJzEiUubmV4dXMuYnJva2VyLnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0GiYubmV4dXMuYnJva2VyLnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZSIVkAIBgtPkkwIMEgovcHJvdmlkZXJzEn4KC0dldFByb3ZpZGVyEiMubmV4dXMuYnJva2VyLnYxLkdldFByb3ZpZGVyUmVxdWVzdBokLm5leHVzLmJyb2tlci52MS5HZXRQcm92aWRlclJlc3BvbnNlIiSQAgGC0+STAhtiCHByb3ZpZGVyEg8vcHJvdmlkZXJzL3tpZH0SmgEKEUdldFByb3ZpZGVyQnlOYW1lEikubmV4dXMuYnJva2VyLnYxLkdldFByb3ZpZGVyQnlOYW1lUmVxdWVzdBoqLm5leHVzLmJyb2tlci52MS5HZXRQcm92aWRlckJ5TmFtZVJlc3BvbnNlIi6QAgGC0+STAiViCHByb3ZpZGVyEhkvcHJvdmlkZXJzL2J5LW5hbWUve25hbWV9EocBCg5VcGRhdGVQcm92aWRlchImLm5leHVzLmJyb2tlci52MS5VcGRhdGVQcm92aWRlclJlcXVlc3QaJy5uZXh1cy5icm9rZXIudjEuVXBkYXRlUHJvdmlkZXJSZXNwb25zZSIkgtPkkwIeOgEqYghwcm92aWRlchoPL3Byb3ZpZGVycy97aWR9EoQBCg1QYXRjaFByb3ZpZGVyEiUubmV4dXMuYnJva2VyLnYxLlBhdGNoUHJvdmlkZXJSZXF1ZXN0GiYubmV4dXMuYnJva2VyLnYxLlBhdGNoUHJvdmlkZXJSZXNwb25zZSIkgtPkkwIeOgEqYghwcm92aWRlcjIPL3Byb3ZpZGVycy97aWR9EnoKDkRlbGV0ZVByb3ZpZGVyEiYubmV4dXMuYnJva2VyLnYxLkRlbGV0ZVByb3ZpZGVyUmVxdWVzdBonLm5leHVzLmJyb2tlci52MS5EZWxldGVQcm92aWRlclJlc3BvbnNlIheC0+STAhEqDy9wcm92aWRlcnMve2lkfWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_nexus_common_v1_credential]);
+  fileDesc("CiZuZXh1cy9icm9rZXIvdjEvcHJvdmlkZXJfc2VydmljZS5wcm90bxIPbmV4dXMuYnJva2VyLnYxItMDCg5Qcm92aWRlclBhcmFtcxJOChBhdXRob3JpemVfcGFyYW1zGAEgAygLMjQubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUGFyYW1zLkF1dGhvcml6ZVBhcmFtc0VudHJ5EiIKGnRva2VuX2VuZHBvaW50X2F1dGhfbWV0aG9kGAIgASgJEhwKD3Njb3BlX3NlcGFyYXRvchgDIAEoCUgAiAEBEh8KF3NraXBfc2NvcGVfb25fYXV0aG9yaXplGAQgASgIEh4KFnNraXBfc2NvcGVfb25fZXhjaGFuZ2UYBSABKAgSEQoEcGtjZRgGIAEoCEgBiAEBEjIKEWNyZWRlbnRpYWxfc2NoZW1hGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIwCg1hdXRoX3N0cmF0ZWd5GAggASgLMhkubmV4dXMuY29tbW9uLnYxLlN0cmF0ZWd5EiAKGG5hcnJvd19zY29wZXNfb25fcmVmcmVzaBgJIAEoCBo2ChRBdXRob3JpemVQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQhIKEF9zY29wZV9zZXBhcmF0b3JCBwoFX3BrY2UiwAQKD1Byb3ZpZGVyUHJvZmlsZRIPCgJpZBgBIAEoCUID4EEDEhEKBG5hbWUYAiABKAlCA+BBAhIWCglhdXRoX3R5cGUYAyABKAlCA+BBAhIRCgljbGllbnRfaWQYBCABKAkSGgoNY2xpZW50X3NlY3JldBgFIAEoCUID4EEEEh4KEWhhc19jbGllbnRfc2VjcmV0GAYgASgIQgPgQQMSDgoGaXNzdWVyGAcgASgJEhgKEGVuYWJsZV9kaXNjb3ZlcnkYCCABKAgSEAoIYXV0aF91cmwYCSABKAkSEQoJdG9rZW5fdXJsGAogASgJEg4KBnNjb3BlcxgLIAMoCRIvCgZwYXJhbXMYDCABKAsyHy5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQYXJhbXMSEwoLZGVzY3JpcHRpb24YDSABKAkSEAoIY2F0ZWdvcnkYDiABKAkSFAoMYXBpX2Jhc2VfdXJsGA8gASgJEhoKEnVzZXJfaW5mb19lbmRwb2ludBgQIAEoCRIPCgdhbGlhc2VzGBEgAygJEjQKC2NyZWF0ZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEjQKC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEhQKB3ZlcnNpb24YFCABKANCA+BBAxImChljbGllbnRfc2VjcmV0X2ZpbmdlcnByaW50GBUgASgJQgPgQQMiTwoVQ3JlYXRlUHJvdmlkZXJSZXF1ZXN0EjYKB3Byb2ZpbGUYASABKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlQgPgQQIiMgoWQ3JlYXRlUHJvdmlkZXJSZXNwb25zZRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJIhYKFExpc3RQcm92aWRlcnNSZXF1ZXN0IkwKFUxpc3RQcm92aWRlcnNSZXNwb25zZRIzCglwcm92aWRlcnMYASADKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlIiUKEkdldFByb3ZpZGVyUmVxdWVzdBIPCgJpZBgBIAEoCUID4EECIkkKE0dldFByb3ZpZGVyUmVzcG9uc2USMgoIcHJvdmlkZXIYASABKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlIi0KGEdldFByb3ZpZGVyQnlOYW1lUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQIiTwoZR2V0UHJvdmlkZXJCeU5hbWVSZXNwb25zZRIyCghwcm92aWRlchgBIAEoCzIgLm5leHVzLmJyb2tlci52MS5Qcm92aWRlclByb2ZpbGUiegoVVXBkYXRlUHJvdmlkZXJSZXF1ZXN0Eg8KAmlkGAEgASgJQgPgQQISNgoHcHJvZmlsZRgCIAEoCzIgLm5leHVzLmJyb2tlci52MS5Qcm92aWRlclByb2ZpbGVCA+BBAhIYChBleHBlY3RlZF92ZXJzaW9uGAMgASgDIkwKFlVwZGF0ZVByb3ZpZGVyUmVzcG9uc2USMgoIcHJvdmlkZXIYASABKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlIqoBChRQYXRjaFByb3ZpZGVyUmVxdWVzdBIPCgJpZBgBIAEoCUID4EECEjYKB3Byb2ZpbGUYAiABKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlQgPgQQISLwoLdXBkYXRlX21hc2sYAyABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEhgKEGV4cGVjdGVkX3ZlcnNpb24YBCABKAMiSwoVUGF0Y2hQcm92aWRlclJlc3BvbnNlEjIKCHByb3ZpZGVyGAEgASgLMiAubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUHJvZmlsZSJCChVEZWxldGVQcm92aWRlclJlcXVlc3QSDwoCaWQYASABKAlCA+BBAhIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgDIiwKGUZpbmdlcnByaW50U2VjcmV0c1JlcXVlc3QSDwoHc2VjcmV0cxgBIAMoCSIyChpGaW5nZXJwcmludFNlY3JldHNSZXNwb25zZRIUCgxmaW5nZXJwcmludHMYASADKAkiGAoWRGVsZXRlUHJvdmlkZXJSZXNwb25zZTLHCAoPUHJvdmlkZXJTZXJ2aWNlEngKDkNyZWF0ZVByb3ZpZGVyEiYubmV4dXMuYnJva2VyLnYxLkNyZWF0ZVByb3ZpZGVyUmVxdWVzdBonLm5leHVzLmJyb2tlci52MS5DcmVhdGVQcm92aWRlclJlc3BvbnNlIhWC0+STAg86ASoiCi9wcm92aWRlcnMSdQoNTGlzdFByb3ZpZGVycxIlLm5leHVzLmJyb2tlci52MS5MaXN0UHJvdmlkZXJzUmVxdWVzdBomLm5leHVzLmJyb2tlci52MS5MaXN0UHJvdmlkZXJzUmVzcG9uc2UiFZACAYLT5JMCDBIKL3Byb3ZpZGVycxJ+CgtHZXRQcm92aWRlchIjLm5leHVzLmJyb2tlci52MS5HZXRQcm92aWRlclJlcXVlc3QaJC5uZXh1cy5icm9rZXIudjEuR2V0UHJvdmlkZXJSZXNwb25zZSIkkAIBgtPkkwIbYghwcm92aWRlchIPL3Byb3ZpZGVycy97aWR9EpoBChFHZXRQcm92aWRlckJ5TmFtZRIpLm5leHVzLmJyb2tlci52MS5HZXRQcm92aWRlckJ5TmFtZVJlcXVlc3QaKi5uZXh1cy5icm9rZXIudjEuR2V0UHJvdmlkZXJCeU5hbWVSZXNwb25zZSIukAIBgtPkkwIlYghwcm92aWRlchIZL3Byb3ZpZGVycy9ieS1uYW1lL3tuYW1lfRKHAQoOVXBkYXRlUHJvdmlkZXISJi5uZXh1cy5icm9rZXIudjEuVXBkYXRlUHJvdmlkZXJSZXF1ZXN0GicubmV4dXMuYnJva2VyLnYxLlVwZGF0ZVByb3ZpZGVyUmVzcG9uc2UiJILT5JMCHjoBKmIIcHJvdmlkZXIaDy9wcm92aWRlcnMve2lkfRKEAQoNUGF0Y2hQcm92aWRlchIlLm5leHVzLmJyb2tlci52MS5QYXRjaFByb3ZpZGVyUmVxdWVzdBomLm5leHVzLmJyb2tlci52MS5QYXRjaFByb3ZpZGVyUmVzcG9uc2UiJILT5JMCHjoBKmIIcHJvdmlkZXIyDy9wcm92aWRlcnMve2lkfRJ6Cg5EZWxldGVQcm92aWRlchImLm5leHVzLmJyb2tlci52MS5EZWxldGVQcm92aWRlclJlcXVlc3QaJy5uZXh1cy5icm9rZXIudjEuRGVsZXRlUHJvdmlkZXJSZXNwb25zZSIXgtPkkwIRKg8vcHJvdmlkZXJzL3tpZH0SmAEKEkZpbmdlcnByaW50U2VjcmV0cxIqLm5leHVzLmJyb2tlci52MS5GaW5nZXJwcmludFNlY3JldHNSZXF1ZXN0GisubmV4dXMuYnJva2VyLnYxLkZpbmdlcnByaW50U2VjcmV0c1Jlc3BvbnNlIimC0+STAiM6ASoiHi9wcm92aWRlcnM6ZmluZ2VycHJpbnQtc2VjcmV0c2IGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_nexus_common_v1_credential]);
 
 /**
  * Extra behaviour of a provider, for the quirks real providers have.
@@ -247,6 +247,23 @@ export type ProviderProfile = Message<"nexus.broker.v1.ProviderProfile"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 19;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Bumped by every change; give it back as `expected_version` to change the
+   * provider only if no one else did since you read it.
+   *
+   * @generated from field: int64 version = 20;
+   */
+  version: bigint;
+
+  /**
+   * A keyed fingerprint of the stored client secret (an HMAC under a Broker
+   * key, never the secret or a plain hash): compare it with
+   * FingerprintSecrets of a candidate to tell whether the secret changed.
+   *
+   * @generated from field: string client_secret_fingerprint = 21;
+   */
+  clientSecretFingerprint: string;
 };
 
 /**
@@ -444,6 +461,15 @@ export type UpdateProviderRequest = Message<"nexus.broker.v1.UpdateProviderReque
    * @generated from field: nexus.broker.v1.ProviderProfile profile = 2;
    */
   profile?: ProviderProfile | undefined;
+
+  /**
+   * When not 0: change it only if its version is still this (else
+   * `concurrent_change`), so a reviewed plan is never applied over a change
+   * made after it.
+   *
+   * @generated from field: int64 expected_version = 3;
+   */
+  expectedVersion: bigint;
 };
 
 /**
@@ -501,6 +527,13 @@ export type PatchProviderRequest = Message<"nexus.broker.v1.PatchProviderRequest
    * @generated from field: google.protobuf.FieldMask update_mask = 3;
    */
   updateMask?: FieldMask | undefined;
+
+  /**
+   * When not 0: change it only if its version is still this.
+   *
+   * @generated from field: int64 expected_version = 4;
+   */
+  expectedVersion: bigint;
 };
 
 /**
@@ -543,6 +576,13 @@ export type DeleteProviderRequest = Message<"nexus.broker.v1.DeleteProviderReque
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * When not 0: delete it only if its version is still this.
+   *
+   * @generated from field: int64 expected_version = 2;
+   */
+  expectedVersion: bigint;
 };
 
 /**
@@ -551,6 +591,48 @@ export type DeleteProviderRequest = Message<"nexus.broker.v1.DeleteProviderReque
  */
 export const DeleteProviderRequestSchema: GenMessage<DeleteProviderRequest> = /*@__PURE__*/
   messageDesc(file_nexus_broker_v1_provider_service, 14);
+
+/**
+ * Request of FingerprintSecrets.
+ *
+ * @generated from message nexus.broker.v1.FingerprintSecretsRequest
+ */
+export type FingerprintSecretsRequest = Message<"nexus.broker.v1.FingerprintSecretsRequest"> & {
+  /**
+   * Candidate secrets (at most 100).
+   *
+   * @generated from field: repeated string secrets = 1;
+   */
+  secrets: string[];
+};
+
+/**
+ * Describes the message nexus.broker.v1.FingerprintSecretsRequest.
+ * Use `create(FingerprintSecretsRequestSchema)` to create a new message.
+ */
+export const FingerprintSecretsRequestSchema: GenMessage<FingerprintSecretsRequest> = /*@__PURE__*/
+  messageDesc(file_nexus_broker_v1_provider_service, 15);
+
+/**
+ * Response of FingerprintSecrets.
+ *
+ * @generated from message nexus.broker.v1.FingerprintSecretsResponse
+ */
+export type FingerprintSecretsResponse = Message<"nexus.broker.v1.FingerprintSecretsResponse"> & {
+  /**
+   * Their keyed fingerprints, in order.
+   *
+   * @generated from field: repeated string fingerprints = 1;
+   */
+  fingerprints: string[];
+};
+
+/**
+ * Describes the message nexus.broker.v1.FingerprintSecretsResponse.
+ * Use `create(FingerprintSecretsResponseSchema)` to create a new message.
+ */
+export const FingerprintSecretsResponseSchema: GenMessage<FingerprintSecretsResponse> = /*@__PURE__*/
+  messageDesc(file_nexus_broker_v1_provider_service, 16);
 
 /**
  * Response of DeleteProvider.
@@ -565,7 +647,7 @@ export type DeleteProviderResponse = Message<"nexus.broker.v1.DeleteProviderResp
  * Use `create(DeleteProviderResponseSchema)` to create a new message.
  */
 export const DeleteProviderResponseSchema: GenMessage<DeleteProviderResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_provider_service, 15);
+  messageDesc(file_nexus_broker_v1_provider_service, 17);
 
 /**
  * The provider registry: the third-party services agents connect to.
@@ -648,6 +730,18 @@ export const ProviderService: GenService<{
     methodKind: "unary";
     input: typeof DeleteProviderRequestSchema;
     output: typeof DeleteProviderResponseSchema;
+  },
+  /**
+   * The keyed fingerprints of candidate secrets, comparable with a
+   * provider's `client_secret_fingerprint`: how `nexus plan` tells that a
+   * secret changed without either side revealing it.
+   *
+   * @generated from rpc nexus.broker.v1.ProviderService.FingerprintSecrets
+   */
+  fingerprintSecrets: {
+    methodKind: "unary";
+    input: typeof FingerprintSecretsRequestSchema;
+    output: typeof FingerprintSecretsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_nexus_broker_v1_provider_service, 0);
