@@ -62,6 +62,11 @@ export const rules: readonly Rule[] = [
     forbids: (t) => t.startsWith("src/broker/") || t.startsWith("src/gateway/") || t.startsWith("src/runtime/"),
   },
   {
+    name: "the nexus command talks to the Broker through the contract only",
+    applies: under("src/cli/"),
+    forbids: (t, s) => ["src/broker/", "src/gateway/", "src/runtime/", "src/client/"].some((p) => t.startsWith(p)) || s === "postgres" || isNode(s),
+  },
+  {
     name: "the web app runs in the browser: only the contract and its own files",
     applies: under("src/web-app/"),
     forbids: (t) => ["src/broker/", "src/gateway/", "src/runtime/", "src/shared/", "src/client/"].some((p) => t.startsWith(p)),

@@ -1,0 +1,60 @@
+import { Command, CommanderError } from "commander";
+import { ConnectError } from "@connectrpc/connect";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
+import { type CliContext, createCliContext, type GlobalOptions } from "./cli-context.ts";
+import { CliError, type CliIo, exitCodes } from "./cli-io.ts";
+import { registerManifestCommands } from "./commands/manifest-commands.ts";
+import { registerOpsCommands } from "./commands/ops-commands.ts";
+
+/** A command's action: resolves to its exit code. */
+export type CommandAction = () => Promise<number>;
+
+/**
+ * Runs the `nexus` command with `argv` (the arguments after the program name)
+ * and resolves to its exit code: 0 done or no changes, 1 error, 2 `plan` found
+ * changes. Never throws: every failure is one line on stderr.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let code: number = exitCodes.ok;
+  const program = new Command("nexus")
+    .description("Operate Nexus: providers and agents as code (plan, apply, export) and daily administration.\n" +
+      "Talks to the Broker's admin API: NEXUS_BROKER_URL and NEXUS_ADMIN_KEY, or the flags below.")
+    .option("--broker-url <url>", "the Broker's URL (default: $NEXUS_BROKER_URL)")
+    .option("--admin-key <key>", "one of the Broker's API_KEY values (default: $NEXUS_ADMIN_KEY)")
+    .version(io.env.NEXUS_VERSION ?? "0.0.0-dev", "-V, --version", "print the version")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s), outputError: (s, write) => write(s) });
+  const context: CliContext = createCliContext(io, () => program.opts<GlobalOptions>());
+  // Commands report their exit code through this, so commander's own flow stays untouched.
+  const run = (action: CommandAction) => async () => {
+    code = await action();
+  };
+  registerManifestCommands(program, context, run);
+  registerOpsCommands(program, context, run);
+  program.commands.forEach((c) => c.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) }));
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end "with an error" that is a success.
+      return error.exitCode === 0 || error.code === "commander.helpDisplayed" || error.code === "commander.version" ? exitCodes.ok : exitCodes.error;
+    }
+    io.stderr(`nexus: ${describe(error)}\n`);
+    return exitCodes.error;
+  }
+}
+
+/** One line for a failure: a Broker refusal by its reason, a local one by its message; never a stack or a secret. */
+export function describe(error: unknown): string {
+  if (error instanceof CliError) return error.message;
+  if (error instanceof ConnectError) {
+    const reason = error.findDetails(ErrorInfoSchema)[0]?.reason;
+    const message = decodeURIComponent(error.rawMessage);
+    if (reason === undefined && /fetch failed|ECONNREFUSED|network/i.test(message)) return `the Broker is not reachable (${message}); check NEXUS_BROKER_URL`;
+    if (reason === "unauthenticated") return "the Broker refused the admin key; check NEXUS_ADMIN_KEY";
+    return reason === undefined || message.startsWith(`${reason}:`) ? message : `${reason}: ${message}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
