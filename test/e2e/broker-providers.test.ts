@@ -94,6 +94,15 @@ describe("Broker provider registry and static credentials", () => {
       assert.equal(put.body.description, "", "PUT replaces the whole profile");
       assert.equal(put.body.has_client_secret, true, "an empty secret keeps the stored one");
       assert.equal((await brokerRest(stack, "PATCH", `/providers/${id}`, { profile: { name: "Not Valid" } })).status, 400);
+      // A PATCH naming one key of params changes that key alone: the others stay.
+      const withParams = await brokerRest(stack, "PATCH", `/providers/${id}`, { profile: { params: { authorize_params: { prompt: "consent" }, narrow_scopes_on_refresh: true } } });
+      assert.equal(withParams.status, 200, JSON.stringify(withParams.body));
+      const onlyPkce = await brokerRest(stack, "PATCH", `/providers/${id}`, { profile: { params: { pkce: false } } });
+      assert.equal(onlyPkce.status, 200, JSON.stringify(onlyPkce.body));
+      const params = onlyPkce.body.params as { pkce?: boolean; authorize_params: Record<string, string>; narrow_scopes_on_refresh: boolean };
+      assert.equal(params.pkce, false);
+      assert.deepEqual(params.authorize_params, { prompt: "consent" }, "the other params are kept");
+      assert.equal(params.narrow_scopes_on_refresh, true);
       assert.equal((await brokerRest(stack, "GET", `/providers/${crypto.randomUUID()}`)).status, 404);
       assert.equal((await brokerRest(stack, "GET", "/providers/not-a-uuid")).body.code, "invalid_argument");
     });

@@ -120,8 +120,25 @@ export function createRestRequestBuilder(options: RestRequestBuilderOptions): Re
     }
     if (targets.length !== 1) return;
     const { field, value } = targets[0] as { field: DescField; value: JsonObject };
-    const paths = Object.keys(value).map((k) => (field.message === undefined ? k : (fieldByName(field.message, k)?.name ?? k)));
-    root[mask.name] = paths.map(lowerCamel).join(",");
+    root[mask.name] = field.message === undefined ? Object.keys(value).map(lowerCamel).join(",") : maskPaths(field.message, value, "").join(",");
+  }
+
+  /**
+   * The paths a PATCH body names: a message field of the body (not a map, not
+   * a well-known type such as Struct) is descended into once, so `{"params":
+   * {"pkce": false}}` changes params.pkce alone rather than replacing params;
+   * anything deeper (params.auth_strategy) is replaced whole.
+   */
+  function maskPaths(message: DescMessage, value: JsonObject, prefix: string): string[] {
+    return Object.keys(value).flatMap((key) => {
+      const field = fieldByName(message, key);
+      const name = lowerCamel(field?.name ?? key);
+      const nested = value[key];
+      if (prefix === "" && field?.fieldKind === "message" && !isWkt(field.message) && isObject(nested) && Object.keys(nested).length > 0) {
+        return maskPaths(field.message, nested, `${prefix}${name}.`);
+      }
+      return [`${prefix}${name}`];
+    });
   }
 
   return { takesBody: options.body !== "", build };
