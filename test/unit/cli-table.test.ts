@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { clockCheck, keyRingCheck, migrationsCheck } from "../../src/cli/commands/doctor.ts";
+import { clockCheck, keyRingCheck, migrationsCheck, wrap } from "../../src/cli/commands/doctor.ts";
 import { relativeTime } from "../../src/cli/commands/sessions.ts";
 import { parseSince, positiveInt } from "../../src/cli/options.ts";
 import { type Column, formatMinute, formatSecond, layoutTable, renderTable, truncate } from "../../src/cli/table.ts";
@@ -142,5 +142,13 @@ describe("doctor's checks", () => {
     const quarantined = keyRingCheck({ ...healthy, quarantinedRows: 3 });
     assert.equal(quarantined.status, "fail");
     assert.equal(quarantined.message, "3 stored secrets could not be opened (quarantined by make rewrap)");
+  });
+});
+
+describe("wrap()", () => {
+  it("breaks at spaces within the width; a longer word stands alone", () => {
+    assert.deepEqual(wrap("check the Broker's log and its DATABASE_URL", 16), ["check the", "Broker's log and", "its DATABASE_URL"]);
+    assert.deepEqual(wrap("a https://example.com/a/very/long/url b", 10), ["a", "https://example.com/a/very/long/url", "b"]);
+    assert.deepEqual(wrap("short", 100), ["short"]);
   });
 });

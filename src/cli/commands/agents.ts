@@ -45,7 +45,7 @@ export function registerAgentCommands(program: Command, context: CliContext, run
     .option("--jwks-file <path>", "a JWK Set (JSON) of public keys its signed assertions are checked with")
     .option("--json", "print the agent and its key as JSON (the REST API's shape)");
   withExamples(create, [
-    ["KEY=$(nexus agents create billing-agent --description 'Bills customers' --allowed-providers stripe)", "keep the key in a variable"],
+    ["KEY=$(nexus agents create billing-agent --allowed-providers stripe,quickbooks)", "keep the key in a variable"],
     ["nexus agents create signer --jwks-file signer.jwks.json", "an agent that signs assertions with a key pair"],
   ]);
   create.action(run(async () => {

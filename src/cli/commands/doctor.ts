@@ -7,6 +7,7 @@ import type { CliContext } from "../cli-context.ts";
 import { exitCodes } from "../cli-io.ts";
 import { networkFailure } from "../network-error.ts";
 import { callOptions } from "../output.ts";
+import { tableWidth } from "../table.ts";
 import { describe } from "../run-cli.ts";
 import { jsonFlag, optionsOf, type Run, withExamples } from "./command-kit.ts";
 
@@ -42,8 +43,14 @@ export function registerDoctorCommand(program: Command, context: CliContext, run
       context.io.stdout(`${JSON.stringify({ ok: failed === 0, checks }, null, 2)}\n`);
     } else {
       for (const c of checks) {
-        context.io.stdout(`${context.paint(colours[c.status], labels[c.status].padEnd(4))}  ${c.name.padEnd(10)}  ${c.message}\n`);
-        if (c.fix !== undefined) context.io.stdout(`${" ".repeat(18)}${context.paint("dim", "fix:")} ${c.fix}\n`);
+        const [first = "", ...rest] = wrap(c.message, tableWidth - 18);
+        context.io.stdout(`${context.paint(colours[c.status], labels[c.status].padEnd(4))}  ${c.name.padEnd(10)}  ${first}\n`);
+        for (const line of rest) context.io.stdout(`${" ".repeat(18)}${line}\n`);
+        if (c.fix !== undefined) {
+          const [fixFirst = "", ...fixRest] = wrap(c.fix, tableWidth - 23);
+          context.io.stdout(`${" ".repeat(18)}${context.paint("dim", "fix:")} ${fixFirst}\n`);
+          for (const line of fixRest) context.io.stdout(`${" ".repeat(23)}${line}\n`);
+        }
       }
       const summary = failed > 0 ? `${failed} check${failed === 1 ? "" : "s"} failed` : warned > 0 ? `no check failed; ${warned} warning${warned === 1 ? "" : "s"}` : "all checks passed";
       context.io.stdout(`\n${summary}.\n`);
@@ -167,6 +174,21 @@ export function keyRingCheck(s: Pick<GetStatusResponse, "activeKeyId" | "loadedK
     name: "key ring", status: "ok",
     message: `active key ${s.activeKeyId}; every key in use is loaded; nothing quarantined${old.length > 0 ? ` (${list(old)} still in use: make rewrap moves it)` : ""}`,
   };
+}
+
+/** `text` in lines of at most `width` columns, broken at spaces (a longer word gets a line of its own). */
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line !== "" && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === "" ? word : `${line} ${word}`;
+    }
+  }
+  return [...lines, line];
 }
 
 function list(items: readonly string[]): string {
