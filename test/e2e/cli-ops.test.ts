@@ -370,6 +370,36 @@ describe("nexus audit", () => {
     assert.equal(run.stdout.match(/^TIME \(UTC\)/gm)?.length, 1, "one header");
   });
 
+  it("--follow waits out a Broker that stops answering, and goes on", async () => {
+    let down = false;
+    let refused = 0;
+    const flaky: typeof fetch = (input, init) => {
+      if (!down) return fetch(input, init);
+      refused++;
+      const cause = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1"), { code: "ECONNREFUSED" });
+      return Promise.reject(new TypeError("fetch failed", { cause }));
+    };
+    const interrupt = new AbortController();
+    let printed = "";
+    const following = nexus(["audit", "-f", "--type", "agent.created", "--limit", "1"], {
+      env, fetch: flaky, interrupt: interrupt.signal, onStdout: (t) => (printed += t),
+    });
+    await waitFor("the first page", () => printed.includes("agent.created"));
+    down = true;
+    await waitFor("a refused poll", () => refused >= 2, 10_000);
+    await keyOf("agents", "create", "outage-agent");
+    down = false;
+    await waitFor("the event made during the outage", () => printed.includes("outage-agent"), 10_000);
+    interrupt.abort();
+    const run = await following;
+    runs.push({ argv: ["audit", "-f"], run });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, "The Broker did not answer (connection refused); trying again every second.\nThe Broker answers again.\n");
+    const lines = run.stdout.trimEnd().split("\n");
+    assert.equal(lines.length, 3, run.stdout);
+    assert.ok(lines.every((l) => l.length <= 100), run.stdout);
+  });
+
   it("--follow --json prints one JSON object per line, each event once", async () => {
     const interrupt = new AbortController();
     let printed = "";
@@ -387,6 +417,31 @@ describe("nexus audit", () => {
     assert.ok(events.every((e) => e.event_type === "agent.created"));
     assert.deepEqual(events.slice(3).map((e) => e.details.agent_name), ["followed-agent", "followed-agent-2"]);
     assert.equal(new Set(events.map((e) => e.id)).size, 5);
+  });
+});
+
+describe("--json", () => {
+  it("every data command's output parses, in the REST API's shape", async () => {
+    const created = await json<{ agent: AgentJson; api_key: string }>("agents", "create", "json-agent");
+    assert.equal(created.agent.name, "json-agent");
+    assert.match(created.api_key, agentKeyPattern);
+    runs.at(-1)!.printed = created.api_key;
+    secrets.add(created.api_key);
+    const disabled = await json<AgentJson>("agents", "disable", created.agent.id);
+    assert.deepEqual([disabled.id, disabled.disabled], [created.agent.id, true]);
+    const connectorKey = await keyOf("agents", "create", "json-connector");
+    const connectionId = await connect(connectorKey, "heidi");
+    const session = await gateway(connectorKey, "POST", "/v1/sessions", {
+      connection_id: connectionId, agent_id: (await json<{ agents: AgentJson[] }>("agents", "list")).agents.find((a) => a.name === "json-connector")!.id,
+    });
+    assert.equal(session.status, 201, JSON.stringify(session.body));
+    secrets.add(session.body.session_token as string);
+    const revokedSession = await json<{ session: SessionJson; revoked_count: number }>("sessions", "revoke", session.body.session_id as string);
+    assert.deepEqual([revokedSession.session.status, revokedSession.revoked_count], ["revoked", 1]);
+    const revoked = await json<{ connection: ConnectionJson }>("connections", "revoke", connectionId);
+    assert.deepEqual([revoked.connection.id, revoked.connection.status], [connectionId, "revoked"]);
+    const status = await json<{ ok: boolean; checks: unknown[] }>("doctor");
+    assert.equal(status.checks.length, 5);
   });
 });
 

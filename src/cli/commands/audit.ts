@@ -32,6 +32,9 @@ const columns: readonly Column[] = [
 /** The filters of one `nexus audit`, as the request takes them. */
 type Filters = MessageInitShape<typeof ListAuditEventsRequestSchema>;
 
+/** Column widths a followed log keeps room for: connection.attention_required, a reason, names, a short id (fits 100). */
+const streamRoom: Cell[] = ["", "x".repeat(29), "x".repeat(8), "x".repeat(12), "x".repeat(14), "x".repeat(8)];
+
 interface AuditOptions {
   connection?: string;
   agent?: string;
@@ -73,7 +76,7 @@ export function registerAuditCommand(program: Command, context: CliContext, run:
         context.io.stderr("No audit events match.\n");
       } else {
         const events = oldestFirst(first.events);
-        await createPrinter(context, events, false).print(events);
+        await createPrinter(context, events, false, false).print(events);
         if (first.nextCursor !== "") context.io.stderr("Older events exist: raise --limit or set --since.\n");
       }
       return exitCodes.ok;
@@ -83,7 +86,7 @@ export function registerAuditCommand(program: Command, context: CliContext, run:
 }
 
 /** Prints events as rows under one header (widths fixed by the first events) or as JSON lines. */
-function createPrinter(context: CliContext, sample: readonly AuditEvent[], json: boolean): { print(events: readonly AuditEvent[]): Promise<void> } {
+function createPrinter(context: CliContext, sample: readonly AuditEvent[], json: boolean, follows: boolean): { print(events: readonly AuditEvent[]): Promise<void> } {
   const name = agentNames(context);
   let widths: number[] | undefined;
   const row = async (e: AuditEvent): Promise<Cell[]> => {
@@ -106,8 +109,9 @@ function createPrinter(context: CliContext, sample: readonly AuditEvent[], json:
       }
       const rows = await Promise.all(events.map(row));
       if (widths === undefined) {
-        // A stream cannot re-align what it printed: the first rows (and each column's minimum) set the widths for good.
-        widths = layoutTable(columns, [...(await Promise.all(sample.map(row))), ...rows]);
+        // A stream cannot re-align what it printed: the first rows set the widths for good, with room for the
+        // longest event types and usual names when it follows.
+        widths = layoutTable(columns, [...(follows ? [streamRoom] : []), ...(await Promise.all(sample.map(row))), ...rows]);
         context.io.stdout(`${formatHeader(columns, widths, context.paint)}\n`);
       }
       for (const r of rows) context.io.stdout(`${formatRow(widths, r, context.paint)}\n`);
@@ -125,7 +129,7 @@ function createPrinter(context: CliContext, sample: readonly AuditEvent[], json:
 async function follow(context: CliContext, filters: Filters, newest: readonly AuditEvent[], json: boolean): Promise<number> {
   const { io } = context;
   const chronological = oldestFirst(newest);
-  const printer = createPrinter(context, chronological, json);
+  const printer = createPrinter(context, chronological, json, true);
   const seen = new Set(newest.map((e) => e.id));
   const baseline = newest.reduce((max, e) => (BigInt(e.id) > max ? BigInt(e.id) : max), 0n);
   if (chronological.length > 0) await printer.print(chronological);
