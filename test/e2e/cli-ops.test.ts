@@ -151,7 +151,7 @@ describe("nexus agents", () => {
     const lines = out.trimEnd().split("\n");
     assert.match(lines[0]!, /^ID +NAME +STATUS +AUTH +PROVIDERS +CREATED \(UTC\)$/);
     assert.ok(lines.every((l) => l.length <= 100), out);
-    assert.match(lines[1]!, /^[0-9a-f-]{36} +signer +active +jwks\+key? *|^[0-9a-f-]{36} +signer +active/);
+    assert.match(lines[1]!, /^[0-9a-f-]{36} {2}signer +active +key\+jwks +all +\d{4}-\d\d-\d\d \d\d:\d\d$/, "the newest first, with both credentials");
     assert.ok(lines.some((l) => /billing-agent +active +key +demo-api/.test(l)), out);
     assert.ok(!out.includes("\u001b["), "no colour when io.color is off");
     const coloured = await cli(["agents", "list"], { color: true });

@@ -25,7 +25,7 @@ const pollPage = 200;
 const pollPages = 10;
 
 const columns: readonly Column[] = [
-  { header: "TIME (UTC)" }, { header: "EVENT", min: 24 }, { header: "RESULT", shrink: true, min: 7 },
+  { header: "TIME (UTC)" }, { header: "EVENT" }, { header: "RESULT", shrink: true, min: 7 },
   { header: "PROVIDER", shrink: true, min: 10 }, { header: "AGENT", shrink: true, min: 10 }, { header: "CONNECTION" },
 ];
 
