@@ -33,6 +33,7 @@ check-gen: install ## Fail when gen/ or docs/api.md is stale against proto/
 	@diff -r gen .nexus/gen-check/gen >/dev/null || { echo "gen/ is stale: run 'make generate' and commit gen/"; diff -r gen .nexus/gen-check/gen | head -20; exit 1; }
 	@rm -rf .nexus/gen-check
 	@$(NPX) tsx scripts/api-reference.ts --check
+	@$(NPX) tsx scripts/cli-reference.ts --check
 
 lint: install ## buf lint, buf format and the TypeScript type check
 	$(NPX) buf lint

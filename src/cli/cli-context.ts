@@ -28,9 +28,12 @@ export function createCliContext(io: CliIo, options: () => GlobalOptions): CliCo
       const flags = options();
       const url = (flags.brokerUrl ?? io.env.NEXUS_BROKER_URL ?? "").replace(/\/$/, "");
       const adminKey = flags.adminKey ?? io.env.NEXUS_ADMIN_KEY ?? "";
-      const missing = [url === "" ? "NEXUS_BROKER_URL (or --broker-url): the Broker's URL, such as http://localhost:8080" : "",
-        adminKey === "" ? "NEXUS_ADMIN_KEY (or --admin-key): one of the Broker's API_KEY values" : ""].filter((m) => m !== "");
-      if (missing.length > 0) throw new CliError(`the Broker is not configured; set ${missing.join(" and ")}`);
+      if (url === "" && adminKey === "") {
+        throw new CliError("NEXUS_BROKER_URL and NEXUS_ADMIN_KEY are not set: set them (or pass --broker-url and --admin-key) to the Broker's URL, such as " +
+          "http://localhost:8080, and one of its API_KEY values");
+      }
+      if (url === "") throw new CliError("NEXUS_BROKER_URL is not set: set it (or pass --broker-url) to the Broker's URL, such as http://localhost:8080");
+      if (adminKey === "") throw new CliError("NEXUS_ADMIN_KEY is not set: set it (or pass --admin-key) to one of the Broker's API_KEY values");
       if (!/^https?:\/\/[^\s/]+/.test(url)) throw new CliError(`NEXUS_BROKER_URL must be an http(s) URL; got ${JSON.stringify(url.slice(0, 80))}`);
       admin = createBrokerAdmin({ url, adminKey, fetch: io.fetch });
       return admin;

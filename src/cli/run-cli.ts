@@ -1,10 +1,11 @@
 import { Command, CommanderError } from "commander";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { type CliContext, createCliContext, type GlobalOptions } from "./cli-context.ts";
 import { CliError, type CliIo, exitCodes } from "./cli-io.ts";
 import { registerManifestCommands } from "./commands/manifest-commands.ts";
 import { registerOpsCommands } from "./commands/ops-commands.ts";
+import { networkFailure } from "./network-error.ts";
 
 /** A command's action: resolves to its exit code. */
 export type CommandAction = () => Promise<number>;
@@ -24,7 +25,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .version(io.env.NEXUS_VERSION ?? "0.0.0-dev", "-V, --version", "print the version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s), outputError: (s, write) => write(s) });
+    .configureOutput({
+      writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s), outputError: (s, write) => write(s),
+      // Help is wrapped at the width tables fit in, and coloured as the rest: the same on every machine (docs/cli.md quotes it).
+      getOutHelpWidth: () => 100, getErrHelpWidth: () => 100, getOutHasColors: () => io.color, getErrHasColors: () => io.color,
+    });
   const context: CliContext = createCliContext(io, () => program.opts<GlobalOptions>());
   // Commands report their exit code through this, so commander's own flow stays untouched.
   const run = (action: CommandAction) => async () => {
@@ -52,8 +57,14 @@ export function describe(error: unknown): string {
   if (error instanceof ConnectError) {
     const reason = error.findDetails(ErrorInfoSchema)[0]?.reason;
     const message = decodeURIComponent(error.rawMessage);
-    if (reason === undefined && /fetch failed|ECONNREFUSED|network/i.test(message)) return `the Broker is not reachable (${message}); check NEXUS_BROKER_URL`;
+    if (error.code === Code.Canceled) return "interrupted";
+    const network = reason === undefined ? networkFailure(error) : undefined;
+    if (network !== undefined) return `the Broker is not reachable (${network}); check NEXUS_BROKER_URL and that the Broker is running`;
     if (reason === "unauthenticated") return "the Broker refused the admin key; check NEXUS_ADMIN_KEY";
+    // A server without the admin API has no route for it: most often the Gateway's URL given for the Broker's.
+    if ((reason === undefined && error.code === Code.Unimplemented) || (reason === "not_found" && /no route for \w+ \/nexus\.broker\./.test(message))) {
+      return "NEXUS_BROKER_URL does not serve the Broker's admin API: is it the Gateway's URL? (the Broker listens on port 8080 by default)";
+    }
     return reason === undefined || message.startsWith(`${reason}:`) ? message : `${reason}: ${message}`;
   }
   return error instanceof Error ? error.message : String(error);
