@@ -15,7 +15,9 @@
  *   NEXUS_UPDATE_CLI_DOCS=1 npx tsx test/support/run-tests.ts test/e2e/cli-docs.test.ts
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { brokerRest, registerProvider } from "../support/broker-api.ts";
 import { startDocsStack, type DocsStack } from "../support/docs-stack.ts";
@@ -32,7 +34,7 @@ const docBrokerUrl = "http://localhost:8080";
 const docDownUrl = "http://localhost:8099";
 
 /** Values that change from run to run: ids (whole, or the first block), agent keys (the page elides them), page tokens. */
-const tokenPattern = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|nxa_[A-Za-z0-9_-]+…?|(?<=--page-token )\S+|\b[0-9a-f]{8}\b/g;
+const tokenPattern = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|nxa_[A-Za-z0-9_-]+…?|(?<=--page-token )\S+|\b[0-9a-f]{64}\b|\b[0-9a-f]{8}\b/g;
 const timePattern = /\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d(\.\d+)?)?Z?/g;
 
 interface Step {
@@ -152,7 +154,16 @@ describe(`${page} examples`, () => {
   }
 
   /** What happens before a block: what agents and users did in the meantime. */
+  /** The page's manifest, written where `nexus.yaml` in a command line points. */
+  let manifestDir = "";
   const setups: Record<string, () => Promise<void>> = {
+    "manifest-plan": async () => {
+      const text = readFileSync(`${root}${page}`, "utf8");
+      const yaml = /<!-- cli-manifest -->\n```yaml\n([\s\S]*?)```/.exec(text)?.[1];
+      assert.ok(yaml !== undefined, `${page}: no cli-manifest block`);
+      manifestDir = mkdtempSync(join(tmpdir(), "nexus-docs-"));
+      writeFileSync(join(manifestDir, "nexus.yaml"), yaml);
+    },
     "connections-list": async () => {
       const key = keys.get("billing-agent")!;
       await connect(key, "alice", true);
@@ -176,7 +187,8 @@ describe(`${page} examples`, () => {
 
   /** Runs one command line of the page; returns what it printed, as a terminal shows it. */
   async function run(line: string, example: string): Promise<string> {
-    const argv = words(pairing.runForm(line.replaceAll(docBrokerUrl, docs.stack.broker.url).replaceAll(docDownUrl, downUrl)));
+    const argv = words(pairing.runForm(line.replaceAll(docBrokerUrl, docs.stack.broker.url).replaceAll(docDownUrl, downUrl)))
+      .map((w) => (w === "nexus.yaml" && manifestDir !== "" ? join(manifestDir, "nexus.yaml") : w));
     const env: Record<string, string> = { NEXUS_BROKER_URL: docs.stack.broker.url, NEXUS_ADMIN_KEY: docs.stack.adminKey };
     while (/^[A-Z_]+=/.test(argv[0] ?? "")) {
       const [name, ...value] = argv.shift()!.split("=");
@@ -204,7 +216,8 @@ describe(`${page} examples`, () => {
     if (created !== null) keys.set(created[1]!, result.stdout.trim());
     // Give queued audit events (agent changes wait up to 200 ms) time to land, so the log's order is the same every run.
     await sleep(300);
-    return result.output.replaceAll(docs.stack.broker.url, docBrokerUrl).replaceAll(downUrl, docDownUrl);
+    const shown = result.output.replaceAll(docs.stack.broker.url, docBrokerUrl).replaceAll(downUrl, docDownUrl);
+    return manifestDir === "" ? shown : shown.replaceAll(join(manifestDir, "nexus.yaml"), "nexus.yaml");
   }
 
   before(async () => {
