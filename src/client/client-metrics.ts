@@ -1,5 +1,3 @@
-import type { Metric, Registry } from "prom-client";
-
 /** Outcome label of a counted operation. */
 export type OperationStatus = "success" | "error";
 
@@ -16,6 +14,17 @@ export interface ClientMetrics {
   refresh(status: OperationStatus): void;
   /** maintainWebSocket is reconnecting after a close, an error or a failed credential fetch. */
   reconnect(): void;
+}
+
+/**
+ * The two methods of a prom-client `Registry` the client calls, typed by
+ * shape so the client needs neither prom-client nor its types: pass your
+ * `new Registry()`, or anything with these methods.
+ */
+export interface MetricsRegistry {
+  getSingleMetric(name: string): unknown;
+  // `never`: the client hands over an object shaped like prom-client's metrics, not one of its classes.
+  registerMetric(metric: never): void;
 }
 
 interface Series {
@@ -40,8 +49,8 @@ interface ClientCounter {
   reset(): void;
 }
 
-function counter(registry: Registry, name: string, help: string): ClientCounter {
-  const existing = registry.getSingleMetric(name) as unknown as Partial<ClientCounter> | undefined;
+function counter(registry: MetricsRegistry, name: string, help: string): ClientCounter {
+  const existing = registry.getSingleMetric(name) as Partial<ClientCounter> | undefined;
   // Several clients (say one per agent_id) may share a registry: they share the counter and differ by labels.
   if (existing?.nexusClientCounter === true) return existing as ClientCounter;
   if (existing !== undefined) throw new Error(`the registry already has a metric named ${name} that the Nexus client did not create`);
@@ -55,7 +64,7 @@ function counter(registry: Registry, name: string, help: string): ClientCounter 
       for (const s of series.values()) s.value = 0;
     },
   };
-  registry.registerMetric(made as unknown as Metric);
+  registry.registerMetric(made as never);
   return made;
 }
 
@@ -81,7 +90,7 @@ function seriesOf(c: ClientCounter, labels: Record<string, string>): Series {
  * `nexus_client_cache_hits_total`, `nexus_client_refreshes_total{status}`,
  * `nexus_client_reconnects_total`.
  */
-export function createClientMetrics(registry: Registry, labels: Record<string, string> = {}): ClientMetrics {
+export function createClientMetrics(registry: MetricsRegistry, labels: Record<string, string> = {}): ClientMetrics {
   const fetches = counter(registry, "nexus_client_token_fetches_total", "Credential fetches from the Nexus Gateway (GetToken, ResolveToken, ExchangeToken), by outcome.");
   const hits = counter(registry, "nexus_client_cache_hits_total", "Credential lookups served from the client's token cache.");
   const refreshes = counter(registry, "nexus_client_refreshes_total", "Forced credential refreshes (RefreshToken), by outcome.");
