@@ -7,10 +7,10 @@ export NPM_CONFIG_UPDATE_NOTIFIER := false
 export NPM_CONFIG_FUND := false
 export NPM_CONFIG_AUDIT := false
 
-.PHONY: help install browser generate docs check-gen lint typecheck test run web build broker gateway migrate rewrap bench clean
+.PHONY: help install browser generate docs check-gen lint typecheck client-package test run web build broker gateway migrate rewrap bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -42,6 +42,9 @@ lint: install ## buf lint, buf format and the TypeScript type check
 
 typecheck: install
 	$(NPX) tsc -p tsconfig.json
+
+client-package: install ## Build the agent client (@nexus-broker/client) fresh and pack it into .nexus/client-package/
+	$(NPX) tsx scripts/build-client-package.ts
 
 test: install browser check-gen lint ## Run every test against a real PostgreSQL
 	$(NPX) tsx test/support/run-tests.ts
