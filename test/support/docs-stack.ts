@@ -27,13 +27,13 @@ export interface DocsStack {
   close(): Promise<void>;
 }
 
-/** Starts the stack; `extraEnv` is added to the reader's variables. */
-export async function startDocsStack(extraEnv: Record<string, string> = {}): Promise<DocsStack> {
+/** Starts the stack; `extraEnv` is added to the reader's variables, `gatewayEnv` to the Gateway's environment. */
+export async function startDocsStack(extraEnv: Record<string, string> = {}, gatewayEnv: Record<string, string> = {}): Promise<DocsStack> {
   const stack = await startStack({ brokerOnly: true });
   const port = await freePort();
   const gatewayUrl = `http://127.0.0.1:${port}`;
   const gateway = await startGateway(
-    { BROKER_URL: stack.broker.url, BROKER_API_KEY: stack.adminKey, GATEWAY_PUBLIC_URL: gatewayUrl, LOG_LEVEL: "debug" },
+    { BROKER_URL: stack.broker.url, BROKER_API_KEY: stack.adminKey, GATEWAY_PUBLIC_URL: gatewayUrl, LOG_LEVEL: "debug", ...gatewayEnv },
     { port, logWrite: (l) => void stack.logs.push(l) },
   );
   const devAgent = await registerAgent(stack.broker.url, stack.adminKey, { name: "dev-agent" });
