@@ -11,7 +11,7 @@
  * the user's provider credential, which the client refuses to send anywhere
  * but the session's allowed hosts.
  */
-import { authenticatedFetch, createNexusClient, NexusClientError } from "nexus/client";
+import { authenticatedFetch, createNexusClient, NexusClientError } from "@nexus-broker/client";
 import { createSessionVerifier, type VerifiedSession } from "./session-verifier.ts";
 
 /** Options of {@linkcode createToolServer}. */

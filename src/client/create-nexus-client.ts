@@ -28,7 +28,7 @@ export interface NexusClientOptions {
   readonly agent?: AgentIdentity;
   /** `aud` of the assertions signed from `agent.privateJwk`: the Gateway's GATEWAY_PUBLIC_URL. @default the origin of `baseUrl` */
   readonly audience?: string;
-  /** `"connect"` (default) or `"grpc-web"` over fetch, or any Connect transport, such as `grpcTransport(url)` from `nexus/client/node`. */
+  /** `"connect"` (default) or `"grpc-web"` over fetch, or any Connect transport, such as `grpcTransport(url)` from `@nexus-broker/client/node`. */
   readonly transport?: Transport | "connect" | "grpc-web";
   /** The fetch the built-in transports use. @default globalThis.fetch */
   readonly fetch?: typeof fetch;

@@ -1,11 +1,11 @@
 /**
- * The Nexus agent client (`nexus/client`): the Gateway API (with an agent's
+ * The Nexus agent client (`@nexus-broker/client`): the Gateway API (with an agent's
  * API key, or assertions signed with its key pair), sessions and token
  * exchange, credential strategies for fetch, Connect and WebSockets, a token
  * cache, an authenticated fetch (on a connection, or on a session within its
  * allowed hosts), a self-healing WebSocket and telemetry. Web-platform APIs
  * only, so it runs in Node 20+, Deno and browsers. Node's gRPC transport is
- * in `nexus/client/node`.
+ * in `@nexus-broker/client/node`.
  */
 export type { AgentIdentity } from "./agent-authorization.ts";
 export { allowedHostsOf, hostAllowed } from "./allowed-hosts.ts";
@@ -14,7 +14,7 @@ export { applyCredentialToUrl } from "./apply-credential-to-url.ts";
 export { assertionAlgorithms, type AssertionSigner, type AssertionSignerOptions, createAssertionSigner } from "./assertion-signer.ts";
 export { authenticatedFetch, type AuthenticatedFetchExtra, type AuthenticatedFetchTarget } from "./authenticated-fetch.ts";
 export { type ClientLogger, type ClientLogLevel, createConsoleLogger, type LogFields } from "./client-logger.ts";
-export { type ClientMetrics, createClientMetrics, type OperationStatus } from "./client-metrics.ts";
+export { type ClientMetrics, createClientMetrics, type MetricsRegistry, type OperationStatus } from "./client-metrics.ts";
 export {
   type ConnectionRequest, type ConnectionStatus, createNexusClient, type NexusCallOptions, type NexusClient, type NexusClientOptions,
   type RequestConnectionInput,

@@ -1,6 +1,6 @@
 /**
- * The Node.js entry of the Nexus client (`nexus/client/node`): transports that
- * need Node's HTTP/2. Everything else is in `nexus/client`, which runs in
+ * The Node.js entry of the Nexus client (`@nexus-broker/client/node`): transports that
+ * need Node's HTTP/2. Everything else is in `@nexus-broker/client`, which runs in
  * browsers, Deno and Node alike.
  */
 import type { Transport } from "@connectrpc/connect";

@@ -12,7 +12,7 @@ import { docsBlock, type DocsStack, runBash, startDocsStack } from "../support/d
 const page = "docs/sessions.md";
 const steps = ["sessions-setup", "sessions-delegate", "sessions-exchange", "sessions-child", "sessions-revoke"];
 const root = new URL("../../", import.meta.url).pathname;
-// Inside the checkout (so `nexus/client` resolves, as for the reader) and git-ignored.
+// Inside the checkout (so `@nexus-broker/client` resolves to src/client through tsconfig.json, as for the reader) and git-ignored.
 const scratch = `.nexus/docs-test-${process.pid}`;
 
 /** The output of each marked step, by name (the script echoes a marker before each). */
