@@ -107,7 +107,7 @@ describe("the @nexus-broker/client package, installed from its tarball into a ne
     for (const [name, version] of Object.entries(deps)) assert.equal(version, rootManifest.dependencies[name], name);
     const { stdout } = await project.run("npm", ["ls", "--all", "--parseable"]);
     const packages = stdout.trim().split("\n").slice(1).map((p) => p.slice(project.dir.length + "/node_modules/".length)).sort();
-    assert.deepEqual(packages, ["@bufbuild/protobuf", ...Object.keys(deps).filter((d) => d !== "@bufbuild/protobuf"), "@nexus-broker/client"].sort(), "nothing else was installed");
+    assert.deepEqual(packages, [...Object.keys(deps), "@nexus-broker/client"].sort(), "nothing else was installed");
   });
 
   it("runs the README's agent with plain node: asks for alice's connection, waits for her, gets her credential and calls the API", async () => {
