@@ -46,7 +46,7 @@ typecheck: install
 client-package: install ## Build the agent client (@nexus-broker/client) fresh and pack it into .nexus/client-package/
 	$(NPX) tsx scripts/build-client-package.ts
 
-test: install browser check-gen lint ## Run every test against a real PostgreSQL
+test: install browser check-gen lint client-package ## Run every test against a real PostgreSQL
 	$(NPX) tsx test/support/run-tests.ts
 
 run: install ## Start Broker and Gateway with an embedded PostgreSQL and development keys (RUNTIME=deno for Deno)
