@@ -166,13 +166,15 @@ export async function maintainGrpcStream<S extends DescService, O>(options: Main
   let refreshNextRotation = false;
 
   // Messages of every stream go through one chain, so handler calls never overlap.
-  let delivery: Promise<unknown> = Promise.resolve();
+  let delivery = Promise.resolve();
   const running = new Set<LiveGrpcStream>();
   const ctx: GrpcStreamContext<S, O> = {
     rpc: createClient(options.service, options.transport),
     open: options.open,
     now,
-    deliver: (message, live) => (delivery = delivery.then(() => (signal.aborted ? undefined : safely(() => handlers.onMessage?.(message, live.info))))) as Promise<void>,
+    deliver: (message, live) => (delivery = delivery.then(async () => {
+      if (!signal.aborted) await safely(() => handlers.onMessage?.(message, live.info));
+    })),
     onOpened: (live) => {
       logger.info("grpc stream open", { ...where, stream: live.info.id });
       safely(() => handlers.onOpen?.(live.info));
@@ -234,7 +236,8 @@ export async function maintainGrpcStream<S extends DescService, O>(options: Main
       if (live === candidate) {
         candidate = undefined;
         refreshNextRotation = error?.code === Code.Unauthenticated;
-        report(error ?? new ConnectError("the new stream ended before it delivered anything", Code.Unavailable), "grpc stream: the new stream failed; keeping the current one and retrying", { stream: live.info.id });
+        const failure = error ?? new ConnectError("the new stream ended before it delivered anything", Code.Unavailable);
+        report(failure, "grpc stream: the new stream failed; keeping the current one and retrying", { stream: live.info.id });
         rotation.retryIn(backoffDelay(rotationFailures++, bounds, random));
         continue;
       }
@@ -253,7 +256,10 @@ export async function maintainGrpcStream<S extends DescService, O>(options: Main
       const delay = refreshNext && failures === 0 ? 0 : backoffDelay(failures, bounds, random);
       failures++;
       if (error === undefined) logger.info("grpc stream ended by the server; reopening", { ...where, stream: live.info.id, delay_ms: delay });
-      else report(error, refreshNext ? "grpc stream: credential refused; refreshing and reopening" : "grpc stream failed; reopening", { stream: live.info.id, delay_ms: delay });
+      else {
+        const message = refreshNext ? "grpc stream: credential refused; refreshing and reopening" : "grpc stream failed; reopening";
+        report(error, message, { stream: live.info.id, delay_ms: delay });
+      }
       metrics?.reconnect();
       await pause(delay);
     }
@@ -268,7 +274,7 @@ export async function maintainGrpcStream<S extends DescService, O>(options: Main
     try {
       candidate = await open(old.credential, refreshNextRotation);
       // Switch over when the new stream is accepted, at the latest when the old credential expires.
-      rotation.retryIn(Math.max(0, (old.credential.expiresAt ?? 0) * 1000 - now()));
+      rotation.retryIn(Math.max(0, old.credential.expiresAt * 1000 - now()));
     } catch (error) {
       if (signal.aborted) return;
       if (isPermanentFailure(error)) throw error;

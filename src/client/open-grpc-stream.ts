@@ -86,7 +86,8 @@ export function openGrpcStream<S extends DescService, O>(credential: Credential,
       // A bidi request stream that waits on this signal ends with the call.
       controller.abort();
     }
-    if (live.opened) ctx.onClosed({ ...info, cause: live.retired ?? "remote", ...(live.retired === undefined && failure !== undefined ? { error: failure } : {}) });
+    const remoteFailure = live.retired === undefined && failure !== undefined ? { error: failure } : {};
+    if (live.opened) ctx.onClosed({ ...info, cause: live.retired ?? "remote", ...remoteFailure });
     if (live.retired === undefined) ctx.onEnded(live, failure);
   })();
   return live;

@@ -226,7 +226,8 @@ describe("maintainGrpcStream against a real Gateway and a gRPC server that rotat
       } finally {
         await feed.start();
       }
-      await until("a stream on the restarted server", async () => (feed.streams.length > first + 1 && feed.streams.at(-1)!.sent > 0 ? true : undefined), 10_000, 20);
+      const restarted = () => feed.streams.length > first + 1 && feed.streams.at(-1)!.sent > 0;
+      await until("a stream on the restarted server", async () => (restarted() ? true : undefined), 10_000, 20);
     } finally {
       controller.abort();
       await done;

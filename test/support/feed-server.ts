@@ -63,7 +63,9 @@ export async function startFeedServer(): Promise<FeedServer> {
       feed.refused.push(credential);
       throw new ConnectError("the credential is not accepted", Code.Unauthenticated);
     }
-    const record: ServedStream = { id: feed.streams.length + 1, method, credential, openedAt: Date.now(), sent: 0, received: [], end: undefined, endedAt: undefined };
+    const record: ServedStream = {
+      id: feed.streams.length + 1, method, credential, openedAt: Date.now(), sent: 0, received: [], end: undefined, endedAt: undefined,
+    };
     feed.streams.push(record);
     ctx.signal.addEventListener("abort", () => finish(record, "cancelled"));
     return record;

@@ -216,7 +216,9 @@ describe("maintainGrpcStream", () => {
     const { done } = t.run();
     await t.settle();
     t.feed.calls[0]!.fail(Code.PermissionDenied);
-    await assert.rejects(done, (e) => e instanceof NexusClientError && e.reason === "grpc_stream_failed" && e.code === "permission_denied" && e.cause instanceof ConnectError);
+    await assert.rejects(done, (e) => (
+      e instanceof NexusClientError && e.reason === "grpc_stream_failed" && e.code === "permission_denied" && e.cause instanceof ConnectError
+    ));
     assert.equal(t.clock.pending, 0);
 
     const u = setup();
@@ -243,6 +245,15 @@ describe("maintainGrpcStream", () => {
     await t.clock.advance(backoffDelay(2, { initialMs: 100, maxMs: 1000 }, () => 0.5));
     await assert.rejects(done, (e) => e instanceof NexusClientError && e.reason === "connection_revoked");
     assert.equal(state.settled, true);
+    assert.equal(t.clock.pending, 0);
+  });
+
+  it("an open function that throws ends the loop with grpc_stream_failed", async () => {
+    const t = setup();
+    const { done } = t.run({ open: () => {
+      throw new TypeError("feed.subscribe is not a function");
+    } });
+    await assert.rejects(done, (e) => e instanceof NexusClientError && e.reason === "grpc_stream_failed" && e.code === "invalid_argument" && /not a function/.test(e.message));
     assert.equal(t.clock.pending, 0);
   });
 
