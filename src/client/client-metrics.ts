@@ -12,7 +12,7 @@ export interface ClientMetrics {
   cacheHit(): void;
   /** A forced refresh (RefreshToken) finished. */
   refresh(status: OperationStatus): void;
-  /** maintainWebSocket is reconnecting after a close, an error or a failed credential fetch. */
+  /** maintainWebSocket or maintainGrpcStream is reconnecting after a close, an error or a failed credential fetch. */
   reconnect(): void;
 }
 
@@ -94,7 +94,7 @@ export function createClientMetrics(registry: MetricsRegistry, labels: Record<st
   const fetches = counter(registry, "nexus_client_token_fetches_total", "Credential fetches from the Nexus Gateway (GetToken, ResolveToken, ExchangeToken), by outcome.");
   const hits = counter(registry, "nexus_client_cache_hits_total", "Credential lookups served from the client's token cache.");
   const refreshes = counter(registry, "nexus_client_refreshes_total", "Forced credential refreshes (RefreshToken), by outcome.");
-  const reconnects = counter(registry, "nexus_client_reconnects_total", "WebSocket reconnect attempts by maintainWebSocket.");
+  const reconnects = counter(registry, "nexus_client_reconnects_total", "Reconnect attempts of maintainWebSocket and maintainGrpcStream.");
   const constant = { ...labels };
   // Unlabelled series exist from the start, so a dashboard sees 0 rather than nothing.
   seriesOf(hits, constant);

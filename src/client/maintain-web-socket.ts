@@ -1,10 +1,11 @@
 import { abortableSleep, platformTimers, type Timers } from "./abortable-sleep.ts";
+import { acquireCredential, isPermanentFailure } from "./acquire-credential.ts";
 import { backoffDelay } from "./backoff-delay.ts";
 import { type ClientLogger, completeLogger } from "./client-logger.ts";
 import type { ClientMetrics } from "./client-metrics.ts";
 import type { NexusClient } from "./create-nexus-client.ts";
 import type { Credential } from "./credential.ts";
-import { NexusClientError, toNexusClientError } from "./nexus-client-error.ts";
+import { toNexusClientError } from "./nexus-client-error.ts";
 import { createRotationSchedule } from "./rotation-schedule.ts";
 import { type LiveSocket, openLiveSocket, retireLiveSocket } from "./open-live-socket.ts";
 import { defaultWebSocketFactory, type WebSocketFactory, type WebSocketLike } from "./web-socket-factory.ts";
@@ -51,11 +52,6 @@ export interface MaintainWebSocketOptions<S extends WebSocketLike = WebSocketLik
 }
 
 type LoopEvent<S> = { type: "closed"; live: LiveSocket<S> } | { type: "rotate" } | { type: "abort" };
-
-const transientReasons = new Set(["connection_pending"]);
-const permanentCodes = new Set(["invalid_argument", "not_found", "failed_precondition", "unauthenticated", "permission_denied", "unimplemented"]);
-// resource_exhausted may be a rate limit worth waiting out, but never when the request itself is too large.
-const permanentReasons = new Set(["payload_too_large", "header_too_large"]);
 
 /**
  * Keeps an authenticated WebSocket open until `signal` aborts. It fetches the
@@ -114,17 +110,7 @@ export async function maintainWebSocket<S extends WebSocketLike = WebSocketLike>
     }
   };
 
-  async function acquire(previous: Credential | undefined): Promise<Credential> {
-    const fresh = await client.getToken(connectionId, { signal });
-    if (previous?.expiresAt === undefined || fresh.expiresAt === undefined || fresh.expiresAt > previous.expiresAt) return fresh;
-    // Nexus still hands out the credential being rotated away: have it refresh now.
-    try {
-      return await client.refresh(connectionId, { signal });
-    } catch (error) {
-      if (toNexusClientError(error).reason === "not_refreshable") return fresh;
-      throw error;
-    }
-  }
+  const acquire = (previous: Credential | undefined) => acquireCredential(client, connectionId, { ...(previous === undefined ? {} : { previous }), signal });
 
   const socketContext = {
     url: options.url, protocols: options.protocols ?? [], factory, signal, now, handlers, logger, where, report, safely,
@@ -145,7 +131,7 @@ export async function maintainWebSocket<S extends WebSocketLike = WebSocketLike>
           rotation.plan(live.credential);
         } catch (error) {
           if (signal.aborted) break;
-          if (isPermanent(error)) throw error;
+          if (isPermanentFailure(error)) throw error;
           report(error, "websocket connect failed; retrying");
           metrics?.reconnect();
           await pause(backoffDelay(failures++, bounds, random));
@@ -178,7 +164,7 @@ export async function maintainWebSocket<S extends WebSocketLike = WebSocketLike>
         logger.info("websocket re-authenticated with a fresh credential", where);
       } catch (error) {
         if (signal.aborted) break;
-        if (isPermanent(error)) throw error;
+        if (isPermanentFailure(error)) throw error;
         report(error, "credential rotation failed; keeping the current socket and retrying");
         rotation.retryIn(backoffDelay(rotationFailures++, bounds, random));
       }
@@ -188,13 +174,6 @@ export async function maintainWebSocket<S extends WebSocketLike = WebSocketLike>
     rotation.clear();
     if (live !== undefined) await retire(live, "stop");
   }
-}
-
-/** Errors no retry can fix end the loop; everything else (network, Gateway, Broker, provider) is waited out. */
-function isPermanent(error: unknown): boolean {
-  if (!(error instanceof NexusClientError)) return false;
-  if (permanentReasons.has(error.reason)) return true;
-  return !error.retryable && permanentCodes.has(error.code) && !transientReasons.has(error.reason);
 }
 
 /** The endpoint without its query, which may hold a query_param credential. */

@@ -22,6 +22,9 @@ export {
 export type { Credential, CredentialStrategy } from "./credential.ts";
 export { credentialHeaders } from "./credential-headers.ts";
 export { credentialInterceptor, type CredentialSource } from "./credential-interceptor.ts";
+export {
+  type GrpcStreamCall, type GrpcStreamCloseInfo, type GrpcStreamHandlers, type GrpcStreamInfo, maintainGrpcStream, type MaintainGrpcStreamOptions,
+} from "./maintain-grpc-stream.ts";
 export { maintainWebSocket, type MaintainWebSocketOptions, type WebSocketCloseInfo, type WebSocketHandlers } from "./maintain-web-socket.ts";
 export { NexusClientError } from "./nexus-client-error.ts";
 export type { CreateSessionInput, ExchangedCredential, ExchangeOptions, IssuedSession, SessionInfo } from "./session.ts";

@@ -1,7 +1,7 @@
 import type { Timers } from "./abortable-sleep.ts";
 import type { Credential } from "./credential.ts";
 
-/** When a WebSocket's credential must be replaced; see {@linkcode createRotationSchedule}. */
+/** When a WebSocket's or gRPC stream's credential must be replaced; see {@linkcode createRotationSchedule}. */
 export interface RotationSchedule {
   /** Arms the timer for a credential just put in use (nothing for one that does not expire). */
   plan(credential: Credential): void;
@@ -18,10 +18,11 @@ export interface RotationSchedule {
 const maxTimerMs = 86_400_000;
 
 /**
- * Schedules credential rotation for maintainWebSocket: `marginMs` before
- * expiry, but never earlier than halfway through the remaining life nor
- * within a second, so short-lived tokens cannot make it spin. `onDue` runs
- * when the time comes. One timer at most; `clear` leaves none.
+ * Schedules credential rotation for maintainWebSocket and
+ * maintainGrpcStream: `marginMs` before expiry, but never earlier than
+ * halfway through the remaining life nor within a second, so short-lived
+ * tokens cannot make it spin. `onDue` runs when the time comes. One timer at
+ * most; `clear` leaves none.
  */
 export function createRotationSchedule(options: { timers: Timers; now: () => number; marginMs: number; onDue: () => void }): RotationSchedule {
   const { timers, now } = options;
