@@ -53,7 +53,7 @@ const labels: Record<string, string> = {
   rest: "REST GET /v1/token/{id}",
   connect: "Connect JSON POST",
   grpc: "gRPC (h2c)",
-  data: "data path: PK reads + AES-GCM (limit)",
+  data: "data path: one read + AES-GCM (limit)",
 };
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 const pct = (x: number) => `${Math.round(x * 100)}%`;

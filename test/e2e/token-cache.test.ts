@@ -35,7 +35,7 @@ describe("the token cache across two Brokers", () => {
     const text = await (await fetch(`${service.url}/metrics`)).text();
     const n = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
     return {
-      reads: n(/nexus_db_operation_duration_seconds_count\{repo="connections",method="getCredential"\} (\d+)/),
+      reads: n(/nexus_db_operation_duration_seconds_count\{repo="connections",method="readForToken"\} (\d+)/),
       hit: n(/nexus_token_cache_lookups_total\{result="hit"\} (\d+)/),
       miss: n(/nexus_token_cache_lookups_total\{result="miss"\} (\d+)/),
       untrusted: n(/nexus_token_cache_lookups_total\{result="untrusted"\} (\d+)/),

@@ -237,6 +237,12 @@ export interface ConnectionStore {
   revoke(connectionId: string): Promise<Connection | undefined>;
   getCredential(connectionId: string): Promise<CredentialRecord | undefined>;
   /**
+   * A token read's three records (connection, provider, credential) in one
+   * round trip; undefined when there is no such connection. Optional: without
+   * it, a token read asks for them one by one.
+   */
+  readForToken?(connectionId: string): Promise<TokenReadRow | undefined>;
+  /**
    * Stores the tokens a refresh under `lease` received, if the credential's
    * version is still `expectedVersion` (compare-and-set: only another refresh
    * moves it), releasing the lease and clearing the failure bookkeeping and the
@@ -264,6 +270,13 @@ export interface ConnectionStore {
   recordRefreshFailure(
     connectionId: string, lease: LeaseRef, failure: { error: string; retryInSeconds: number; keepMark: boolean },
   ): Promise<{ failureCount: number; failingSince: Date } | undefined>;
+}
+
+/** What a token read reads: the connection, its provider (even a deleted one) and its credential (none once revoked). */
+export interface TokenReadRow {
+  readonly connection: Connection;
+  readonly provider: Provider;
+  readonly credential: CredentialRecord | undefined;
 }
 
 /** One refresh claim: a fresh id per claim, and the Broker that holds it. */

@@ -10,6 +10,7 @@ import { type HealthSource, registerHealth } from "./health-service.ts";
 import { addProtocolErrorReasons } from "./protocol-error-reasons.ts";
 import { registerReflection } from "./reflection-service.ts";
 import { createRestTranscoder, type RestRouteInfo } from "./rest-transcoder.ts";
+import { createUnaryDispatch, recordImplementations } from "./unary-dispatch.ts";
 import { toConnectError } from "../connect-errors.ts";
 
 /** Extra non-RPC route, for example a static page; answers undefined to pass. */
@@ -81,14 +82,16 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     binaryOptions: { recursionLimit },
     ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }),
   });
-  options.routes(router);
+  const recorded = recordImplementations(router);
+  options.routes(recorded.router);
   const own = uniqueServices(router.handlers);
   registerHealth(router, options.health, ["", ...own.map((s) => s.typeName)]);
   registerReflection(router, uniqueServices(router.handlers));
   const services = uniqueServices(router.handlers);
   const handlers = router.handlers.map(addProtocolErrorReasons);
   const byPath = new Map<string, UniversalHandler>(handlers.map((h) => [h.requestPath, h]));
-  const transcoder = createRestTranscoder(handlers, { readMaxBytes, recursionLimit, oauthErrorMethods: options.oauthErrorMethods ?? [] });
+  const dispatch = createUnaryDispatch({ interceptors: options.interceptors, ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }) });
+  const transcoder = createRestTranscoder(recorded.implementations.values(), { dispatch, readMaxBytes, recursionLimit, oauthErrorMethods: options.oauthErrorMethods ?? [] });
   const cors = options.corsAllowedOrigins === undefined ? undefined : createCors(options.corsAllowedOrigins);
   const metricsAccess = options.metricsAccess ?? "public";
 
