@@ -441,6 +441,8 @@ export interface AuditEventInput {
   readonly outcome: "success" | "failure";
   readonly reason?: string;
   readonly details?: JsonObject;
+  /** When it happened, when that was before it is recorded (a coalesced read's last read); now when absent. */
+  readonly occurredAt?: Date;
 }
 
 /** A recorded audit event. */
@@ -504,8 +506,8 @@ export interface AuditMetrics {
 
 /** Credential metrics as services report them (no label ever holds a secret or a user id). */
 export interface BrokerMetrics {
-  /** A GetToken/ResolveToken answered, by the provider's name. */
-  tokenGet(provider: string, status: "success" | "error"): void;
+  /** A GetToken/ResolveToken answered (`count` of them: reads a Gateway answered from its cache), by the provider's name. */
+  tokenGet(provider: string, status: "success" | "error", count?: number): void;
   /** A refresh attempt ended, and how long it took. */
   refresh(status: "success" | "error", seconds: number): void;
   /** A static credential capture ended. */

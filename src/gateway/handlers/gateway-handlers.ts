@@ -7,6 +7,7 @@ import type { Logger } from "../../shared/logger.ts";
 import { kCaller } from "../../shared/request-context.ts";
 import { basicCredentials, kAgentCredential } from "../agent-auth.ts";
 import type { BrokerClients } from "../broker-clients.ts";
+import type { CachedTokenReads } from "../cached-token-reads.ts";
 import { check } from "../input-rules.ts";
 import { assertionAlgorithms } from "../../shared/assertion-algorithms.ts";
 
@@ -15,7 +16,10 @@ import { assertionAlgorithms } from "../../shared/assertion-algorithms.ts";
  * call to the Broker carrying the agent's deadline, cancellation and
  * identity. The Broker's errors reach the agent with their code and reason.
  */
-export function createGatewayHandlers(broker: BrokerClients, logger: Logger, publicUrl: string): ServiceImpl<typeof GatewayService> {
+export function createGatewayHandlers(
+  broker: BrokerClients, logger: Logger, publicUrl: string, cached: { tokens?: CachedTokenReads } = {},
+): ServiceImpl<typeof GatewayService> {
+  const tokens = cached.tokens;
   function options(ctx: HandlerContext): CallOptions {
     const timeoutMs = ctx.timeoutMs();
     const caller = ctx.values.get(kCaller);
@@ -55,8 +59,10 @@ export function createGatewayHandlers(broker: BrokerClients, logger: Logger, pub
     async getToken(req, ctx) {
       const connectionId = check.uuid(req.connectionId, "connection_id");
       ctx.responseHeader.set("cache-control", "no-store");
-      const r = await relay(() => broker.connections.getToken({ connectionId }, options(ctx)));
-      return r.credential === undefined ? {} : { credential: r.credential };
+      const credential = await relay(async () => tokens === undefined
+        ? (await broker.connections.getToken({ connectionId }, options(ctx))).credential
+        : tokens.get(connectionId, ctx, options(ctx)));
+      return credential === undefined ? {} : { credential };
     },
     async refreshToken(req, ctx) {
       const connectionId = check.uuid(req.connectionId, "connection_id");
