@@ -16,6 +16,8 @@ export interface TokenChangeWatchDeps {
   readonly retryMs?: number;
   /** Waits `ms`, or less when `signal` aborts. @default setTimeout */
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Runs `fn` every `ms`; returns a function that stops it. @default setInterval */
+  readonly every?: (fn: () => void, ms: number) => () => void;
 }
 
 /** A running watch. */
@@ -40,6 +42,10 @@ export function startTokenChangeWatch(deps: TokenChangeWatchDeps): TokenChangeWa
   const patienceMs = deps.patienceMs ?? 3000;
   const firstRetryMs = deps.retryMs ?? 100;
   const sleep = deps.sleep ?? defaultSleep;
+  const every = deps.every ?? ((fn, ms) => {
+    const timer = setInterval(fn, ms);
+    return () => clearInterval(timer);
+  });
   const stopping = new AbortController();
   let current: AbortController | undefined;
   let brokerId: string | undefined;
@@ -102,7 +108,7 @@ export function startTokenChangeWatch(deps: TokenChangeWatchDeps): TokenChangeWa
 
   const running = run();
   // Silence is a failure too: a stream that stopped delivering cannot be told from a quiet one otherwise.
-  const timer = setInterval(() => {
+  const stopChecks = every(() => {
     if (now() - lastHeard <= patienceMs) return;
     distrust("the change stream went silent");
     current?.abort();
@@ -113,7 +119,7 @@ export function startTokenChangeWatch(deps: TokenChangeWatchDeps): TokenChangeWa
       return brokerId;
     },
     async stop() {
-      clearInterval(timer);
+      stopChecks();
       stopping.abort();
       current?.abort();
       await running;
