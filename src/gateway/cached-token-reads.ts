@@ -24,7 +24,8 @@ export interface CachedTokenReadsDeps {
 
 /** GetToken for the Gateway's handler, answered from the cache when it can be. */
 export interface CachedTokenReads {
-  get(connectionId: string, ctx: HandlerContext, options: CallOptions): Promise<Credential | undefined>;
+  /** `options` are made only when the Broker is called (an answer from memory needs no deadline or signal). */
+  get(connectionId: string, ctx: HandlerContext, options: () => CallOptions): Promise<Credential | undefined>;
 }
 
 /**
@@ -54,7 +55,7 @@ export function createCachedTokenReads(deps: CachedTokenReadsDeps): CachedTokenR
       const caller = callerOf(ctx);
       if (caller === undefined || !cache.trusted) {
         metrics.lookup("bypass");
-        return (await deps.broker.connections.getToken({ connectionId }, options)).credential;
+        return (await deps.broker.connections.getToken({ connectionId }, options())).credential;
       }
       const key = tokenCacheKey(connectionId, caller);
       const hit = cache.get(key);
@@ -67,9 +68,10 @@ export function createCachedTokenReads(deps: CachedTokenReadsDeps): CachedTokenR
       // Taken before asking: a change heard while the answer is on its way keeps it out of the cache.
       const ticket = cache.ticket();
       let hint: string | null = null;
-      const headers = new Headers(options.headers);
+      const call = options();
+      const headers = new Headers(call.headers);
       headers.set(hintHeader, "1");
-      const r = await deps.broker.connections.getToken({ connectionId }, { ...options, headers, onHeader: (h) => (hint = h.get(hintHeader)) });
+      const r = await deps.broker.connections.getToken({ connectionId }, { ...call, headers, onHeader: (h) => (hint = h.get(hintHeader)) });
       const kept = hint === null ? undefined : parseHint(hint);
       // Only answers of the Broker whose stream we hear: another one may not have heard a change yet.
       if (r.credential !== undefined && kept !== undefined && kept.brokerId === deps.watch.brokerId) {

@@ -61,7 +61,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     serverLimits: readServerLimits(r),
     logLevel: r.logLevel(),
     webAppDir: r.string("GATEWAY_WEB_APP_DIR"),
-    tokenCacheSeconds: r.integer("GATEWAY_TOKEN_CACHE_SECONDS", { default: 10, min: 0, max: 300 }),
+    tokenCacheSeconds: r.integer("GATEWAY_TOKEN_CACHE_SECONDS", { default: 30, min: 0, max: 300 }),
     tokenCacheMaxEntries: r.integer("GATEWAY_TOKEN_CACHE_MAX_ENTRIES", { default: 20_000, min: 1, max: 10_000_000 }),
   } satisfies GatewayConfig;
   r.finish();

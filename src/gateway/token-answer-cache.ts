@@ -57,7 +57,14 @@ interface Entry {
  * the answers it concerns, and bumps a generation so that an answer which
  * was on its way from the Broker while the change happened is not stored.
  */
-export function createTokenAnswerCache(options: { readonly now: () => number; readonly ttlMs: number; readonly maxEntries: number }): TokenAnswerCache {
+export function createTokenAnswerCache(options: {
+  readonly now: () => number;
+  readonly ttlMs: number;
+  readonly maxEntries: number;
+  /** Uniform in [0, 1): each entry lives between 80% and 100% of `ttlMs`, so entries filled together do not expire together. @default Math.random */
+  readonly random?: () => number;
+}): TokenAnswerCache {
+  const random = options.random ?? Math.random;
   const enabled = options.ttlMs > 0 && options.maxEntries > 0;
   // Insertion order is age: the first key is the oldest entry, evicted first.
   const entries = new Map<string, Entry>();
@@ -111,7 +118,7 @@ export function createTokenAnswerCache(options: { readonly now: () => number; re
     ticket: () => generation,
     set(ticket, key, value, maxAgeMs) {
       if (!enabled || !trusted || ticket !== generation) return;
-      const until = options.now() + Math.min(options.ttlMs, maxAgeMs);
+      const until = options.now() + Math.min(options.ttlMs * (0.8 + 0.2 * random()), maxAgeMs);
       if (!(until > options.now())) return;
       remove(key);
       entries.set(key, { value, until });

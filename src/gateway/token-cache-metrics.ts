@@ -22,7 +22,9 @@ export function createTokenCacheMetrics(registry: Registry, entries: () => numbe
     labelNames: ["result"] as const,
     registers: [registry],
   });
-  for (const result of ["hit", "miss", "bypass"] as const) lookups.inc({ result }, 0);
+  // Children made once: a lookup runs on every read, and labelled inc() hashes its labels each time.
+  const byResult = { hit: lookups.labels("hit"), miss: lookups.labels("miss"), bypass: lookups.labels("bypass") };
+  for (const child of Object.values(byResult)) child.inc(0);
   const dropped = new Counter({
     name: "nexus_gateway_cached_reads_dropped_total",
     help: "Reads answered from the Gateway's cache that never reached the Broker's audit log, by reason (queue_full, shutdown)",
@@ -39,7 +41,7 @@ export function createTokenCacheMetrics(registry: Registry, entries: () => numbe
     },
   });
   return {
-    lookup: (result) => lookups.inc({ result }),
+    lookup: (result) => byResult[result].inc(),
     readsDropped: (reason, count) => dropped.inc({ reason }, count),
   };
 }

@@ -13,7 +13,8 @@ function answer(connectionId: string, agentId: string, token = `tok-${connection
 
 function setup(options: { ttlMs?: number; maxEntries?: number } = {}) {
   let now = 1_000;
-  const cache = createTokenAnswerCache({ now: () => now, ttlMs: options.ttlMs ?? 10_000, maxEntries: options.maxEntries ?? 100 });
+  // random() = 1 - 1e-9: every entry gets (all but) its whole ttl.
+  const cache = createTokenAnswerCache({ now: () => now, ttlMs: options.ttlMs ?? 10_000, maxEntries: options.maxEntries ?? 100, random: () => 1 - 1e-9 });
   cache.trust(true);
   return { cache, tick: (ms: number) => (now += ms) };
 }
@@ -78,8 +79,25 @@ describe("createTokenAnswerCache()", () => {
     assert.equal(cache.get("none"), undefined, "max age 0: never kept");
     tick(1);
     assert.equal(cache.get("short"), undefined);
-    tick(4_000);
+    tick(3_999);
+    assert.ok(cache.get("long") !== undefined);
+    tick(1);
     assert.equal(cache.get("long"), undefined);
+  });
+
+  it("spreads expiries over the last fifth of the ttl", () => {
+    let now = 0;
+    let r = 0;
+    const cache = createTokenAnswerCache({ now: () => now, ttlMs: 10_000, maxEntries: 100, random: () => r });
+    cache.trust(true);
+    r = 0;
+    cache.set(cache.ticket(), "soon", answer("c1", "a"), 60_000);
+    r = 0.5;
+    cache.set(cache.ticket(), "later", answer("c2", "a"), 60_000);
+    now = 8_000;
+    assert.deepEqual([cache.get("soon") === undefined, cache.get("later") === undefined], [true, false]);
+    now = 9_000;
+    assert.equal(cache.get("later"), undefined);
   });
 
   it("holds at most maxEntries, evicting the oldest, and keeps nothing when the ttl is 0", () => {

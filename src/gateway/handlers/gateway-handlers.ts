@@ -61,7 +61,7 @@ export function createGatewayHandlers(
       ctx.responseHeader.set("cache-control", "no-store");
       const credential = await relay(async () => tokens === undefined
         ? (await broker.connections.getToken({ connectionId }, options(ctx))).credential
-        : tokens.get(connectionId, ctx, options(ctx)));
+        : tokens.get(connectionId, ctx, () => options(ctx)));
       return credential === undefined ? {} : { credential };
     },
     async refreshToken(req, ctx) {

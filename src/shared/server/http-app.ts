@@ -99,7 +99,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     const rpc = byPath.get(url.pathname);
     if (rpc !== undefined) return rpc(request);
     const rest = transcoder.match(request.method, url.pathname);
-    if (rest?.kind === "route") return transcoder.handle(request, rest);
+    if (rest?.kind === "route") return transcoder.handle(request, rest, url);
     if (rest?.kind === "method_not_allowed") {
       return errorResponse("not_found", `${request.method} is not allowed on ${url.pathname}; use ${rest.allowed.join(" or ")}`, {
         status: 405,
@@ -147,7 +147,9 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     // taken for the next request on the connection, so the connection ends with this answer.
     if (response.status === 413 && request.httpVersion.startsWith("1")) response.header?.set("connection", "close");
     // Paths only: query strings of /auth/* carry codes and states.
-    logger.debug("request", { method: request.method, path: redactPath(url.pathname), status: response.status, ms: Date.now() - started });
+    if (logger.enabled?.("debug") !== false) {
+      logger.debug("request", { method: request.method, path: redactPath(url.pathname), status: response.status, ms: Date.now() - started });
+    }
     return response;
   }
 

@@ -6,7 +6,7 @@ import { http } from "../../../gen/google/api/annotations_pb.ts";
 import type { HttpRule } from "../../../gen/google/api/http_pb.ts";
 import type { HttpBody } from "../../../gen/google/api/httpbody_pb.ts";
 import { withReason } from "../connect-errors.ts";
-import { bytesResponse, connectErrorResponse } from "./error-response.ts";
+import { connectErrorResponse, once } from "./error-response.ts";
 import { oauthErrorResponse } from "./oauth-error-response.ts";
 import { stripInputOnlyFields } from "./input-only-fields.ts";
 import { createPathTemplate, type PathTemplate } from "./path-template.ts";
@@ -66,8 +66,8 @@ export type RestMatch =
 export interface RestTranscoder {
   /** undefined when no route's path template matches the path. */
   match(httpMethod: string, pathname: string): RestMatch | undefined;
-  /** Handles a request that matched kind "route". */
-  handle(request: UniversalServerRequest, match: Extract<RestMatch, { kind: "route" }>): Promise<UniversalServerResponse>;
+  /** Handles a request that matched kind "route"; `url` is its URL if the caller has parsed it already. */
+  handle(request: UniversalServerRequest, match: Extract<RestMatch, { kind: "route" }>, url?: URL): Promise<UniversalServerResponse>;
   readonly routes: readonly RestRouteInfo[];
 }
 
@@ -117,17 +117,16 @@ export function createRestTranscoder(implementations: Iterable<UnaryImplSpec>, o
 
   const oauthMethods = new Set(options.oauthErrorMethods ?? []);
 
-  async function handle(request: UniversalServerRequest, matched: Extract<RestMatch, { kind: "route" }>): Promise<UniversalServerResponse> {
+  async function handle(request: UniversalServerRequest, matched: Extract<RestMatch, { kind: "route" }>, url = new URL(request.url)): Promise<UniversalServerResponse> {
     const { route } = matched;
-    const outcome = await run(request, matched);
+    const outcome = await run(request, matched, url);
     if (outcome.kind === "ok") return render(route, outcome.message, outcome.header);
     if (oauthMethods.has(`${route.info.service}/${route.info.method}`)) return oauthErrorResponse(outcome.error, request.header.get("authorization"));
     return connectErrorResponse(outcome.error, { header: passedHeaders(outcome.header), ...(outcome.status === undefined ? {} : { status: outcome.status }) });
   }
 
-  async function run(request: UniversalServerRequest, matched: Extract<RestMatch, { kind: "route" }>): Promise<Outcome> {
+  async function run(request: UniversalServerRequest, matched: Extract<RestMatch, { kind: "route" }>, url: URL): Promise<Outcome> {
     const { route, captures } = matched;
-    const url = new URL(request.url);
     let input: Message;
     try {
       const body = await readBody(request, route.builder.takesBody, options.readMaxBytes);
@@ -137,11 +136,12 @@ export function createRestTranscoder(implementations: Iterable<UnaryImplSpec>, o
       if (error instanceof ConnectError) return { kind: "error", error, header: new Headers() };
       throw error;
     }
-    // The headers a Connect call of the method would carry, so interceptors see no difference.
-    const header = new Headers();
-    for (const [name, value] of request.header) {
-      if (!droppedRequestHeaders.has(name) && !isProtocolHeader(name)) header.append(name, value);
-    }
+    // The headers a Connect call of the method would carry, so interceptors see no difference. Edited in
+    // place: the outer request is this call's alone, and copying every header costs on each read.
+    const header = request.header;
+    const dropped: string[] = [];
+    for (const name of header.keys()) if (droppedRequestHeaders.has(name) || isProtocolHeader(name)) dropped.push(name);
+    for (const name of dropped) header.delete(name);
     header.set("content-type", "application/proto");
     header.set("connect-protocol-version", "1");
     return options.dispatch({
@@ -266,7 +266,7 @@ function render(route: RestRoute, message: Message, responseHeader: Headers): Un
   if (field !== undefined) {
     if (field.fieldKind !== "message") {
       const json = toJson(output, message, { useProtoFieldName: true, alwaysEmitImplicit: true }) as JsonObject;
-      return bytesResponse(status, "application/json", JSON.stringify(json[field.name] ?? null), header);
+      return answer(status, "application/json", JSON.stringify(json[field.name] ?? null), header);
     }
     const r = reflect(output, message);
     schema = field.message;
@@ -274,12 +274,20 @@ function render(route: RestRoute, message: Message, responseHeader: Headers): Un
   }
   if (schema.typeName === "google.api.HttpBody") {
     const page = value as HttpBody;
-    return bytesResponse(status, page.contentType === "" ? "application/octet-stream" : page.contentType, page.data, header);
+    return answer(status, page.contentType === "" ? "application/octet-stream" : page.contentType, page.data, header);
   }
   // REST callers get a stable shape: empty lists and zero values are written out, not omitted.
   const json = stripInputOnlyFields(schema, toJson(schema, value, { useProtoFieldName: true, alwaysEmitImplicit: true }));
-  return bytesResponse(status, "application/json", JSON.stringify(json), header);
+  return answer(status, "application/json", JSON.stringify(json), header);
 }
+
+/** A response with `header` (ours to change) as its headers. */
+function answer(status: number, contentType: string, body: string | Uint8Array, header: Headers): UniversalServerResponse {
+  header.set("content-type", contentType);
+  return { status, header, body: once(typeof body === "string" ? encoder.encode(body) : body) };
+}
+
+const encoder = new TextEncoder();
 
 
 

@@ -33,31 +33,39 @@ export type UnaryDispatch = (call: DirectCall) => Promise<DirectResult>;
  * gRPC or gRPC-Web call runs: the message is never encoded to bytes and
  * decoded again. The handler sees the context a Connect call would give it
  * (`protocolName` "connect", method POST). Its signal follows the request's
- * and `shutdownSignal`; unlike connect-es's handlers it is not aborted when
- * the call ends (the listeners are removed instead), which spares building
- * an AbortError with a stack trace on every call.
+ * and `shutdownSignal`, linked only when someone reads it (a call answered
+ * from memory never does); unlike connect-es's handlers it is not aborted
+ * when the call ends (the listeners are removed instead), which spares
+ * building an AbortError with a stack trace on every call.
  */
 export function createUnaryDispatch(options: { interceptors: readonly Interceptor[]; shutdownSignal?: AbortSignal }): UnaryDispatch {
   const interceptors = [...options.interceptors].reverse();
 
   return async (call) => {
-    const { signal, release } = linkSignals(call.signal, options.shutdownSignal);
-    const responseHeader = new Headers();
-    const ctx: HandlerContext = {
-      method: call.spec.method, service: call.spec.method.parent, signal, timeoutMs: () => undefined,
-      requestMethod: "POST", requestHeader: call.header, responseHeader, responseTrailer: new Headers(),
-      protocolName: "connect", values: call.contextValues, url: call.url,
-    };
-    const request: UnaryRequest = {
-      stream: false, service: call.spec.method.parent, method: call.spec.method as never, requestMethod: "POST",
-      url: call.url, signal, header: call.header, message: call.message, contextValues: call.contextValues,
-    };
+    const link = lazyLink(call.signal, options.shutdownSignal);
     const spec = call.spec;
+    const method = spec.method;
+    const responseHeader = new Headers();
+    const responseTrailer = new Headers();
+    const request = {
+      stream: false, service: method.parent, method, requestMethod: "POST", url: call.url, header: call.header,
+      message: call.message, contextValues: call.contextValues,
+      get signal() {
+        return link.signal;
+      },
+    } as unknown as UnaryRequest;
     const innermost = async (req: UnaryRequest): Promise<UnaryResponse> => {
-      const output = await spec.impl(req.message as never, { ...ctx, requestHeader: req.header, signal: req.signal, values: req.contextValues });
+      const ctx: HandlerContext = {
+        method, service: method.parent, timeoutMs: () => undefined, requestMethod: "POST", requestHeader: req.header,
+        responseHeader, responseTrailer, protocolName: "connect", values: req.contextValues, url: call.url,
+        get signal() {
+          return req.signal;
+        },
+      };
+      const output = await spec.impl(req.message as never, ctx);
       return {
-        stream: false, service: spec.method.parent, method: spec.method as never,
-        header: responseHeader, trailer: ctx.responseTrailer, message: create(spec.method.output as DescMessage, output as never),
+        stream: false, service: method.parent, method: method as never,
+        header: responseHeader, trailer: responseTrailer, message: create(method.output as DescMessage, output as never),
       };
     };
     // Built per call, as connect-es does: an interceptor's closure may hold per-call state.
@@ -72,7 +80,7 @@ export function createUnaryDispatch(options: { interceptors: readonly Intercepto
       connectError.metadata.forEach((value, name) => responseHeader.set(name, value));
       return { kind: "error", error: connectError, header: responseHeader };
     } finally {
-      release();
+      link.release();
     }
   };
 }
@@ -104,22 +112,31 @@ export function recordImplementations(router: ConnectRouter): { router: ConnectR
   return { router: recording, implementations };
 }
 
-/** A signal aborted when either input is; `release` detaches it once the call is over. */
-function linkSignals(request: AbortSignal, shutdown: AbortSignal | undefined): { signal: AbortSignal; release: () => void } {
-  if (shutdown === undefined) return { signal: request, release: () => {} };
-  if (request.aborted) return { signal: request, release: () => {} };
-  if (shutdown.aborted) return { signal: shutdown, release: () => {} };
-  const controller = new AbortController();
-  const onRequest = () => controller.abort(request.reason);
-  const onShutdown = () => controller.abort(shutdown.reason);
-  request.addEventListener("abort", onRequest);
-  shutdown.addEventListener("abort", onShutdown);
+/**
+ * A signal aborted when either input is, made on first use (a controller and
+ * two listeners per call add up on a hot path); `release` detaches it once
+ * the call is over.
+ */
+function lazyLink(request: AbortSignal, shutdown: AbortSignal | undefined): { readonly signal: AbortSignal; release(): void } {
+  let release = () => {};
+  let linked: AbortSignal | undefined;
   return {
-    signal: controller.signal,
-    release() {
-      request.removeEventListener("abort", onRequest);
-      shutdown.removeEventListener("abort", onShutdown);
+    get signal() {
+      if (linked !== undefined) return linked;
+      if (shutdown === undefined || request.aborted) return (linked = request);
+      if (shutdown.aborted) return (linked = shutdown);
+      const controller = new AbortController();
+      const onRequest = () => controller.abort(request.reason);
+      const onShutdown = () => controller.abort(shutdown.reason);
+      request.addEventListener("abort", onRequest);
+      shutdown.addEventListener("abort", onShutdown);
+      release = () => {
+        request.removeEventListener("abort", onRequest);
+        shutdown.removeEventListener("abort", onShutdown);
+      };
+      return (linked = controller.signal);
     },
+    release: () => release(),
   };
 }
 
