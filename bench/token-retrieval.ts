@@ -24,7 +24,7 @@ import { parseArgs } from "node:util";
 import { machine, root } from "./lib.ts";
 import { killAll, memoryMb, postgresCpuSeconds, runWorker, cpuSeconds, type WorkerOutcome } from "./load/procs.ts";
 import { markdownTable, type Measurement, median } from "./load/report.ts";
-import { runProfile } from "./load/profile.ts";
+import { runFloorProfile, runProfile } from "./load/profile.ts";
 import { measurePropagation, type PropagationResult } from "./load/propagation.ts";
 import { runSoak } from "./load/soak.ts";
 import { startTokenStack, type TokenStack } from "./token-stack.ts";
@@ -43,6 +43,7 @@ const { values } = parseArgs({
     "propagation-trials": { type: "string", default: "5" },
     soak: { type: "string", default: "0" },
     profile: { type: "boolean", default: false },
+    "profile-floor": { type: "boolean", default: false },
   },
 });
 const seconds = Number(values.duration);
@@ -128,6 +129,13 @@ async function propagationRuns(stack: TokenStack, trials: number): Promise<Propa
 }
 
 async function main(): Promise<void> {
+  if (values["profile-floor"]) {
+    const summary = await runFloorProfile({ concurrency, seconds, warmupSeconds, log });
+    mkdirSync(`${root}bench/results`, { recursive: true });
+    writeFileSync(`${root}bench/results/floor-profile.md`, `${summary}\n`);
+    process.stdout.write(`${summary}\n`);
+    return;
+  }
   if (values.profile) {
     const summary = await runProfile({ connections: Math.max(...counts), concurrency, seconds, warmupSeconds, built: values.built, log });
     mkdirSync(`${root}bench/results`, { recursive: true });

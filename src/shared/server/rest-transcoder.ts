@@ -144,10 +144,13 @@ export function createRestTranscoder(implementations: Iterable<UnaryImplSpec>, o
     for (const name of dropped) header.delete(name);
     header.set("content-type", "application/proto");
     header.set("connect-protocol-version", "1");
-    return options.dispatch({
+    const result = await options.dispatch({
       spec: route.spec, message: input, header, url: url.origin + route.requestPath, signal: request.signal,
       contextValues: request.contextValues ?? createContextValues(),
     });
+    // REST has no trailers: what a handler set as one is a header here.
+    result.trailer.forEach((value, name) => result.header.set(name, value));
+    return result;
   }
 
   return { match, handle, routes: routes.map((r) => r.info) };

@@ -19,10 +19,10 @@ export interface DirectCall {
   readonly contextValues: ContextValues;
 }
 
-/** How it ended: the output message, or a ConnectError; either way with the response headers the handler set. */
+/** How it ended: the output message, or a ConnectError; either way with the response headers and trailers the handler set. */
 export type DirectResult =
-  | { readonly kind: "ok"; readonly message: Message; readonly header: Headers }
-  | { readonly kind: "error"; readonly error: ConnectError; readonly header: Headers };
+  | { readonly kind: "ok"; readonly message: Message; readonly header: Headers; readonly trailer: Headers }
+  | { readonly kind: "error"; readonly error: ConnectError; readonly header: Headers; readonly trailer: Headers };
 
 /** Runs unary calls through the router's interceptors, straight to the implementation. */
 export type UnaryDispatch = (call: DirectCall) => Promise<DirectResult>;
@@ -73,12 +73,12 @@ export function createUnaryDispatch(options: { interceptors: readonly Intercepto
     try {
       const response = await chain(request);
       copyInto(response.header, responseHeader);
-      copyInto(response.trailer, responseHeader);
-      return { kind: "ok", message: response.message, header: responseHeader };
+      copyInto(response.trailer, responseTrailer);
+      return { kind: "ok", message: response.message, header: responseHeader, trailer: responseTrailer };
     } catch (error) {
       const connectError = error instanceof ConnectError ? error : new ConnectError("internal error", Code.Internal, undefined, undefined, error);
       connectError.metadata.forEach((value, name) => responseHeader.set(name, value));
-      return { kind: "error", error: connectError, header: responseHeader };
+      return { kind: "error", error: connectError, header: responseHeader, trailer: responseTrailer };
     } finally {
       link.release();
     }
