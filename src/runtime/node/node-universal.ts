@@ -57,10 +57,13 @@ export async function writeResponse(response: UniversalServerResponse, res: Node
   const body = response.body;
   const headers = nodeHeaders(response.header);
   const noTrailer = response.trailer === undefined || [...response.trailer.keys()].length === 0;
-  const single = !noTrailer ? undefined : body === undefined ? new Uint8Array(0) : singleChunkOf(body);
+  // HTTP/1.1 sends trailers only after a chunked body; HTTP/2 after any (gRPC's status).
+  const http2 = "stream" in res;
+  const single = !noTrailer && !http2 ? undefined : body === undefined ? new Uint8Array(0) : singleChunkOf(body);
   if (single !== undefined) {
     headers["content-length"] = String(single.byteLength);
     (res as http.ServerResponse).writeHead(response.status, headers);
+    if (!noTrailer) (res as http.ServerResponse).addTrailers(nodeHeaders(response.trailer));
     (res as http.ServerResponse).end(single);
     return;
   }

@@ -11,6 +11,7 @@ import { addProtocolErrorReasons } from "./protocol-error-reasons.ts";
 import { registerReflection } from "./reflection-service.ts";
 import { createRestTranscoder, type RestRouteInfo } from "./rest-transcoder.ts";
 import { createConnectUnary } from "./connect-unary.ts";
+import { createGrpcUnary } from "./grpc-unary.ts";
 import { createUnaryDispatch, recordImplementations } from "./unary-dispatch.ts";
 import { toConnectError } from "../connect-errors.ts";
 
@@ -93,8 +94,9 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   const byPath = new Map<string, UniversalHandler>(handlers.map((h) => [h.requestPath, h]));
   const dispatch = createUnaryDispatch({ interceptors: options.interceptors, ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }) });
   const transcoder = createRestTranscoder(recorded.implementations.values(), { dispatch, readMaxBytes, recursionLimit, oauthErrorMethods: options.oauthErrorMethods ?? [] });
-  // Plain Connect unary calls skip connect-es's handler; every other call on an RPC path goes through it.
+  // Plain Connect and gRPC unary calls skip connect-es's handlers; every other call on an RPC path goes through them.
   const connectUnary = createConnectUnary({ dispatch, readMaxBytes, recursionLimit });
+  const grpcUnary = createGrpcUnary({ dispatch, readMaxBytes, recursionLimit });
   const cors = options.corsAllowedOrigins === undefined ? undefined : createCors(options.corsAllowedOrigins);
   const metricsAccess = options.metricsAccess ?? "public";
 
@@ -102,7 +104,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     const rpc = byPath.get(url.pathname);
     if (rpc !== undefined) {
       const spec = recorded.implementations.get(url.pathname);
-      return (spec === undefined ? undefined : connectUnary(request, spec)) ?? rpc(request);
+      return (spec === undefined ? undefined : connectUnary(request, spec) ?? grpcUnary(request, spec)) ?? rpc(request);
     }
     const rest = transcoder.match(request.method, url.pathname);
     if (rest?.kind === "route") return transcoder.handle(request, rest, url);

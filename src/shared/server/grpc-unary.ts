@@ -1,0 +1,86 @@
+import { fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { readAllBytes, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { once } from "./error-response.ts";
+import { reasonedProtocolError } from "./protocol-error-reasons.ts";
+import type { UnaryDispatch, UnaryImplSpec } from "./unary-dispatch.ts";
+
+/** Answers the plain gRPC unary calls it can; undefined (before reading anything) for the others. */
+export type GrpcUnary = (request: UniversalServerRequest, spec: UnaryImplSpec) => Promise<UniversalServerResponse> | undefined;
+
+const grpcProto = /^application\/grpc(?:\+proto)?$/i;
+const contentType = "application/grpc+proto";
+
+/**
+ * gRPC's common case, without connect-es's handler: a unary call over HTTP/2
+ * with one uncompressed binary message and no deadline. The envelope is read
+ * and parsed once, the implementation runs through the same interceptors
+ * (unary-dispatch.ts), and the answer goes out as headers, one message and
+ * the status trailers. Anything else (JSON, compression, `grpc-timeout`,
+ * HTTP/1.1) is left to connect-es. A failure is the same status, message
+ * and details (`grpc-status-details-bin`) connect-es would send.
+ */
+export function createGrpcUnary(options: { readonly dispatch: UnaryDispatch; readonly readMaxBytes: number; readonly recursionLimit: number }): GrpcUnary {
+  const binaryOptions = { recursionLimit: options.recursionLimit };
+
+  return (request, spec) => {
+    if (request.method !== "POST" || !request.httpVersion.startsWith("2")) return undefined;
+    const header = request.header;
+    if (!grpcProto.test(header.get("content-type") ?? "")) return undefined;
+    const encoding = header.get("grpc-encoding");
+    if ((encoding !== null && encoding !== "identity") || header.has("grpc-timeout")) return undefined;
+    const body = request.body;
+    if (typeof body !== "object" || body === null || !(Symbol.asyncIterator in body)) return undefined;
+    return answer(request, spec, body as AsyncIterable<Uint8Array>);
+  };
+
+  async function answer(request: UniversalServerRequest, spec: UnaryImplSpec, body: AsyncIterable<Uint8Array>): Promise<UniversalServerResponse> {
+    const method = spec.method;
+    let message: Message;
+    try {
+      // Room for one message of readMaxBytes and its 5-byte envelope prefix.
+      const bytes = await readAllBytes(body, options.readMaxBytes + 5, request.header.get("content-length"));
+      message = fromBinary(method.input, envelopeData(bytes, options.readMaxBytes), binaryOptions);
+    } catch (error) {
+      const e = error instanceof ConnectError ? error : new ConnectError(`parse binary: ${error instanceof Error ? error.message : String(error)}`, Code.Internal);
+      return failure(e, new Headers(), new Headers());
+    }
+    const result = await options.dispatch({
+      spec, message, header: request.header, url: request.url, signal: request.signal, contextValues: request.contextValues ?? createContextValues(),
+    });
+    if (result.kind === "error") return failure(result.error, result.header, result.trailer);
+    let data: Uint8Array;
+    try {
+      data = toBinary(method.output, result.message);
+    } catch (error) {
+      return failure(new ConnectError("internal error", Code.Internal, undefined, undefined, error), result.header, result.trailer);
+    }
+    const frame = new Uint8Array(5 + data.byteLength);
+    new DataView(frame.buffer).setUint32(1, data.byteLength);
+    frame.set(data, 5);
+    result.header.set("content-type", contentType);
+    result.trailer.set("grpc-status", "0");
+    return { status: 200, header: result.header, trailer: result.trailer, body: once(frame) };
+  }
+}
+
+/** The one message of a unary request, unwrapped from its envelope; ConnectErrors as connect-es raises them. */
+function envelopeData(bytes: Uint8Array, readMaxBytes: number): Uint8Array {
+  if (bytes.byteLength === 0) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
+  if (bytes.byteLength < 5) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+  if ((bytes[0]! & 0b1) === 0b1) throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
+  const length = new DataView(bytes.buffer, bytes.byteOffset, 5).getUint32(1);
+  if (length > readMaxBytes) throw new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted);
+  if (bytes.byteLength < 5 + length) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+  if (bytes.byteLength > 5 + length) throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
+  return bytes.subarray(5);
+}
+
+/** A failure as gRPC sends it: the handler's headers, then trailers with the status, message and details. */
+function failure(error: ConnectError, header: Headers, trailer: Headers): UniversalServerResponse {
+  const reasoned = reasonedProtocolError(error) ?? error;
+  header.set("content-type", contentType);
+  setTrailerStatus(trailer, reasoned);
+  return { status: 200, header, trailer, body: once(new Uint8Array(0)) };
+}
