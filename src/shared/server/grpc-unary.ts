@@ -1,6 +1,6 @@
 import { fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
-import { readAllBytes, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { once } from "./error-response.ts";
 import { reasonedProtocolError } from "./protocol-error-reasons.ts";
@@ -39,9 +39,7 @@ export function createGrpcUnary(options: { readonly dispatch: UnaryDispatch; rea
     const method = spec.method;
     let message: Message;
     try {
-      // Room for one message of readMaxBytes and its 5-byte envelope prefix.
-      const bytes = await readAllBytes(body, options.readMaxBytes + 5, request.header.get("content-length"));
-      message = fromBinary(method.input, envelopeData(bytes, options.readMaxBytes), binaryOptions);
+      message = fromBinary(method.input, await readEnvelope(body, options.readMaxBytes), binaryOptions);
     } catch (error) {
       const e = error instanceof ConnectError ? error : new ConnectError(`parse binary: ${error instanceof Error ? error.message : String(error)}`, Code.Internal);
       return failure(e, new Headers(), new Headers());
@@ -65,16 +63,41 @@ export function createGrpcUnary(options: { readonly dispatch: UnaryDispatch; rea
   }
 }
 
-/** The one message of a unary request, unwrapped from its envelope; ConnectErrors as connect-es raises them. */
-function envelopeData(bytes: Uint8Array, readMaxBytes: number): Uint8Array {
-  if (bytes.byteLength === 0) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
-  if (bytes.byteLength < 5) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-  if ((bytes[0]! & 0b1) === 0b1) throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
-  const length = new DataView(bytes.buffer, bytes.byteOffset, 5).getUint32(1);
-  if (length > readMaxBytes) throw new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted);
-  if (bytes.byteLength < 5 + length) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-  if (bytes.byteLength > 5 + length) throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
-  return bytes.subarray(5);
+/**
+ * The one message of a unary request, unwrapped from its envelope, read no
+ * further than the envelope's length allows; ConnectErrors as connect-es
+ * raises them.
+ */
+async function readEnvelope(body: AsyncIterable<Uint8Array>, readMaxBytes: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let length: number | undefined;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    total += chunk.byteLength;
+    if (length === undefined && total >= 5) {
+      const head = concat(chunks, total).subarray(0, 5);
+      if ((head[0]! & 0b1) === 0b1) throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
+      length = new DataView(head.buffer, head.byteOffset, 5).getUint32(1);
+      if (length > readMaxBytes) throw new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted);
+    }
+    // Leaving the loop returns the iterator: nothing past a second envelope's start is pulled.
+    if (length !== undefined && total > 5 + length) throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
+  }
+  if (total === 0) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
+  if (length === undefined || total < 5 + length) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+  return concat(chunks, total).subarray(5);
+}
+
+function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  return all;
 }
 
 /** A failure as gRPC sends it: the handler's headers, then trailers with the status, message and details. */
