@@ -1,11 +1,11 @@
 /**
  * The plain Connect and gRPC unary paths (connect-unary.ts, grpc-unary.ts)
- * against connect-es's own handlers behind the same app: for each request,
- * once as it comes (the lean path takes it) and once with a deadline header
- * (which only connect-es takes), the answers must be the same: status,
- * content type, body, trailers, error code, reason and details. Which path
- * ran is visible to the handler: connect-es aborts a call's signal when the
- * call ends, the lean paths do not.
+ * against connect-es's own handlers behind the same app: each request is
+ * sent once as it comes (the lean path takes it) and once in a form only
+ * connect-es takes (Connect as a GET, gRPC over HTTP/1.1), and the answers
+ * must be the same: status, content type, body, trailers, error code, reason
+ * and details. Which path ran is visible to the handler: connect-es aborts a
+ * call's signal when the call ends, the lean paths do not.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -54,10 +54,13 @@ interface Answer {
   aborted: boolean;
 }
 
-async function send(httpVersion: string, header: Record<string, string>, body: Uint8Array): Promise<Answer> {
+async function send(httpVersion: string, header: Record<string, string>, body: Uint8Array, get?: URLSearchParams): Promise<Answer> {
   const before = contexts.length;
   const response: UniversalServerResponse = await app.handle({
-    httpVersion, method: "POST", url: "http://gateway.test/nexus.gateway.v1.GatewayService/GetToken", header: new Headers(header),
+    // Framed as an HTTP/1.1 client frames a known body: with its length.
+    httpVersion, method: get === undefined ? "POST" : "GET",
+    header: new Headers(get === undefined && httpVersion === "1.1" ? { ...header, "content-length": String(body.byteLength) } : header),
+    url: `http://gateway.test/nexus.gateway.v1.GatewayService/GetToken${get === undefined ? "" : `?${get}`}`,
     body: (async function* () {
       yield body;
     })(), signal: new AbortController().signal, contextValues: createContextValues(),
@@ -77,6 +80,14 @@ async function send(httpVersion: string, header: Record<string, string>, body: U
 }
 
 const text = (a: Answer) => new TextDecoder().decode(a.body);
+/** The same Connect call as a GET, which only connect-es serves. */
+const asGet = (header: Record<string, string>, bytes: Uint8Array) => {
+  const { "content-type": type, ...rest } = header;
+  const binary = type === "application/proto";
+  const query = new URLSearchParams({ connect: "v1", encoding: binary ? "proto" : "json", message: binary ? Buffer.from(bytes).toString("base64url") : new TextDecoder().decode(bytes) });
+  if (binary) query.set("base64", "1");
+  return send("1.1", rest, new Uint8Array(0), query);
+};
 const envelope = (message: Uint8Array) => {
   const frame = new Uint8Array(5 + message.byteLength);
   new DataView(frame.buffer).setUint32(1, message.byteLength);
@@ -94,8 +105,8 @@ describe("the lean Connect unary path", () => {
   it("answers a plain JSON call itself, as connect-es would, through the interceptors", async () => {
     seen.length = 0;
     const lean = await send("1.1", { ...json, "x-probe": "lean" }, body('{"connectionId":"c1"}'));
-    const full = await send("1.1", { ...json, "x-probe": "full", "connect-timeout-ms": "5000" }, body('{"connectionId":"c1"}'));
-    assert.deepEqual([lean.aborted, full.aborted], [false, true], "the deadline sent the second call to connect-es");
+    const full = await asGet({ ...json, "x-probe": "full" }, body('{"connectionId":"c1"}'));
+    assert.deepEqual([lean.aborted, full.aborted], [false, true], "the GET went to connect-es");
     assert.deepEqual(seen, ["GetToken lean", "GetToken full"]);
     assert.deepEqual([lean.status, lean.contentType, text(lean)], [full.status, full.contentType, text(full)]);
     assert.equal(lean.header.get("cache-control"), "no-store");
@@ -118,9 +129,22 @@ describe("the lean Connect unary path", () => {
       [json, body('{"connectionId":"broken"}')],
     ] as const) {
       const a = await send("1.1", header, bytes);
-      const b = await send("1.1", { ...header, "connect-timeout-ms": "5000" }, bytes);
+      const b = await asGet(header, bytes);
       assert.notEqual(a.status, 200);
       assert.deepEqual([a.status, a.contentType, JSON.parse(text(a))], [b.status, b.contentType, JSON.parse(text(b))], text(b));
+    }
+  });
+
+  it("keeps the caller's deadline, and refuses a bad one as connect-es does", async () => {
+    const lean = await send("1.1", { ...json, "connect-timeout-ms": "4000" }, body('{"connectionId":"c1"}'));
+    assert.equal(lean.aborted, false);
+    const left = contexts.at(-1)!.timeoutMs()!;
+    assert.ok(left > 3000 && left <= 4000, String(left));
+    for (const timeout of ["soon", "90000"]) {
+      const a = await send("1.1", { ...json, "connect-timeout-ms": timeout }, body('{"connectionId":"c1"}'));
+      const b = await asGet({ ...json, "connect-timeout-ms": timeout }, body('{"connectionId":"c1"}'));
+      assert.equal(a.status, 400);
+      assert.deepEqual([a.status, JSON.parse(text(a))], [b.status, JSON.parse(text(b))]);
     }
   });
 
@@ -138,7 +162,7 @@ describe("the lean gRPC unary path", () => {
 
   it("answers a plain call itself over HTTP/2: the same message and trailers as connect-es", async () => {
     const lean = await send("2", grpc, grpcRequest("c4"));
-    const full = await send("2", { ...grpc, "grpc-timeout": "5S" }, grpcRequest("c4"));
+    const full = await send("1.1", grpc, grpcRequest("c4"));
     assert.deepEqual([lean.aborted, full.aborted], [false, true]);
     assert.deepEqual([lean.status, lean.contentType, [...lean.body]], [full.status, full.contentType, [...full.body]]);
     assert.deepEqual(grpcTrailers(lean), grpcTrailers(full));
@@ -153,10 +177,23 @@ describe("the lean gRPC unary path", () => {
     ];
     for (const bytes of cases) {
       const a = await send("2", grpc, bytes);
-      const b = await send("2", { ...grpc, "grpc-timeout": "5S" }, bytes);
+      const b = await send("1.1", grpc, bytes);
       assert.notEqual(grpcTrailers(a)["grpc-status"], "0");
       assert.deepEqual(grpcTrailers(a), grpcTrailers(b), JSON.stringify(grpcTrailers(b)));
       assert.deepEqual([a.status, a.contentType, a.body.byteLength], [b.status, b.contentType, b.body.byteLength]);
+    }
+  });
+
+  it("keeps the caller's deadline, and refuses a bad one as connect-es does", async () => {
+    const lean = await send("2", { ...grpc, "grpc-timeout": "4S" }, grpcRequest("c4"));
+    assert.equal(lean.aborted, false);
+    const left = contexts.at(-1)!.timeoutMs()!;
+    assert.ok(left > 3000 && left <= 4000, String(left));
+    for (const timeout of ["4s", "2M"]) {
+      const a = await send("2", { ...grpc, "grpc-timeout": timeout }, grpcRequest("c4"));
+      const b = await send("1.1", { ...grpc, "grpc-timeout": timeout }, grpcRequest("c4"));
+      assert.equal(grpcTrailers(a)["grpc-status"], "3");
+      assert.deepEqual(grpcTrailers(a), grpcTrailers(b));
     }
   });
 

@@ -13,6 +13,8 @@ export interface ConnectUnaryOptions {
   readonly readMaxBytes: number;
   /** Deepest message nesting accepted. */
   readonly recursionLimit: number;
+  /** Largest deadline a caller may ask for, in ms. */
+  readonly maxTimeoutMs: number;
 }
 
 /** Answers the plain Connect unary calls it can; undefined (before reading anything) for the others. */
@@ -27,14 +29,14 @@ const decoder = new TextDecoder();
  * The Connect protocol's common case, without connect-es's handler: a unary
  * POST with a JSON or binary body, uncompressed, with no deadline. The body
  * is read and parsed once, the implementation runs through the same
- * interceptors (unary-dispatch.ts), and the answer is serialized and written
- * in one piece. connect-es's handler spends most of its per-call work on
- * what this case does not need (see BENCHMARKS.md): a linked abort
- * controller aborted with an AbortError at the end of every call, async
- * generators around a one-chunk body, header conversions. Anything else (a
- * GET, compression, `connect-timeout-ms`, another content type or protocol
- * version) is left to connect-es. Errors are Connect's error JSON with the
- * same codes, reasons and HTTP statuses either way.
+ * interceptors (unary-dispatch.ts), with the caller's `connect-timeout-ms`,
+ * and the answer is serialized and written in one piece. connect-es's
+ * handler spends most of its per-call work on what this case does not need
+ * (see BENCHMARKS.md): a linked abort controller aborted with an AbortError
+ * at the end of every call, async generators around a one-chunk body, header
+ * conversions. Anything else (a GET, compression, another content type or
+ * protocol version) is left to connect-es. Errors are Connect's error JSON
+ * with the same codes, reasons and HTTP statuses either way.
  */
 export function createConnectUnary(options: ConnectUnaryOptions): ConnectUnary {
   const jsonOptions = { ignoreUnknownFields: false, recursionLimit: options.recursionLimit };
@@ -47,7 +49,7 @@ export function createConnectUnary(options: ConnectUnaryOptions): ConnectUnary {
     const binary = proto.test(contentType);
     if (!binary && !json.test(contentType)) return undefined;
     const encoding = header.get("content-encoding");
-    if ((encoding !== null && encoding !== "identity") || header.has("connect-timeout-ms")) return undefined;
+    if (encoding !== null && encoding !== "identity") return undefined;
     const version = header.get("connect-protocol-version");
     if (version !== null && version !== "1") return undefined;
     const body = request.body;
@@ -58,7 +60,9 @@ export function createConnectUnary(options: ConnectUnaryOptions): ConnectUnary {
   async function answer(request: UniversalServerRequest, spec: UnaryImplSpec, binary: boolean, body: AsyncIterable<Uint8Array>): Promise<UniversalServerResponse> {
     const method = spec.method;
     let message: Message;
+    let timeoutMs: number | undefined;
     try {
+      timeoutMs = parseTimeout(request.header.get("connect-timeout-ms"), options.maxTimeoutMs);
       const bytes = await readAllBytes(body, options.readMaxBytes, request.header.get("content-length"));
       message = binary ? parseBinary(method.input, bytes) : parseJson(method.input, bytes);
     } catch (error) {
@@ -66,6 +70,7 @@ export function createConnectUnary(options: ConnectUnaryOptions): ConnectUnary {
     }
     const result = await options.dispatch({
       spec, message, header: request.header, url: request.url, signal: request.signal, contextValues: request.contextValues ?? createContextValues(),
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
     if (result.kind === "error") return failure(result.error, result.header, result.trailer);
     const responseHeader = result.header;
@@ -96,6 +101,15 @@ export function createConnectUnary(options: ConnectUnaryOptions): ConnectUnary {
       throw new ConnectError(`parse binary: ${error instanceof Error ? error.message : String(error)}`, Code.Internal);
     }
   }
+}
+
+/** A `connect-timeout-ms` value in ms; undefined when absent; ConnectErrors as connect-es raises them. */
+function parseTimeout(value: string | null, maxTimeoutMs: number): number | undefined {
+  if (value === null) return undefined;
+  if (!/^\d{1,10}$/.test(value)) throw new ConnectError(`protocol error: invalid connect timeout value: ${value}`, Code.InvalidArgument);
+  const ms = Number.parseInt(value, 10);
+  if (ms > maxTimeoutMs) throw new ConnectError(`timeout ${ms}ms must be <= ${maxTimeoutMs}`, Code.InvalidArgument);
+  return ms;
 }
 
 /** An error as a Connect unary answer: the handler's headers, trailers prefixed, the error's metadata; its reason's status. */

@@ -14,14 +14,20 @@ const contentType = "application/grpc+proto";
 
 /**
  * gRPC's common case, without connect-es's handler: a unary call over HTTP/2
- * with one uncompressed binary message and no deadline. The envelope is read
- * and parsed once, the implementation runs through the same interceptors
- * (unary-dispatch.ts), and the answer goes out as headers, one message and
- * the status trailers. Anything else (JSON, compression, `grpc-timeout`,
- * HTTP/1.1) is left to connect-es. A failure is the same status, message
+ * with one uncompressed binary message. The envelope is read and parsed
+ * once, the implementation runs through the same interceptors
+ * (unary-dispatch.ts) with the caller's `grpc-timeout`, and the answer goes
+ * out as headers, one message and the status trailers. Anything else (JSON,
+ * compression, HTTP/1.1) is left to connect-es. A failure is the same status, message
  * and details (`grpc-status-details-bin`) connect-es would send.
  */
-export function createGrpcUnary(options: { readonly dispatch: UnaryDispatch; readonly readMaxBytes: number; readonly recursionLimit: number }): GrpcUnary {
+export function createGrpcUnary(options: {
+  readonly dispatch: UnaryDispatch;
+  readonly readMaxBytes: number;
+  readonly recursionLimit: number;
+  /** Largest deadline a caller may ask for, in ms. */
+  readonly maxTimeoutMs: number;
+}): GrpcUnary {
   const binaryOptions = { recursionLimit: options.recursionLimit };
 
   return (request, spec) => {
@@ -29,7 +35,7 @@ export function createGrpcUnary(options: { readonly dispatch: UnaryDispatch; rea
     const header = request.header;
     if (!grpcProto.test(header.get("content-type") ?? "")) return undefined;
     const encoding = header.get("grpc-encoding");
-    if ((encoding !== null && encoding !== "identity") || header.has("grpc-timeout")) return undefined;
+    if (encoding !== null && encoding !== "identity") return undefined;
     const body = request.body;
     if (typeof body !== "object" || body === null || !(Symbol.asyncIterator in body)) return undefined;
     return answer(request, spec, body as AsyncIterable<Uint8Array>);
@@ -38,7 +44,9 @@ export function createGrpcUnary(options: { readonly dispatch: UnaryDispatch; rea
   async function answer(request: UniversalServerRequest, spec: UnaryImplSpec, body: AsyncIterable<Uint8Array>): Promise<UniversalServerResponse> {
     const method = spec.method;
     let message: Message;
+    let timeoutMs: number | undefined;
     try {
+      timeoutMs = parseTimeout(request.header.get("grpc-timeout"), options.maxTimeoutMs);
       message = fromBinary(method.input, await readEnvelope(body, options.readMaxBytes), binaryOptions);
     } catch (error) {
       const e = error instanceof ConnectError ? error : new ConnectError(`parse binary: ${error instanceof Error ? error.message : String(error)}`, Code.Internal);
@@ -46,6 +54,7 @@ export function createGrpcUnary(options: { readonly dispatch: UnaryDispatch; rea
     }
     const result = await options.dispatch({
       spec, message, header: request.header, url: request.url, signal: request.signal, contextValues: request.contextValues ?? createContextValues(),
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
     if (result.kind === "error") return failure(result.error, result.header, result.trailer);
     let data: Uint8Array;
@@ -61,6 +70,18 @@ export function createGrpcUnary(options: { readonly dispatch: UnaryDispatch; rea
     result.trailer.set("grpc-status", "0");
     return { status: 200, header: result.header, trailer: result.trailer, body: once(frame) };
   }
+}
+
+const timeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/** A `grpc-timeout` value in ms; undefined when absent; ConnectErrors as connect-es raises them. */
+function parseTimeout(value: string | null, maxTimeoutMs: number): number | undefined {
+  if (value === null) return undefined;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(value);
+  if (m === null) throw new ConnectError(`protocol error: invalid grpc timeout value: ${value}`, Code.InvalidArgument);
+  const ms = timeoutUnits[m[2]!]! * Number.parseInt(m[1]!, 10);
+  if (ms > maxTimeoutMs) throw new ConnectError(`timeout ${ms}ms must be <= ${maxTimeoutMs}`, Code.InvalidArgument);
+  return ms;
 }
 
 /**

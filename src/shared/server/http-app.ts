@@ -95,8 +95,9 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   const dispatch = createUnaryDispatch({ interceptors: options.interceptors, ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }) });
   const transcoder = createRestTranscoder(recorded.implementations.values(), { dispatch, readMaxBytes, recursionLimit, oauthErrorMethods: options.oauthErrorMethods ?? [] });
   // Plain Connect and gRPC unary calls skip connect-es's handlers; every other call on an RPC path goes through them.
-  const connectUnary = createConnectUnary({ dispatch, readMaxBytes, recursionLimit });
-  const grpcUnary = createGrpcUnary({ dispatch, readMaxBytes, recursionLimit });
+  const maxTimeoutMs = options.maxTimeoutMs ?? 60_000;
+  const connectUnary = createConnectUnary({ dispatch, readMaxBytes, recursionLimit, maxTimeoutMs });
+  const grpcUnary = createGrpcUnary({ dispatch, readMaxBytes, recursionLimit, maxTimeoutMs });
   const cors = options.corsAllowedOrigins === undefined ? undefined : createCors(options.corsAllowedOrigins);
   const metricsAccess = options.metricsAccess ?? "public";
 

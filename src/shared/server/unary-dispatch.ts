@@ -17,6 +17,8 @@ export interface DirectCall {
   readonly url: string;
   readonly signal: AbortSignal;
   readonly contextValues: ContextValues;
+  /** The caller's deadline, in ms from now; none when absent. */
+  readonly timeoutMs?: number;
 }
 
 /** How it ended: the output message, or a ConnectError; either way with the response headers and trailers the handler set. */
@@ -42,7 +44,9 @@ export function createUnaryDispatch(options: { interceptors: readonly Intercepto
   const interceptors = [...options.interceptors].reverse();
 
   return async (call) => {
-    const link = lazyLink(call.signal, options.shutdownSignal);
+    const deadline = call.timeoutMs === undefined ? undefined : Date.now() + call.timeoutMs;
+    const link = lazyLink(call.signal, options.shutdownSignal, deadline);
+    const timeoutMs = deadline === undefined ? () => undefined : () => deadline - Date.now();
     const spec = call.spec;
     const method = spec.method;
     const responseHeader = new Headers();
@@ -56,7 +60,7 @@ export function createUnaryDispatch(options: { interceptors: readonly Intercepto
     } as unknown as UnaryRequest;
     const innermost = async (req: UnaryRequest): Promise<UnaryResponse> => {
       const ctx: HandlerContext = {
-        method, service: method.parent, timeoutMs: () => undefined, requestMethod: "POST", requestHeader: req.header,
+        method, service: method.parent, timeoutMs, requestMethod: "POST", requestHeader: req.header,
         responseHeader, responseTrailer, protocolName: "connect", values: req.contextValues, url: call.url,
         get signal() {
           return req.signal;
@@ -113,26 +117,31 @@ export function recordImplementations(router: ConnectRouter): { router: ConnectR
 }
 
 /**
- * A signal aborted when either input is, made on first use (a controller and
- * two listeners per call add up on a hot path); `release` detaches it once
- * the call is over.
+ * A signal aborted when either input is, or at `deadline` (ms since the
+ * epoch), made on first use (a controller, listeners and a timer per call add
+ * up on a hot path, and a call answered from memory never reads it);
+ * `release` detaches it once the call is over.
  */
-function lazyLink(request: AbortSignal, shutdown: AbortSignal | undefined): { readonly signal: AbortSignal; release(): void } {
+function lazyLink(request: AbortSignal, shutdown: AbortSignal | undefined, deadline: number | undefined): { readonly signal: AbortSignal; release(): void } {
   let release = () => {};
   let linked: AbortSignal | undefined;
   return {
     get signal() {
       if (linked !== undefined) return linked;
-      if (shutdown === undefined || request.aborted) return (linked = request);
-      if (shutdown.aborted) return (linked = shutdown);
+      if (request.aborted) return (linked = request);
+      if (shutdown?.aborted === true) return (linked = shutdown);
+      if (shutdown === undefined && deadline === undefined) return (linked = request);
       const controller = new AbortController();
       const onRequest = () => controller.abort(request.reason);
-      const onShutdown = () => controller.abort(shutdown.reason);
+      const onShutdown = () => controller.abort(shutdown?.reason);
       request.addEventListener("abort", onRequest);
-      shutdown.addEventListener("abort", onShutdown);
+      shutdown?.addEventListener("abort", onShutdown);
+      const timer = deadline === undefined ? undefined
+        : setTimeout(() => controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), Math.max(0, deadline - Date.now()));
       release = () => {
+        clearTimeout(timer);
         request.removeEventListener("abort", onRequest);
-        shutdown.removeEventListener("abort", onShutdown);
+        shutdown?.removeEventListener("abort", onShutdown);
       };
       return (linked = controller.signal);
     },
