@@ -25,7 +25,7 @@ export interface CachedReadReporterDeps {
 
 /** Reports the reads the Gateway answers from its cache, so the Broker's audit log accounts for every read. */
 export interface CachedReadReporter {
-  /** Counts one read answered from the cache now. Never waits, never throws. */
+  /** Counts one read answered from the cache now (`read` is the cached answer's own record). Never waits, never throws. */
   record(read: ReadAudit): void;
   /** Reports what is pending now; resolves either way (a failed report is retried). */
   flush(): Promise<void>;
@@ -59,7 +59,9 @@ export function createCachedReadReporter(deps: CachedReadReporterDeps): CachedRe
     const t = setTimeout(fn, ms);
     return () => clearTimeout(t);
   });
-  let pending = new Map<string, Pending>();
+  // Keyed by the cached answer's audit record itself: every hit of one answer shares it, so counting a hit
+  // allocates nothing (a key string per hit was a large part of the Gateway's garbage under load).
+  let pending = new Map<ReadAudit, Pending>();
   let cancel: (() => void) | undefined;
   let sending: Promise<void> | undefined;
   let failures = 0;
@@ -67,7 +69,7 @@ export function createCachedReadReporter(deps: CachedReadReporterDeps): CachedRe
   // Aborted when close() gives up: a report still on the wire then fails, and its reads count as dropped.
   const giveUp = new AbortController();
 
-  function add(key: string, p: Pending): boolean {
+  function add(key: ReadAudit, p: Pending): boolean {
     const known = pending.get(key);
     if (known !== undefined) {
       known.count += p.count;
@@ -135,8 +137,13 @@ export function createCachedReadReporter(deps: CachedReadReporterDeps): CachedRe
   return {
     record(read) {
       const now = deps.now();
-      const key = `${read.connectionId} ${read.caller} ${read.agentId} ${read.providerId} ${read.providerName}`;
-      if (!add(key, { read, count: 1, firstMs: now, lastMs: now })) return deps.dropped("queue_full", 1);
+      const known = pending.get(read);
+      if (known !== undefined) {
+        known.count++;
+        known.lastMs = now;
+        return;
+      }
+      if (!add(read, { read, count: 1, firstMs: now, lastMs: now })) return deps.dropped("queue_full", 1);
       schedule(flushMs);
     },
     flush,

@@ -75,7 +75,8 @@ export function createCachedTokenReads(deps: CachedTokenReadsDeps): CachedTokenR
       const kept = hint === null ? undefined : parseHint(hint);
       // Only answers of the Broker whose stream we hear: another one may not have heard a change yet.
       if (r.credential !== undefined && kept !== undefined && kept.brokerId === deps.watch.brokerId) {
-        cache.set(ticket, key, { credential: r.credential, audit: { ...kept.audit, connectionId } }, kept.maxAgeMs);
+        // Frozen: every hit hands out this very object, and a frozen message's JSON is rendered once (rest-transcoder.ts).
+        cache.set(ticket, key, { credential: deepFreeze(r.credential), audit: { ...kept.audit, connectionId } }, kept.maxAgeMs);
       }
       return r.credential;
     },
@@ -91,4 +92,12 @@ function parseHint(hint: string) {
     maxAgeMs,
     audit: { providerId: p.get("provider_id") ?? "", providerName: p.get("provider") ?? "", caller: p.get("caller") ?? "", agentId: p.get("agent") ?? "" },
   };
+}
+
+/** Freezes a message and everything in it (a credential holds no byte fields, which cannot be frozen). */
+function deepFreeze<T extends object>(value: T): T {
+  for (const v of Object.values(value)) {
+    if (typeof v === "object" && v !== null && !ArrayBuffer.isView(v) && !Object.isFrozen(v)) deepFreeze(v);
+  }
+  return Object.freeze(value);
 }

@@ -5,7 +5,13 @@ import type { ReadAudit } from "../../src/gateway/token-answer-cache.ts";
 import { createLogger } from "../../src/shared/logger.ts";
 import { createManualTimers } from "../support/manual-timers.ts";
 
-const read = (connectionId: string, agentId = "a"): ReadAudit => ({ connectionId, agentId, caller: `agent:${agentId}`, providerId: "p", providerName: "keys" });
+// One record per cached answer, as the cache hands out: every hit of an answer passes the same object.
+const records = new Map<string, ReadAudit>();
+const read = (connectionId: string, agentId = "a"): ReadAudit => {
+  const key = `${connectionId} ${agentId}`;
+  if (!records.has(key)) records.set(key, { connectionId, agentId, caller: `agent:${agentId}`, providerId: "p", providerName: "keys" });
+  return records.get(key)!;
+};
 
 function setup(options: { maxPending?: number } = {}) {
   const timers = createManualTimers(1_000_000);

@@ -279,10 +279,19 @@ function render(route: RestRoute, message: Message, responseHeader: Headers): Un
     const page = value as HttpBody;
     return answer(status, page.contentType === "" ? "application/octet-stream" : page.contentType, page.data, header);
   }
+  // A frozen message cannot change, so its JSON is made once (a cached answer's, read over and over).
+  const frozen = Object.isFrozen(value);
+  const known = frozen ? renderedJson.get(value) : undefined;
+  if (known !== undefined) return answer(status, "application/json", known, header);
   // REST callers get a stable shape: empty lists and zero values are written out, not omitted.
   const json = stripInputOnlyFields(schema, toJson(schema, value, { useProtoFieldName: true, alwaysEmitImplicit: true }));
-  return answer(status, "application/json", JSON.stringify(json), header);
+  const bytes = encoder.encode(JSON.stringify(json));
+  if (frozen) renderedJson.set(value, bytes);
+  return answer(status, "application/json", bytes, header);
 }
+
+/** The JSON of frozen output messages, rendered once each (see render). */
+const renderedJson = new WeakMap<object, Uint8Array>();
 
 /** A response with `header` (ours to change) as its headers. */
 function answer(status: number, contentType: string, body: string | Uint8Array, header: Headers): UniversalServerResponse {
