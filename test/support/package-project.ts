@@ -30,6 +30,8 @@ export interface RunResult {
 /** Options of {@linkcode PackageProject.run}. */
 export interface RunOptions {
   readonly env?: Record<string, string>;
+  /** Where to run instead of the project. */
+  readonly cwd?: string;
   /** Called with each line of stdout as it arrives. */
   readonly onLine?: (line: string) => void;
   /** Killed after this long. @default 60_000 */
@@ -54,7 +56,7 @@ export async function createPackageProject(tarball: string): Promise<PackageProj
     dir,
     write: (name, text) => writeFile(join(dir, name), text),
     run: (command, args, options = {}) => new Promise((resolve, reject) => {
-      const child = spawn(command, args, { cwd: dir, env: { ...base, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(command, args, { cwd: options.cwd ?? dir, env: { ...base, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       let partial = "";
