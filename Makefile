@@ -7,7 +7,7 @@ export NPM_CONFIG_UPDATE_NOTIFIER := false
 export NPM_CONFIG_FUND := false
 export NPM_CONFIG_AUDIT := false
 
-.PHONY: help install browser generate docs check-gen lint typecheck client-package test run web build broker gateway migrate rewrap bench clean
+.PHONY: help install browser generate docs check-gen lint typecheck packages client-package cli-package test run web build broker gateway migrate rewrap bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -43,10 +43,16 @@ lint: install ## buf lint, buf format and the TypeScript type check
 typecheck: install
 	$(NPX) tsc -p tsconfig.json
 
-client-package: install ## Build the agent client (@nexus-broker/client) fresh and pack it into .nexus/client-package/
-	$(NPX) tsx scripts/build-client-package.ts
+packages: install ## Build the npm packages fresh and pack each into .nexus/NAME-package/ (both targets below)
+	$(NPX) tsx scripts/build-package.ts client cli
 
-test: install browser check-gen lint client-package ## Run every test against a real PostgreSQL
+client-package: install ## Only the agent client, @nexus-broker/client, into .nexus/client-package/
+	$(NPX) tsx scripts/build-package.ts client
+
+cli-package: install ## Only the nexus command, @nexus-broker/cli, into .nexus/cli-package/
+	$(NPX) tsx scripts/build-package.ts cli
+
+test: install browser check-gen lint packages ## Run every test against a real PostgreSQL
 	$(NPX) tsx test/support/run-tests.ts
 
 run: install ## Start Broker and Gateway with an embedded PostgreSQL and development keys (RUNTIME=deno for Deno)

@@ -22,7 +22,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       "Talks to the Broker's admin API: NEXUS_BROKER_URL and NEXUS_ADMIN_KEY, or the flags below.")
     .option("--broker-url <url>", "the Broker's URL (default: $NEXUS_BROKER_URL)")
     .option("--admin-key <key>", "one of the Broker's API_KEY values (default: $NEXUS_ADMIN_KEY)")
-    .version(io.env.NEXUS_VERSION ?? "0.0.0-dev", "-V, --version", "print the version")
+    .version(io.version ?? "0.0.0-dev", "-V, --version", "print the version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({
