@@ -83,7 +83,10 @@ function setup(options: { cache?: "trusted" | "untrusted" | "none" } = {}) {
   }
 
   /** Adds a connection (active, started by agent A, to a fresh OAuth provider, token just issued) and returns its id. */
-  function seed(o: { status?: ConnectionStatus; agentId?: string | null; provider?: Provider; accessToken?: string; lifetimeMs?: number | null; ageMs?: number; refreshToken?: string | null; createdAt?: Date } = {}): string {
+  function seed(o: {
+    status?: ConnectionStatus; agentId?: string | null; provider?: Provider; accessToken?: string;
+    lifetimeMs?: number | null; ageMs?: number; refreshToken?: string | null; createdAt?: Date;
+  } = {}): string {
     const id = randomUUID();
     const p = o.provider ?? provider();
     providers.set(p.id, p);
@@ -105,7 +108,8 @@ function setup(options: { cache?: "trusted" | "untrusted" | "none" } = {}) {
       async newestActive(ws, name, agentId) {
         reads.push(`newest:${ws}/${name}`);
         const found = [...connections.values()]
-          .filter((c) => c.workspaceId === ws && c.status === "active" && providers.get(c.providerId)?.name === name && (agentId === undefined || c.agentId === agentId))
+          .filter((c) => c.workspaceId === ws && c.status === "active" && providers.get(c.providerId)?.name === name)
+          .filter((c) => agentId === undefined || c.agentId === agentId)
           .sort((x, y) => y.createdAt.getTime() - x.createdAt.getTime());
         return found[0];
       },
@@ -188,7 +192,9 @@ describe("createTokenService(): get", () => {
     const reads = t.audit.events.filter((e) => e.eventType === "token.read");
     assert.equal(reads.length, 3);
     for (const e of reads) {
-      assert.deepEqual(e, { eventType: "token.read", connectionId: id, providerId: [...t.providers.keys()][0], providerName: "acme", caller: "agent-a", agentId: "a", outcome: "success" });
+      assert.deepEqual(e, {
+        eventType: "token.read", connectionId: id, providerId: [...t.providers.keys()][0], providerName: "acme", caller: "agent-a", agentId: "a", outcome: "success",
+      });
     }
   });
 
@@ -243,7 +249,8 @@ describe("createTokenService(): get", () => {
 
   it("get() never refreshes a static credential, whatever its age", async () => {
     const t = setup();
-    const apiKey = provider({ name: "stripe", authType: "api_key", params: { ...defaultProviderParams, authStrategy: { type: "header", config: { header_name: "authorization", credential_field: "api_key" } } } });
+    const strategy = { type: "header", config: { header_name: "authorization", credential_field: "api_key" } };
+    const apiKey = provider({ name: "stripe", authType: "api_key", params: { ...defaultProviderParams, authStrategy: strategy } });
     const id = t.seed({ provider: apiKey, lifetimeMs: null, refreshToken: null });
     t.clock.advance(365 * 86_400_000);
     const payload = await t.service.get(id, operator);
@@ -337,7 +344,8 @@ describe("createTokenService(): refresh and resolve", () => {
 
   it("refresh() of a static credential answers not_refreshable without calling the refresher", async () => {
     const t = setup();
-    const id = t.seed({ provider: provider({ authType: "basic_auth", params: { ...defaultProviderParams, authStrategy: { type: "basic_auth", config: {} } } }), refreshToken: null });
+    const basic = provider({ authType: "basic_auth", params: { ...defaultProviderParams, authStrategy: { type: "basic_auth", config: {} } } });
+    const id = t.seed({ provider: basic, refreshToken: null });
     await rejectsWith(t.service.refresh(id, operator), "not_refreshable");
     assert.deepEqual(t.refreshes, []);
   });
