@@ -41,7 +41,7 @@ export interface CallbackServiceDeps {
   readonly endpoints: EndpointResolver;
   readonly idTokens: IdTokenVerifier;
   /** Opens the client secret and PKCE verifier; seals the tokens. */
-  readonly sealer: Sealer;
+  readonly sealer: Pick<Sealer, "openText" | "seal" | "activeKeyId">;
   /** Calls the provider's token endpoint. */
   readonly fetch: FetchLike;
   readonly audit: Pick<AuditLog, "recordNow">;
