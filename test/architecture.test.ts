@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, it } from "node:test";
 import { checkArchitecture, importsOf, type SourceFile } from "./support/architecture-rules.ts";
+import { checkServiceDeps } from "./support/service-deps-rules.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -52,5 +53,53 @@ describe("architecture", () => {
       { path: "src/broker/vault/vault.ts", source: `import { randomBytes } from "node:crypto";` },
       { path: "src/runtime/node/serve.ts", source: `import * as http2 from "node:http2";\nprocess.exit(0);` },
     ]), []);
+  });
+
+  describe("each service declares the dependencies it uses (no service locator)", () => {
+    it("holds for src/broker/services/ and src/broker/refresh/", () => {
+      const files = sources(join(root, "src"));
+      assert.deepEqual(checkServiceDeps(files), []);
+    });
+
+    const service = (body: string, deps = "  readonly connections: Pick<ConnectionStore, \"get\">;\n  readonly now: () => number;\n") =>
+      `export interface XServiceDeps {\n${deps}}\n\nexport function createXService(deps: XServiceDeps): XService {\n${body}\n}\n`;
+    const reads = "  return { get: async (id) => ({ c: await deps.connections.get(id), at: deps.now() }) };";
+    const cases: [string, SourceFile[], RegExp][] = [
+      ["a service taking a deps object declared elsewhere", [
+        { path: "src/broker/services/service-deps.ts", source: "export interface ServiceDeps {\n  readonly now: () => number;\n}\n" },
+        { path: "src/broker/services/x-service.ts", source: `import type { ServiceDeps } from "./service-deps.ts";\nexport function createXService(deps: ServiceDeps) {\n  return deps.now();\n}\n` },
+      ], /in its own file/],
+      ["a service taking a slice of a shared deps object", [
+        { path: "src/broker/services/x-check.ts", source: `export async function checkX(deps: Pick<ServiceDeps, "fetch">) {\n  return deps.fetch("x");\n}\n` },
+      ], /in its own file/],
+      ["a deps member the service never reads", [
+        { path: "src/broker/services/x-service.ts", source: service(reads, "  readonly connections: Pick<ConnectionStore, \"get\">;\n  readonly now: () => number;\n  readonly logger: Logger;\n") },
+      ], /names only what the service uses/],
+      ["a picked port method the service never calls", [
+        { path: "src/broker/services/x-service.ts", source: service(reads, "  readonly connections: Pick<ConnectionStore, \"get\" | \"revoke\">;\n  readonly now: () => number;\n") },
+      ], /names only what the service uses/],
+      ["deps handed whole to a function the rule cannot follow", [
+        { path: "src/broker/services/x-service.ts", source: service(`  return somewhereElse(deps);`) },
+      ], /hands its deps on whole only to a checked service/],
+    ];
+    for (const [name, files, rule] of cases) {
+      it(`catches ${name}`, () => {
+        const violations = checkServiceDeps(files);
+        assert.ok(violations.some((v) => rule.test(v.rule)), `expected a violation matching ${rule}, got ${JSON.stringify(violations)}`);
+      });
+    }
+
+    it("counts reads, destructuring, same-file helpers and deps handed to a checked service as uses", () => {
+      const outer = service(
+        "  const { now } = deps;\n  const inner = createYService({ ...deps, extra: 1 });\n  return { at: now(), c: find(deps), inner };",
+        "  readonly connections: Pick<ConnectionStore, \"get\">;\n  readonly now: () => number;\n  readonly audit: AuditLog;\n",
+      ) + "\nfunction find(deps: Pick<XServiceDeps, \"connections\">) {\n  return deps.connections.get(\"1\");\n}\n";
+      const inner = "export interface YServiceDeps {\n  readonly audit: AuditLog;\n  readonly extra: number;\n}\n\n" +
+        "export function createYService(deps: YServiceDeps) {\n  return () => deps.audit.record({ n: deps.extra });\n}\n";
+      assert.deepEqual(checkServiceDeps([
+        { path: "src/broker/services/x-service.ts", source: outer },
+        { path: "src/broker/services/y-service.ts", source: inner },
+      ]), []);
+    });
   });
 });

@@ -64,7 +64,6 @@ import { createSessionKeys } from "./services/session-keys.ts";
 import { createSessionService } from "./services/session-service.ts";
 import { createStatusService } from "./services/status-service.ts";
 import { createTokenExchangeService } from "./services/token-exchange-service.ts";
-import type { ServiceDeps } from "./services/service-deps.ts";
 import { createTokenService } from "./services/token-service.ts";
 import type { Vault } from "./vault/vault.ts";
 
@@ -142,41 +141,20 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   const discovery = createDiscovery({ fetch, now: deps.now, allowInsecureLoopback: allowHttpLoopback });
   const base = config.baseUrl.href.replace(/\/$/, "");
   const tokenCache = createCredentialCache({ now: deps.now, ttlMs: config.tokenCacheSeconds * 1000, maxEntries: config.tokenCacheMaxEntries });
-  const services: ServiceDeps = {
-    providers: cacheInvalidatingProviders(timed("providers", createProviderRepository(deps.sql)), tokenCache),
-    connections: cacheInvalidatingConnections(timed("connections", createConnectionRepository(deps.sql)), tokenCache),
-    audit,
-    sealer: deps.vault,
-    endpoints: createEndpointResolver(discovery, allowHttpLoopback),
-    states: createStateSigner(config.stateKey, deps.now),
-    idTokens: createIdTokenVerifier({ fetch, now: deps.now }),
-    patterns: createCredentialPatterns(),
-    metrics,
-    fetch,
-    now: deps.now,
-    randomUUID: deps.randomUUID,
-    random,
-    logger: deps.logger,
-    settings: {
-      redirectUri: config.redirectUri,
-      capturePageUrl: `${base}/auth/capture`,
-      allowedReturnDomains: config.allowedReturnDomains,
-      refreshMarginSeconds: config.refreshMarginSeconds,
-      minRefreshIntervalSeconds: config.refreshMinIntervalSeconds,
-      allowHttpLoopback,
-      // A provider call always ends well inside the lease, so a lease never lapses under a live refresh.
-      providerTimeoutMs: Math.min(15_000, (config.refreshLeaseSeconds * 1000) / 2),
-      instanceId,
-      refreshLeaseSeconds: config.refreshLeaseSeconds,
-      refreshBackoffSeconds: config.refreshBackoffSeconds,
-      refreshGiveUpDays: config.refreshGiveUpDays,
-    },
-  };
+  const providers = cacheInvalidatingProviders(timed("providers", createProviderRepository(deps.sql)), tokenCache);
+  const connections = cacheInvalidatingConnections(timed("connections", createConnectionRepository(deps.sql)), tokenCache);
+  const endpoints = createEndpointResolver(discovery, allowHttpLoopback);
+  const states = createStateSigner(config.stateKey, deps.now);
+  const idTokens = createIdTokenVerifier({ fetch, now: deps.now });
+  const patterns = createCredentialPatterns();
+  // A provider call always ends well inside the lease, so a lease never lapses under a live refresh.
+  const providerTimeoutMs = Math.min(15_000, (config.refreshLeaseSeconds * 1000) / 2);
+  const refreshTiming = { refreshMarginSeconds: config.refreshMarginSeconds, minRefreshIntervalSeconds: config.refreshMinIntervalSeconds };
   const refresher = createRefreshService({
-    connections: services.connections,
-    providers: services.providers,
-    endpoints: services.endpoints,
-    sealer: services.sealer,
+    connections,
+    providers,
+    endpoints,
+    sealer: deps.vault,
     fetch,
     audit,
     metrics,
@@ -188,14 +166,17 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     settings: {
       instanceId,
       leaseSeconds: config.refreshLeaseSeconds,
-      providerTimeoutMs: services.settings.providerTimeoutMs,
+      providerTimeoutMs,
       backoffSeconds: config.refreshBackoffSeconds,
       giveUpDays: config.refreshGiveUpDays,
       marginSeconds: config.refreshMarginSeconds,
       minIntervalSeconds: config.refreshMinIntervalSeconds,
     },
   });
-  const captures = createCaptureService(services);
+  const captures = createCaptureService({
+    states, connections, providers, patterns, sealer: deps.vault, fetch, audit, metrics,
+    settings: { allowHttpLoopback, providerTimeoutMs, ...refreshTiming },
+  });
   // Agents are read on every agent call; kept in memory, dropped at once by any Broker's change (the feed below).
   const agentCache = createAgentCache({ now: deps.now, ttlMs: 60_000, maxEntries: 10_000 });
   const agentStore = timed("agents", createAgentRepository(deps.sql));
@@ -221,7 +202,10 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     exemptFields: ["nexus.broker.v1.CaptureCredentialRequest.credentials", "nexus.broker.v1.StartConnectionRequest.return_url"],
     exemptProcedures: [`/${AuthorizationService.typeName}/`],
   });
-  const tokens = createTokenService(services, refresher, config.tokenCacheSeconds > 0 ? tokenCache : undefined);
+  const tokens = createTokenService({
+    connections, providers, sealer: deps.vault, refresher, audit, metrics, now: deps.now,
+    ...(config.tokenCacheSeconds > 0 ? { cache: tokenCache } : {}),
+  });
   const signingKeys = timed("session_keys", createSigningKeyRepository(deps.sql));
   const sessionKeys = createSessionKeys({
     store: signingKeys, sealer: deps.vault, now: deps.now,
@@ -230,22 +214,30 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   const sessionStore = timed("sessions", createSessionRepository(deps.sql));
   const sessionHandlers = createSessionHandlers({
     sessions: createSessionService({
-      sessions: sessionStore, connections: services.connections, agents: agentStore, keys: sessionKeys, audit, metrics,
+      sessions: sessionStore, connections, agents: agentStore, keys: sessionKeys, audit, metrics,
       now: deps.now, randomUUID: deps.randomUUID, settings: { maxTtlSeconds: config.sessionMaxTtlSeconds },
     }),
     exchange: createTokenExchangeService({
-      sessions: sessionStore, connections: services.connections, providers: services.providers, agents: cachedAgents, keys: sessionKeys, tokens, refresher,
+      sessions: sessionStore, connections, providers, agents: cachedAgents, keys: sessionKeys, tokens, refresher,
       audit, metrics, now: deps.now,
     }),
     keys: sessionKeys,
   });
   const app = createHttpApp({
     routes: (router) => {
-      router.service(ProviderService, createProviderHandlers(createProviderService(services)));
+      router.service(ProviderService, createProviderHandlers(createProviderService({
+        providers, connections, endpoints, sealer: deps.vault, patterns, audit, randomUUID: deps.randomUUID,
+        settings: { allowHttpLoopback },
+      })));
       router.service(ConnectionService, createConnectionHandlers({
-        handshakes: createHandshakeService(services),
+        handshakes: createHandshakeService({
+          providers, connections, states, endpoints, sealer: deps.vault, audit, now: deps.now, randomUUID: deps.randomUUID,
+          settings: { redirectUri: config.redirectUri, capturePageUrl: `${base}/auth/capture`, allowedReturnDomains: config.allowedReturnDomains },
+        }),
         tokens,
-        connections: createConnectionService(services),
+        connections: createConnectionService({
+          connections, providers, endpoints, sealer: deps.vault, fetch, audit, logger: deps.logger, settings: { providerTimeoutMs },
+        }),
         captures,
       }));
       router.service(SessionService, sessionHandlers);
@@ -256,7 +248,11 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       router.service(AgentService, createAgentHandlers(createAgentService({ agents: agentStore, audit, randomUUID: deps.randomUUID })));
       router.service(AuditService, createAuditHandlers(audit));
       router.service(AuthorizationService, createAuthorizationHandlers({
-        callbacks: createCallbackService(services), captures, logger: deps.logger, captureAction: "/auth/capture",
+        callbacks: createCallbackService({
+          states, connections, providers, endpoints, idTokens, sealer: deps.vault, fetch, audit, now: deps.now,
+          settings: { providerTimeoutMs, ...refreshTiming },
+        }),
+        captures, logger: deps.logger, captureAction: "/auth/capture",
       }));
     },
     interceptors: [createErrorInterceptor(deps.logger), auth, agentAuth, text],

@@ -1,11 +1,14 @@
 import { NexusError } from "../../shared/errors.ts";
 import type { Handshake } from "../domain/connection.ts";
+import type { AuditLog, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
 import { withQuery } from "../domain/return-url.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
-import type { StateClaims } from "../oauth/handshake-state.ts";
+import type { FetchLike } from "../oauth/fetch-with-timeout.ts";
+import type { StateClaims, StateSigner } from "../oauth/handshake-state.ts";
+import type { IdTokenVerifier } from "../oauth/id-token.ts";
 import { exchangeToken } from "../oauth/token-endpoint.ts";
 import { oauthSecret } from "./credential-payload.ts";
-import type { ServiceDeps } from "./service-deps.ts";
+import type { EndpointResolver } from "./provider-endpoints.ts";
 
 /** The provider's authorization response, as the browser brought it. */
 export interface CallbackInput {
@@ -30,6 +33,28 @@ export interface CallbackService {
   complete(input: CallbackInput, signal?: AbortSignal): Promise<CallbackOutcome>;
 }
 
+/** What completing a consent uses. */
+export interface CallbackServiceDeps {
+  readonly states: Pick<StateSigner, "check">;
+  readonly connections: Pick<ConnectionStore, "consumeHandshake" | "peekHandshake" | "get" | "fail" | "activate">;
+  readonly providers: Pick<ProviderStore, "getById">;
+  readonly endpoints: EndpointResolver;
+  readonly idTokens: IdTokenVerifier;
+  /** Opens the client secret and PKCE verifier; seals the tokens. */
+  readonly sealer: Pick<Sealer, "openText" | "seal" | "activeKeyId">;
+  /** Calls the provider's token endpoint. */
+  readonly fetch: FetchLike;
+  readonly audit: Pick<AuditLog, "recordNow">;
+  readonly now: () => number;
+  readonly settings: {
+    /** Deadline of one call to a provider. */
+    readonly providerTimeoutMs: number;
+    readonly refreshMarginSeconds: number;
+    /** A refresh is never due sooner than this after the last one. */
+    readonly minRefreshIntervalSeconds: number;
+  };
+}
+
 const providerErrorPattern = /^[a-z_]{1,64}$/;
 
 /**
@@ -39,7 +64,7 @@ const providerErrorPattern = /^[a-z_]{1,64}$/;
  * state presented here is refused without side effects. Every failure after that marks the connection failed
  * and sends the browser back to the application with `status=error`.
  */
-export function createCallbackService(deps: ServiceDeps): CallbackService {
+export function createCallbackService(deps: CallbackServiceDeps): CallbackService {
   async function fail(handshake: Handshake, reason: string, details: Record<string, string | number> = {}): Promise<CallbackOutcome> {
     await deps.connections.fail(handshake.connectionId, reason);
     await deps.audit.recordNow({

@@ -1,12 +1,15 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
+import type { Logger } from "../../shared/logger.ts";
 import { type Connection, type ConnectionStatus, connectionStatuses } from "../domain/connection.ts";
 import { parseProviderName, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import type { AuditLog, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
 import { agentScope, assertMayUse, auditCaller, type Principal } from "../domain/principal.ts";
 import type { Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
+import type { FetchLike } from "../oauth/fetch-with-timeout.ts";
 import { revokeToken } from "../oauth/revocation.ts";
-import type { ServiceDeps } from "./service-deps.ts";
 import { decodePageToken, encodePageToken } from "../domain/page-token.ts";
+import type { EndpointResolver } from "./provider-endpoints.ts";
 
 /** A connection with what callers need to know about its provider and token. */
 export interface ConnectionView {
@@ -24,8 +27,25 @@ export interface ConnectionService {
   revoke(connectionId: string, principal: Principal, signal?: AbortSignal): Promise<ConnectionView>;
 }
 
+/** What the connection use cases use. */
+export interface ConnectionServiceDeps {
+  readonly connections: Pick<ConnectionStore, "get" | "getCredential" | "list" | "revoke">;
+  readonly providers: Pick<ProviderStore, "getById" | "getByName">;
+  /** Finds the provider's revocation endpoint. */
+  readonly endpoints: EndpointResolver;
+  /** Opens the refresh token and client secret for revocation at the provider. */
+  readonly sealer: Pick<Sealer, "openText">;
+  readonly fetch: FetchLike;
+  readonly audit: Pick<AuditLog, "recordNow">;
+  readonly logger: Logger;
+  readonly settings: {
+    /** Deadline of one call to a provider. */
+    readonly providerTimeoutMs: number;
+  };
+}
+
 /** Creates the connection use cases. */
-export function createConnectionService(deps: ServiceDeps): ConnectionService {
+export function createConnectionService(deps: ConnectionServiceDeps): ConnectionService {
   async function view(connection: Connection): Promise<ConnectionView> {
     const provider = await deps.providers.getById(connection.providerId, { includeDeleted: true });
     const record = connection.status === "active" ? await deps.connections.getCredential(connection.id) : undefined;

@@ -13,7 +13,7 @@ export interface CredentialPayload {
 }
 
 /** Opens a stored credential and pairs it with the provider's strategy. */
-export function credentialPayload(provider: Provider, record: CredentialRecord, sealer: Sealer): CredentialPayload {
+export function credentialPayload(provider: Provider, record: CredentialRecord, sealer: Pick<Sealer, "openText">): CredentialPayload {
   const secret = JSON.parse(sealer.openText(record.secretCt, { ...sealedFields.credentialSecret, rowId: record.connectionId })) as Record<string, string>;
   // Static providers store their effective strategy at registration.
   const strategy = provider.authType === "oauth2" ? { type: "oauth2", config: {} } : provider.params.authStrategy;

@@ -1,11 +1,12 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
+import type { PatternEngine } from "../domain/credential-schema.ts";
 import { parseProviderName, parseUuid } from "../domain/input-rules.ts";
-import type { ProviderWrite } from "../domain/ports.ts";
+import type { AuditLog, ConnectionStore, ProviderStore, ProviderWrite, Sealer } from "../domain/ports.ts";
 import { authTypeImmutable, type Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
 import type { ProviderDraft, ValidDraft } from "./provider-validation.ts";
 import { validateDraft } from "./provider-validation.ts";
-import type { ServiceDeps } from "./service-deps.ts";
+import type { EndpointResolver } from "./provider-endpoints.ts";
 
 /** Use cases of the provider registry. */
 export interface ProviderService {
@@ -30,8 +31,26 @@ export interface ProviderService {
   fingerprintSecrets(secrets: readonly string[]): string[];
 }
 
+/** What the provider registry uses. */
+export interface ProviderServiceDeps {
+  readonly providers: ProviderStore;
+  /** Asked whether any connection uses a provider before its auth type changes. */
+  readonly connections: Pick<ConnectionStore, "list">;
+  /** Runs discovery at registration. */
+  readonly endpoints: EndpointResolver;
+  readonly sealer: Sealer;
+  /** Runs credential_schema patterns in linear time. */
+  readonly patterns: PatternEngine;
+  readonly audit: Pick<AuditLog, "recordNow">;
+  readonly randomUUID: () => string;
+  readonly settings: {
+    /** Accept http provider URLs on loopback hosts (development and tests only). */
+    readonly allowHttpLoopback: boolean;
+  };
+}
+
 /** Creates the provider registry. */
-export function createProviderService(deps: ServiceDeps): ProviderService {
+export function createProviderService(deps: ProviderServiceDeps): ProviderService {
   const settings = { allowHttpLoopback: deps.settings.allowHttpLoopback, patterns: deps.patterns };
 
   /** Discovery runs at registration, so a broken issuer is an error now rather than at the first consent. */
