@@ -101,6 +101,8 @@ class TokenCache:
         self._entries: dict[TokenKey, tuple[Credential, Optional[float]]] = {}
         self._fetching: dict[TokenKey, _Flight] = {}
         self._refreshing: dict[TokenKey, _Flight] = {}
+        # Which connection a workspace key resolved to, kept even when its credential is not (short-lived tokens).
+        self._connections: dict[TokenKey, str] = {}
 
     def get(self, key: TokenKey) -> Credential:
         """The cached credential while fresh, else the result of the one fetch all concurrent callers share."""
@@ -123,15 +125,16 @@ class TokenCache:
             self._entries.pop(key, None)
             self._fetching.pop(key, None)
             self._refreshing.pop(key, None)
+            self._connections.pop(key, None)
 
     def force_refresh(self, key: TokenKey) -> Credential:
         """Asks Nexus for a new credential now (after a provider 401): RefreshToken for a connection; for a
         workspace, a refresh of the connection its credential came from; a new exchange for a session (its
         holder may not refresh the connection, and the Broker keeps it fresh). Concurrent calls share one."""
         with self._lock:
-            entry = self._entries.pop(key, None)
+            self._entries.pop(key, None)
             self._fetching.pop(key, None)
-            known = entry[0].connection_id if entry is not None else None
+            known = self._connections.get(key)
             flight = self._refreshing.get(key)
             lead = flight is None
             if flight is None:
@@ -171,6 +174,8 @@ class TokenCache:
         flight.done.set()
 
     def _keep(self, key: TokenKey, credential: Credential) -> None:
+        if isinstance(key, WorkspaceKey) and credential.connection_id is not None:
+            self._connections[key] = credential.connection_id
         stale_at = None if credential.expires_at is None else credential.expires_at - self._margin
         now = self._clock()
         if stale_at is not None and stale_at <= now:
