@@ -72,6 +72,7 @@ export async function startPythonSdkStack(): Promise<PythonSdkStack> {
     NEXUS_TEST_SUB_AGENT_KEY: sub.apiKey,
     NEXUS_TEST_SUB_AGENT_ID: sub.id,
     NEXUS_TEST_OTHER_AGENT_KEY: other.apiKey,
+    NEXUS_TEST_OTHER_AGENT_ID: other.id,
     NEXUS_TEST_IDP_ISSUER: idp.issuer,
     NEXUS_TEST_SANDBOX_API: sandbox.apiUrl,
     NEXUS_TEST_FIXTURE: JSON.stringify({ workspace, connections, secrets }),

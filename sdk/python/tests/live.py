@@ -25,6 +25,7 @@ class Live:
     sub_agent_key: str = field(repr=False)
     sub_agent_id: str
     other_agent_key: str = field(repr=False)
+    other_agent_id: str
     idp_issuer: str
     sandbox_api: str
     workspace: str
@@ -55,7 +56,7 @@ def live() -> Live:
     return Live(
         gateway_url=env["NEXUS_TEST_GATEWAY_URL"], broker_url=env["NEXUS_TEST_BROKER_URL"], agent_key=env["NEXUS_TEST_AGENT_KEY"], agent_id=env["NEXUS_TEST_AGENT_ID"],
         sub_agent_key=env["NEXUS_TEST_SUB_AGENT_KEY"], sub_agent_id=env["NEXUS_TEST_SUB_AGENT_ID"],
-        other_agent_key=env["NEXUS_TEST_OTHER_AGENT_KEY"], idp_issuer=env["NEXUS_TEST_IDP_ISSUER"],
+        other_agent_key=env["NEXUS_TEST_OTHER_AGENT_KEY"], other_agent_id=env["NEXUS_TEST_OTHER_AGENT_ID"], idp_issuer=env["NEXUS_TEST_IDP_ISSUER"],
         sandbox_api=env["NEXUS_TEST_SANDBOX_API"], workspace=fixture["workspace"], connections=fixture["connections"],
         secrets=fixture["secrets"],
     )

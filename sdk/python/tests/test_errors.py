@@ -45,7 +45,7 @@ class FromConnect(unittest.TestCase):
 class Retryable(unittest.TestCase):
     def test_only_unavailable_and_hinted_resource_exhausted(self) -> None:
         self.assertTrue(is_retryable("unavailable", "provider_unavailable", {}))
-        self.assertTrue(is_retryable("resource_exhausted", "rate_limited", {"retry_after_seconds": "2"}))
+        self.assertTrue(is_retryable("resource_exhausted", "resource_exhausted", {"retry_after_seconds": "2"}))
         self.assertFalse(is_retryable("resource_exhausted", "resource_exhausted", {}))
         self.assertFalse(is_retryable("resource_exhausted", "payload_too_large", {"retry_after_seconds": "2"}))
         self.assertFalse(is_retryable("resource_exhausted", "header_too_large", {}))

@@ -92,7 +92,7 @@ class Retries(unittest.TestCase):
 
     def test_a_retry_hint_lengthens_the_wait_within_max_delay(self) -> None:
         sleep = Recorder()
-        limited = connect_error("resource_exhausted", "rate_limited: slow down", "rate_limited", {"retry_after_seconds": "3"})
+        limited = connect_error("resource_exhausted", "resource_exhausted: slow down", "resource_exhausted", {"retry_after_seconds": "3"})
         with FakeGateway([(429, limited), (429, limited), (200, CREDENTIAL)]) as gateway:
             client(gateway.url, sleep, retry=RetryPolicy(attempts=3, base_delay=0.1, max_delay=4)).get_token("c")
         self.assertEqual(sleep.sleeps, [3.0, 3.0])
