@@ -7,7 +7,7 @@ export NPM_CONFIG_UPDATE_NOTIFIER := false
 export NPM_CONFIG_FUND := false
 export NPM_CONFIG_AUDIT := false
 
-.PHONY: help install browser generate docs check-gen lint typecheck test run web build broker gateway migrate rewrap bench clean
+.PHONY: help install browser python generate docs check-gen lint typecheck test run web build broker gateway migrate rewrap bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ install: node_modules/.package-lock.json ## Install dependencies (npm ci) when p
 
 browser: ## Install Debian's Chromium for the browser test when it is missing
 	@scripts/ensure-chromium.sh
+
+python: ## Install Debian's python3 and python3-venv for the Python SDK test when they are missing
+	@scripts/ensure-python.sh
 
 generate: install ## Regenerate gen/ from proto/
 	$(NPX) buf generate
@@ -43,7 +46,7 @@ lint: install ## buf lint, buf format and the TypeScript type check
 typecheck: install
 	$(NPX) tsc -p tsconfig.json
 
-test: install browser check-gen lint ## Run every test against a real PostgreSQL
+test: install browser python check-gen lint ## Run every test against a real PostgreSQL
 	$(NPX) tsx test/support/run-tests.ts
 
 run: install ## Start Broker and Gateway with an embedded PostgreSQL and development keys (RUNTIME=deno for Deno)
