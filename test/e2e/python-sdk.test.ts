@@ -101,7 +101,7 @@ describe("the Python SDK (sdk/python) against a real Gateway and Broker", () => 
   });
 
   it("python3 -m unittest from the source tree: every test passes, no live test skipped", async () => {
-    const summary = unittestSummary(await run(python, ["-m", "unittest", "discover", "-s", "tests", "-v"], { cwd: sdk, env: pythonEnv(stack) }));
+    const summary = unittestSummary(await run(python, ["-m", "unittest", "discover", "-s", "sdk/python/tests", "-v"], { cwd: root, env: pythonEnv(stack) }));
     assert.ok(summary.ran >= 90, `ran ${summary.ran}`);
     for (const name of ["test_live_session.Cache.test_a_hundred_concurrent_requests_cost_one_gateway_call",
       "test_live_session.ProviderUnauthorized.test_a_401_forces_one_refresh_and_one_retry_with_the_same_body",
@@ -121,7 +121,7 @@ describe("the Python SDK (sdk/python) against a real Gateway and Broker", () => 
     // pip itself, and setuptools in the venvs of Python 3.11 and older: nothing nexus-sdk brought.
     assert.deepEqual(names.filter((n) => n !== "pip" && n !== "setuptools"), ["nexus-sdk"]);
     // -I: no user site, no PYTHON* variables, not even the current directory on sys.path.
-    const summary = unittestSummary(await run(venvPython, ["-I", "-m", "unittest", "discover", "-s", tests, "-v"], {
+    const summary = unittestSummary(await run(venvPython, ["-I", "-B", "-m", "unittest", "discover", "-s", tests, "-v"], {
       cwd: scratch, env: pythonEnv(stack, { NEXUS_TEST_EXPECT_INSTALLED: venv }),
     }));
     assert.ok(summary.passed.has("test_installed.Installed.test_the_package_comes_from_the_virtual_environment_site_packages"));
@@ -136,7 +136,7 @@ describe("the Python SDK (sdk/python) against a real Gateway and Broker", () => 
     if (sources.length === 0) return t.skip("no local wheels of requests and httpx (set NEXUS_PYTHON_WHEELS to a directory of them)");
     const installed = await run(venvPython, ["-m", "pip", "install", "--no-cache-dir", ...sources, "requests", "httpx"], { cwd: scratch, env: pythonEnv(stack) });
     if (installed.code !== 0) return t.skip(`requests and httpx cannot be installed from ${sources.join(" ")}: ${installed.out.trim().split("\n").at(-1)}`);
-    const summary = unittestSummary(await run(venvPython, ["-I", "-m", "unittest", "discover", "-s", tests, "-p", "test_adapters.py", "-v"], {
+    const summary = unittestSummary(await run(venvPython, ["-I", "-B", "-m", "unittest", "discover", "-s", tests, "-p", "test_adapters.py", "-v"], {
       cwd: scratch, env: pythonEnv(stack),
     }));
     assert.deepEqual([...summary.skipped.keys()], ["test_adapters.WithoutThem.test_importing_a_missing_adapter_names_what_to_install"]);

@@ -27,7 +27,7 @@ def apply_credential(request: R, credential: Credential, *, now: Callable[[], fl
         data = request.data if body is None else body
         return urllib.request.Request(url, data=data, headers=signed, method=request.get_method())  # type: ignore[return-value]
     if hasattr(request, "prepare_url") and hasattr(request, "copy"):  # requests.PreparedRequest
-        copy: Any = request.copy()  # type: ignore[attr-defined]
+        copy: Any = request.copy()
         body = _bytes(copy.body, credential)
         url, signed = apply_credential_parts(copy.method or "GET", copy.url, dict(copy.headers), body, credential, now=now)
         copy.headers.clear()

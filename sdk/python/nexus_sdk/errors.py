@@ -63,7 +63,7 @@ def from_connect_response(status: int, body: bytes) -> NexusError:
         return NexusError(f"{code}: the Gateway answered HTTP {status} without a Connect error", code=code, reason=code, http_status=status)
     code = parsed["code"]
     message = parsed.get("message") if isinstance(parsed.get("message"), str) else ""
-    reason, metadata = "", {}
+    reason, metadata = "", dict[str, str]()
     details = parsed.get("details")
     for detail in details if isinstance(details, list) else []:
         info = _error_info(detail)
@@ -105,6 +105,7 @@ def _fields(raw: bytes) -> list[tuple[int, Any]]:
     while pos < len(raw):
         key, pos = _varint(raw, pos)
         number, wire = key >> 3, key & 7
+        value: Any
         if wire == 0:
             value, pos = _varint(raw, pos)
         elif wire == 2:

@@ -8,8 +8,8 @@ from typing import Any, Optional, Sequence
 from urllib.parse import urljoin, urlsplit
 
 try:
-    from requests.auth import AuthBase
-    from requests.models import PreparedRequest, Response
+    from requests.auth import AuthBase  # type: ignore[import-untyped, unused-ignore]
+    from requests.models import PreparedRequest, Response  # type: ignore[import-untyped, unused-ignore]
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("nexus_sdk.requests_auth needs the requests package (pip install requests); "
                       "without it, use NexusClient.authenticated_session") from error
@@ -73,7 +73,7 @@ class NexusAuth(AuthBase):  # type: ignore[misc]
         retried = response.connection.send(again, **kwargs)
         retried.history.append(response)
         retried.request = again
-        return retried  # type: ignore[no-any-return]
+        return retried  # type: ignore[no-any-return, unused-ignore]
 
 
 def _sign(request: Any, original: tuple[str, dict[str, str], Optional[bytes]], credential: Credential) -> None:

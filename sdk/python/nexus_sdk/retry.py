@@ -34,7 +34,7 @@ def backoff_delay(attempt: int, base_delay: float, max_delay: float, random: Cal
 
     Agents that failed together (a Gateway restart) spread out instead of coming back in lockstep.
     """
-    return random() * min(max_delay, base_delay * 2 ** min(attempt, 30))
+    return random() * min(max_delay, base_delay * 2.0 ** min(attempt, 30))
 
 
 def call_with_retry(operation: Callable[[], T], policy: RetryPolicy, *, what: str,

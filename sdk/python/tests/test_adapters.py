@@ -2,6 +2,7 @@
 real Gateway; and, where they are missing, that importing an adapter says what to install."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import asyncio
 import hashlib
 import hmac
@@ -83,6 +84,24 @@ class RequestsAuth(AdapterChecks, unittest.TestCase):
             self.assertEqual(requests.get(home.url + "/start", auth=auth, timeout=10).status_code, 200)
             self.assertTrue(home.seen[0].headers.get("x-acme-key"))
             self.assertIsNone(elsewhere.seen[0].headers.get("x-acme-key"))
+
+
+    def test_a_redirect_outside_a_sessions_allowed_hosts_is_refused(self) -> None:
+        import requests
+
+        from nexus_sdk import NexusError
+        from nexus_sdk.requests_auth import NexusAuth
+
+        session = self.stack.client().create_session(self.stack.connections["crm"], self.stack.sub_agent_id, ttl_seconds=120, allowed_hosts=["127.0.0.1"])
+        auth = NexusAuth(self.stack.client(self.stack.sub_agent_key), session_token=session.session_token)
+        with StandIn() as home, StandIn() as elsewhere:
+            home.check = lambda seen: Verdict(302, headers={"Location": elsewhere.url.replace("127.0.0.1", "localhost") + "/landing"})
+            with self.assertRaises(NexusError) as caught:
+                requests.get(home.url + "/start", auth=auth, timeout=10)
+            self.assertEqual(caught.exception.reason, "host_not_allowed")
+            self.assertEqual(home.seen[0].headers.get("x-api-key"), self.stack.secrets["crm"])
+            self.assertEqual(elsewhere.seen, [])
+        self.stack.client().revoke_session(session.session_id)
 
 
 @unittest.skipUnless(HAVE_HTTPX, "httpx is not installed")

@@ -2,6 +2,7 @@
 zero-dependency run: the one in the virtual environment where `pip install --no-index sdk/python` put it)."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import os
 import re
 import subprocess

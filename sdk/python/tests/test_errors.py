@@ -1,6 +1,7 @@
 """NexusError from Connect error answers: code, reason from the ErrorInfo detail, retryable (unit tests)."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import json
 import unittest
 

@@ -2,6 +2,7 @@
 running against the installed package, in an environment that has nothing else."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import importlib.util
 import os
 import sys

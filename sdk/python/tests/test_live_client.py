@@ -1,6 +1,7 @@
 """Every call of NexusClient against the real Gateway and Broker, and the errors they answer."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import socket
 import unittest
 

@@ -2,6 +2,7 @@
 call for a hundred concurrent requests, and where redirects may take a credential."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import json
 import threading
 import unittest

@@ -2,6 +2,7 @@
 delegates on; the clearance holds; revocation ends every exchange down the chain."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import time
 import unittest
 

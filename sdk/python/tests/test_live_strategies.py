@@ -2,6 +2,7 @@
 the IdP's userinfo for OAuth tokens, its own HMAC over the raw body, a SigV4 verifier written for the tests."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import base64
 import dataclasses
 import hashlib

@@ -2,6 +2,7 @@
 configures logging, and never a secret, whatever happens."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import contextlib
 import io
 import logging

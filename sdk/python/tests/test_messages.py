@@ -1,6 +1,7 @@
 """The message dataclasses cannot drift from proto/: regenerating them must change nothing (unit tests)."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import dataclasses
 import importlib.util
 import re

@@ -1,6 +1,7 @@
 """The wheel the in-tree build backend writes, and the standard-library-only promise (unit tests)."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import ast
 import base64
 import hashlib

@@ -1,6 +1,7 @@
 """Gateway calls over Connect JSON, and their retries, against a scripted local Gateway (unit tests)."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import socket
 import unittest
 

@@ -2,6 +2,7 @@
 against botocore's signer where botocore is installed."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import hashlib
 import unittest
 

@@ -1,6 +1,7 @@
 """Every strategy applied to a request, and every way a credential can be refused (unit tests)."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import base64
 import hashlib
 import hmac

@@ -1,6 +1,7 @@
 """The token cache: eviction before expiry, one fetch per key for any number of threads (unit tests)."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import threading
 import unittest
 from typing import Optional, Sequence

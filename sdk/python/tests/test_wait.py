@@ -1,6 +1,7 @@
 """wait_for_active with a scripted check (unit tests)."""
 from __future__ import annotations
 
+import checkout  # noqa: F401  (first: makes nexus_sdk importable from the repository root)
 import threading
 import unittest
 from typing import Callable, Union
