@@ -7,8 +7,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { describe, it } from "node:test";
@@ -24,6 +23,7 @@ const dir = join(root, "deploy/systemd");
 const units = readdirSync(dir).filter((f) => f.endsWith(".service")).sort();
 const install = "/opt/nexus";
 const key = () => randomBytes(32).toString("base64");
+const brokerKeys = () => ({ ENCRYPTION_KEY: key(), STATE_KEY: key(), API_KEY: key() });
 
 function problemsOf(load: () => unknown): readonly string[] {
   try {
@@ -64,34 +64,54 @@ describe("deploy/systemd", () => {
 
   it("gives the Broker time to drain before systemd kills it", () => {
     const stopSeconds = Number(serviceSetting(readUnitFile(join(dir, "nexus-broker.service")), "TimeoutStopSec")[0]);
-    const drain = loadBrokerConfig({ ...readEnvFile(join(dir, "broker.env.example")), ENCRYPTION_KEY: key(), STATE_KEY: key(), API_KEY: key() }).shutdownDrainSeconds;
+    const drain = loadBrokerConfig({ ...readEnvFile(join(dir, "broker.env.example")), ...brokerKeys() }).shutdownDrainSeconds;
     assert.ok(stopSeconds >= drain + 20, `TimeoutStopSec=${stopSeconds} leaves SHUTDOWN_DRAIN_SECONDS=${drain} and the audit flush room`);
   });
 
   const envFiles: [string, string, string[], (env: Record<string, string>) => unknown][] = [
-    ["broker.env.example", "/etc/nexus/broker.env", ["ENCRYPTION_KEY", "STATE_KEY", "API_KEY"], loadBrokerConfig],
-    ["gateway.env.example", "/etc/nexus/gateway.env", ["BROKER_API_KEY"], loadGatewayConfig],
+    ["broker", "nexus-broker.service", ["ENCRYPTION_KEY", "STATE_KEY", "API_KEY"], loadBrokerConfig],
+    ["gateway", "nexus-gateway.service", ["BROKER_API_KEY"], loadGatewayConfig],
   ];
-  for (const [example, installed, secrets, load] of envFiles) {
-    it(`${example}: blank only where a secret goes; filled in, the service's configuration loads; every variable documented`, () => {
-      const env = readEnvFile(join(dir, example));
-      assert.ok(readFileSync(join(dir, example), "utf8").startsWith(`# ${installed}:`), `${example} says where it goes`);
-      const blanks = Object.keys(env).filter((k) => env[k] === "");
-      assert.deepEqual(blanks, secrets);
-      const problems = problemsOf(() => load(env));
+  for (const [service, unit, secrets, load] of envFiles) {
+    it(`${service}.env.example: everything the ${service} requires but its keys, each variable documented, both files read by ${unit}`, () => {
+      const example = join(dir, `${service}.env.example`);
+      assert.ok(readFileSync(example, "utf8").startsWith(`# /etc/nexus/${service}.env:`), "it says where it goes");
+      const problems = problemsOf(() => load(readEnvFile(example)));
       assert.equal(problems.length, secrets.length, problems.join("\n"));
       secrets.forEach((s, i) => assert.match(problems[i]!, new RegExp(`^${s} is not set`)));
-      assert.deepEqual(problemsOf(() => load({ ...env, ...Object.fromEntries(secrets.map((s) => [s, key()])) })), []);
       const docs = readFileSync(join(root, "docs/configuration.md"), "utf8") + readFileSync(join(root, "docs/deploy.md"), "utf8");
-      const commented = [...readFileSync(join(dir, example), "utf8").matchAll(/^# ([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!);
-      for (const name of [...Object.keys(env), ...commented]) assert.ok(docs.includes(`\`${name}\``), `${name} is documented`);
-      const units = readdirSync(dir).filter((f) => f.endsWith(".service"));
-      assert.ok(units.some((u) => serviceSetting(readUnitFile(join(dir, u)), "EnvironmentFile").includes(installed)), `a unit reads ${installed}`);
+      const commented = [...readFileSync(example, "utf8").matchAll(/^# ([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!);
+      for (const name of [...Object.keys(readEnvFile(example)), ...commented]) assert.ok(docs.includes(`\`${name}\``), `${name} is documented`);
+      assert.deepEqual(serviceSetting(readUnitFile(join(dir, unit)), "EnvironmentFile"), [`/etc/nexus/${service}.env`, `/etc/nexus/${service}-keys.env`]);
     });
   }
 
+  it("the commands docs/deploy.md gives make key files that complete the examples, root's alone, the Gateway's key the Broker's", () => {
+    const doc = readFileSync(join(root, "docs/deploy.md"), "utf8");
+    const block = /<!-- deploy-test: key-files -->\n```sh\n([\s\S]*?)```/.exec(doc)?.[1];
+    assert.ok(block !== undefined, "docs/deploy.md has the key-files block");
+    const tmp = mkdtempSync(join(tmpdir(), "nexus-keys-"));
+    try {
+      const etc = join(tmp, "etc-nexus");
+      // As root, with /etc/nexus moved into a temporary folder: the commands themselves, as written.
+      const script = block.replaceAll("sudo ", "").replaceAll("/etc/nexus", etc);
+      const run = spawnSync("bash", ["-euo", "pipefail", "-c", script], { cwd: root, encoding: "utf8" });
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(statSync(etc).mode & 0o777, 0o700);
+      const broker = { ...readEnvFile(join(etc, "broker.env")), ...readEnvFile(join(etc, "broker-keys.env")) };
+      const gateway = { ...readEnvFile(join(etc, "gateway.env")), ...readEnvFile(join(etc, "gateway-keys.env")) };
+      for (const file of ["broker.env", "gateway.env", "broker-keys.env", "gateway-keys.env"]) assert.equal(statSync(join(etc, file)).mode & 0o777, 0o600, file);
+      assert.deepEqual(problemsOf(() => loadBrokerConfig(broker)), []);
+      assert.deepEqual(problemsOf(() => loadGatewayConfig(gateway)), []);
+      assert.equal(gateway.BROKER_API_KEY, broker.API_KEY);
+      assert.equal(new Set([broker.ENCRYPTION_KEY, broker.STATE_KEY, broker.API_KEY]).size, 3, "a fresh key each");
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   it("puts the services where the proxies forward to, on loopback, behind the public URL the proxies serve", () => {
-    const broker = loadBrokerConfig({ ...readEnvFile(join(dir, "broker.env.example")), ENCRYPTION_KEY: key(), STATE_KEY: key(), API_KEY: key() });
+    const broker = loadBrokerConfig({ ...readEnvFile(join(dir, "broker.env.example")), ...brokerKeys() });
     const gateway = loadGatewayConfig({ ...readEnvFile(join(dir, "gateway.env.example")), BROKER_API_KEY: key() });
     assert.equal(broker.host, "127.0.0.1");
     assert.equal(gateway.host, "127.0.0.1");

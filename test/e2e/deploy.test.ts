@@ -6,6 +6,7 @@
  * Needs Debian's nginx and caddy: scripts/ensure-deploy-tools.sh installs them.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
@@ -14,8 +15,9 @@ import { ProviderService } from "../../gen/nexus/broker/v1/provider_service_pb.t
 import { StatusService } from "../../gen/nexus/broker/v1/status_service_pb.ts";
 import { GatewayService } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
 import { readEnvFile } from "../support/env-file.ts";
+import { type ProtocolRelay, startProtocolRelay } from "../support/protocol-relay.ts";
 import { httpsCall, plainHttpAnswer, proxyTransports, publicHost } from "../support/proxy-clients.ts";
-import { type RunningProxy, startCaddy, startNginx } from "../support/reverse-proxies.ts";
+import { caddyBin, type RunningProxy, startCaddy, startNginx } from "../support/reverse-proxies.ts";
 import { startStack, type TestStack } from "../support/stack.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -47,15 +49,25 @@ describe("deploy/: nginx and Caddy in front of a Broker and a Gateway configured
       const apiKey = `sk_${name}_${randomBytes(8).toString("hex")}`;
       let connectionId: string;
 
+      // The proxy reaches each service through a relay that notes the protocol of every connection.
+      let relays: { gateway: ProtocolRelay; broker: ProtocolRelay };
+
       before(async () => {
-        proxy = await start({ gatewayPort: stack.gateway.port, brokerPort: stack.broker.port });
+        relays = { gateway: await startProtocolRelay(stack.gateway.port), broker: await startProtocolRelay(stack.broker.port) };
+        proxy = await start({ gatewayPort: relays.gateway.port, brokerPort: relays.broker.port });
       });
       after(async () => {
         await proxy?.close();
+        await relays?.gateway.close();
+        await relays?.broker.close();
       });
 
       it("accepts the committed configuration", () => {
         assert.match(proxy.checked, name === "nginx" ? /test is successful/ : /Valid configuration/);
+        if (name === "caddy") {
+          const formatted = spawnSync(caddyBin, ["fmt", `${root}deploy/caddy/Caddyfile`], { encoding: "utf8" });
+          assert.equal(formatted.stdout, readFileSync(`${root}deploy/caddy/Caddyfile`, "utf8"), "the Caddyfile is as caddy fmt writes it");
+        }
       });
 
       it("admin port: the Broker's API over REST (HTTP/1.1), gRPC and Connect (HTTP/2)", async () => {
@@ -128,6 +140,13 @@ describe("deploy/: nginx and Caddy in front of a Broker and a Gateway configured
         await assert.rejects(createClient(ProviderService, proxyTransports(proxy.public).grpc).listProviders({}, { headers: admin }),
           (e: unknown) => ConnectError.from(e).code === Code.Unimplemented, "the Gateway has no ProviderService; the Broker's is not routed");
         assert.equal((await httpsCall(proxy.public, "GET", "/healthz")).status, 200, "load balancers may check health");
+      });
+
+      it("spoke HTTP/2 to both services, whatever the client spoke", () => {
+        for (const [service, relay] of Object.entries(relays)) {
+          assert.ok(relay.protocols().length > 0, `${name} reached the ${service}`);
+          assert.deepEqual(new Set(relay.protocols()), new Set(["h2"]), `${name} to the ${service}`);
+        }
       });
 
       it("plain HTTP only redirects to HTTPS", async () => {

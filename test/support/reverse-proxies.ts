@@ -83,14 +83,18 @@ async function stop(child: ChildProcess, dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
+/** Waits for the proxy's first TLS handshake; fails at once, with what it printed, when it exits instead. */
 async function ready(name: string, port: number, ca: () => Promise<string>, child: ChildProcess, output: () => string): Promise<string> {
-  return until(`${name} to serve TLS on port ${port}`, async () => {
-    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}):\n${output()}`);
+  const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`${name} exited (${code}):\n${output()}`))));
+  exited.catch(() => {});
+  const served = until(`${name} to serve TLS on port ${port}`, async () => {
     const pem = await ca();
     return (await handshake(port, pem)) ? pem : undefined;
   }, 20_000, 50).catch((error: unknown) => {
     throw new Error(`${String(error)}\n${output()}`);
   });
+  served.catch(() => {});
+  return Promise.race([served, exited]);
 }
 
 /** deploy/nginx/nexus.conf in a minimal nginx.conf of the test's, with a self-signed certificate for nexus.example.com. */
