@@ -104,6 +104,9 @@ export async function startNginx(upstreams: Upstreams): Promise<RunningProxy> {
   // nginx's workers run as nobody when the test runs as root; they must reach the temporary files.
   await chmod(dir, 0o755);
   await mkdir(join(dir, "tls"));
+  // certbot's webroot, with a challenge answer in it.
+  await mkdir(join(dir, "webroot/.well-known/acme-challenge"), { recursive: true });
+  await writeFile(join(dir, "webroot/.well-known/acme-challenge/token-1"), "token-1.thumbprint");
   run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
     "-subj", `/CN=${publicHost}`, "-addext", `subjectAltName=DNS:${publicHost}`,
     "-keyout", join(dir, "tls/privkey.pem"), "-out", join(dir, "tls/fullchain.pem")]);
@@ -117,6 +120,7 @@ export async function startNginx(upstreams: Upstreams): Promise<RunningProxy> {
     ["server 127.0.0.1:8080;", `server 127.0.0.1:${upstreams.brokerPort};`],
     [`/etc/letsencrypt/live/${publicHost}/`, `${dir}/tls/`],
     ["/var/log/nginx/", `${dir}/`],
+    ["root /var/www/html;", `root ${dir}/webroot;`],
   ]));
   await writeFile(join(dir, "nginx.conf"), [
     "daemon off;", "worker_processes 1;", `pid ${dir}/nginx.pid;`, "events { worker_connections 256; }",
