@@ -82,7 +82,8 @@ describe("deploy/systemd", () => {
       const docs = readFileSync(join(root, "docs/configuration.md"), "utf8") + readFileSync(join(root, "docs/deploy.md"), "utf8");
       const commented = [...readFileSync(example, "utf8").matchAll(/^# ([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!);
       for (const name of [...Object.keys(readEnvFile(example)), ...commented]) assert.ok(docs.includes(`\`${name}\``), `${name} is documented`);
-      assert.deepEqual(serviceSetting(readUnitFile(join(dir, unit)), "EnvironmentFile"), [`/etc/nexus/${service}.env`, `/etc/nexus/${service}-keys.env`]);
+      assert.deepEqual(serviceSetting(readUnitFile(join(dir, unit)), "EnvironmentFile"),
+        [`/etc/nexus/${service}.env`, `/etc/nexus/${service}-keys.env`]);
     });
   }
 
@@ -100,7 +101,9 @@ describe("deploy/systemd", () => {
       assert.equal(statSync(etc).mode & 0o777, 0o700);
       const broker = { ...readEnvFile(join(etc, "broker.env")), ...readEnvFile(join(etc, "broker-keys.env")) };
       const gateway = { ...readEnvFile(join(etc, "gateway.env")), ...readEnvFile(join(etc, "gateway-keys.env")) };
-      for (const file of ["broker.env", "gateway.env", "broker-keys.env", "gateway-keys.env"]) assert.equal(statSync(join(etc, file)).mode & 0o777, 0o600, file);
+      for (const file of ["broker.env", "gateway.env", "broker-keys.env", "gateway-keys.env"]) {
+        assert.equal(statSync(join(etc, file)).mode & 0o777, 0o600, file);
+      }
       assert.deepEqual(problemsOf(() => loadBrokerConfig(broker)), []);
       assert.deepEqual(problemsOf(() => loadGatewayConfig(gateway)), []);
       assert.equal(gateway.BROKER_API_KEY, broker.API_KEY);
@@ -142,7 +145,8 @@ describe("deploy/systemd", () => {
     }
   });
 
-  it("systemd rates every unit's sandbox at most 2.0 (\"OK\")", { skip: systemdVersion < 250 && "systemd-analyze security --offline needs systemd 250 or newer" }, () => {
+  const offline = systemdVersion < 250 && "systemd-analyze security --offline needs systemd 250 or newer";
+  it("systemd rates every unit's sandbox at most 2.0 (\"OK\")", { skip: offline }, () => {
     for (const name of units) {
       const result = spawnSync("systemd-analyze", ["security", "--offline=true", "--no-pager", join(dir, name)], { encoding: "utf8" });
       const exposure = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(result.stdout)?.[1]);

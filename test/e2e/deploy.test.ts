@@ -22,10 +22,10 @@ import { startStack, type TestStack } from "../support/stack.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
-/** An example environment minus what names the example's own hosts and the blanks an operator fills in. */
+/** An example's settings but those naming its own database, Broker and ports; the stack adds its own, and the keys. */
 function exampleEnv(file: string, drop: readonly string[]): Record<string, string> {
   const env = readEnvFile(`${root}deploy/systemd/${file}`);
-  return Object.fromEntries(Object.entries(env).filter(([k, v]) => v !== "" && !drop.includes(k)));
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !drop.includes(k)));
 }
 
 describe("deploy/: nginx and Caddy in front of a Broker and a Gateway configured as the examples say", () => {
@@ -72,9 +72,13 @@ describe("deploy/: nginx and Caddy in front of a Broker and a Gateway configured
 
       it("admin port: the Broker's API over REST (HTTP/1.1), gRPC and Connect (HTTP/2)", async () => {
         const admin = { "x-api-key": stack.adminKey };
-        const created = await httpsCall(proxy.admin, "POST", "/providers", { headers: admin, json: { profile: { name: provider, auth_type: "api_key" } } });
+        const created = await httpsCall(proxy.admin, "POST", "/providers", {
+          headers: admin, json: { profile: { name: provider, auth_type: "api_key" } },
+        });
         assert.equal(created.status, 201, created.body);
-        const agent = await httpsCall(proxy.admin, "POST", "/agents", { headers: admin, json: { agent: { name: `agent-${name}`, allowed_providers: [provider] } } });
+        const agent = await httpsCall(proxy.admin, "POST", "/agents", {
+          headers: admin, json: { agent: { name: `agent-${name}`, allowed_providers: [provider] } },
+        });
         assert.equal(agent.status, 201, agent.body);
         agentKey = agent.json<{ api_key: string }>().api_key;
 
@@ -108,7 +112,8 @@ describe("deploy/: nginx and Caddy in front of a Broker and a Gateway configured
         const { grpc, grpcWeb, connect } = proxyTransports(proxy.public);
         const viaGrpc = await createClient(GatewayService, grpc).getToken({ connectionId }, { headers: agent });
         assert.equal(viaGrpc.credential?.credentials.api_key, apiKey);
-        const viaGrpcWeb = await createClient(GatewayService, grpcWeb).resolveToken({ workspaceId: `user-${name}`, providerName: provider }, { headers: agent });
+        const viaGrpcWeb = await createClient(GatewayService, grpcWeb)
+          .resolveToken({ workspaceId: `user-${name}`, providerName: provider }, { headers: agent });
         assert.equal(viaGrpcWeb.credential?.credentials.api_key, apiKey);
         const viaConnect = await createClient(GatewayService, connect).checkConnection({ connectionId }, { headers: agent });
         assert.equal(viaConnect.status, "active");

@@ -48,7 +48,9 @@ export interface PlainAnswer {
 }
 
 /** An HTTP/1.1 request over TLS through the proxy, as curl or a browser would send it. */
-export function httpsCall(endpoint: ProxyEndpoint, method: string, path: string, options: { headers?: Record<string, string>; json?: unknown } = {}): Promise<PlainAnswer> {
+export function httpsCall(
+  endpoint: ProxyEndpoint, method: string, path: string, options: { headers?: Record<string, string>; json?: unknown } = {},
+): Promise<PlainAnswer> {
   const body = options.json === undefined ? undefined : JSON.stringify(options.json);
   const headers = { ...options.headers, ...(body === undefined ? {} : { "content-type": "application/json" }) };
   return new Promise((resolve, reject) => {
