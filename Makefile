@@ -7,7 +7,7 @@ export NPM_CONFIG_UPDATE_NOTIFIER := false
 export NPM_CONFIG_FUND := false
 export NPM_CONFIG_AUDIT := false
 
-.PHONY: help install browser python generate docs check-gen lint typecheck packages client-package cli-package test run web build broker gateway migrate rewrap bench clean
+.PHONY: help install browser python deploy-tools generate docs check-gen lint typecheck packages client-package cli-package test run web build broker gateway migrate rewrap bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ browser: ## Install Debian's Chromium for the browser test when it is missing
 
 python: ## Install Debian's python3 and python3-venv for the Python SDK test when they are missing
 	@scripts/ensure-python.sh
+
+deploy-tools: ## Install Debian's nginx and Caddy for the deployment test when they are missing
+	@scripts/ensure-deploy-tools.sh
 
 generate: install ## Regenerate gen/ from proto/
 	$(NPX) buf generate
@@ -55,7 +58,7 @@ client-package: install ## Only the agent client, @nexus-broker/client, into .ne
 cli-package: install ## Only the nexus command, @nexus-broker/cli, into .nexus/cli-package/
 	$(NPX) tsx scripts/build-package.ts cli
 
-test: install browser python check-gen lint packages ## Run every test against a real PostgreSQL
+test: install browser python deploy-tools check-gen lint packages ## Run every test against a real PostgreSQL
 	$(NPX) tsx test/support/run-tests.ts
 
 run: install ## Start Broker and Gateway with an embedded PostgreSQL and development keys (RUNTIME=deno for Deno)

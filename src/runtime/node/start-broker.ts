@@ -75,9 +75,9 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
       logger,
       shutdownSignal: shutdown.signal,
     });
-    const server = await serve({ app: broker.app, port: options.port ?? config.port, logger, limits: config.serverLimits, registry,
+    const server = await serve({ app: broker.app, port: options.port ?? config.port, host: config.host, logger, limits: config.serverLimits, registry,
     ...(options.http1KeepAlive === undefined ? {} : { http1KeepAlive: options.http1KeepAlive }) });
-    logger.info("broker listening", { port: server.port, base_url: config.baseUrl.href, ...serverLimitsLogFields(server.limits) });
+    logger.info("broker listening", { host: config.host, port: server.port, base_url: config.baseUrl.href, ...serverLimitsLogFields(server.limits) });
     const metrics = config.metricsPort === 0 ? undefined : await serveMetrics({ registry, port: config.metricsPort, logger });
     if (metrics !== undefined) logger.info("broker metrics listening", { host: "127.0.0.1", port: metrics.port });
     return {

@@ -46,9 +46,10 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
     shutdownSignal: shutdown.signal,
     ...(site === undefined ? {} : { site }),
   });
-  const server = await serve({ app: gateway.app, port: options.port ?? config.port, logger, limits: config.serverLimits, registry,
+  const server = await serve({ app: gateway.app, port: options.port ?? config.port, host: config.host, logger, limits: config.serverLimits, registry,
     ...(options.http1KeepAlive === undefined ? {} : { http1KeepAlive: options.http1KeepAlive }) });
   logger.info("gateway listening", {
+    host: config.host,
     port: server.port,
     broker_url: config.brokerUrl.href,
     ...(site === undefined ? {} : { web_app_files: site.size }),
