@@ -30,16 +30,18 @@ deploy-tools: ## Install Debian's nginx and Caddy for the deployment test when t
 generate: install ## Regenerate gen/ from proto/
 	$(NPX) buf generate
 
-docs: install ## Regenerate docs/api.md from the proto comments
+docs: install ## Regenerate docs/api.md from the proto comments, and docs/providers/ from providers/templates/
 	$(NPX) tsx scripts/api-reference.ts
+	$(NPX) tsx scripts/provider-templates.ts
 
-check-gen: install ## Fail when gen/ or docs/api.md is stale against proto/
+check-gen: install ## Fail when gen/, docs/api.md, docs/cli.md or the provider template outputs are stale
 	@rm -rf .nexus/gen-check && mkdir -p .nexus/gen-check
 	@$(NPX) buf generate -o .nexus/gen-check
 	@diff -r gen .nexus/gen-check/gen >/dev/null || { echo "gen/ is stale: run 'make generate' and commit gen/"; diff -r gen .nexus/gen-check/gen | head -20; exit 1; }
 	@rm -rf .nexus/gen-check
 	@$(NPX) tsx scripts/api-reference.ts --check
 	@$(NPX) tsx scripts/cli-reference.ts --check
+	@$(NPX) tsx scripts/provider-templates.ts --check
 
 lint: install ## buf lint, buf format and the TypeScript type check
 	$(NPX) buf lint

@@ -59,6 +59,8 @@ import { verifyKeyChecks } from "./services/key-check-service.ts";
 import { assertKeysLoaded } from "./services/key-rotation-service.ts";
 import { createEndpointResolver } from "./services/provider-endpoints.ts";
 import { createProviderService } from "./services/provider-service.ts";
+import { loadTemplateCatalogue } from "./templates/template-catalogue.ts";
+import { templateFiles } from "./templates/template-files.ts";
 import { createRefreshService } from "./services/refresh-service.ts";
 import { createSessionKeys } from "./services/session-keys.ts";
 import { createSessionService } from "./services/session-service.ts";
@@ -147,6 +149,8 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   const states = createStateSigner(config.stateKey, deps.now);
   const idTokens = createIdTokenVerifier({ fetch, now: deps.now });
   const patterns = createCredentialPatterns();
+  // Checked here, so a broken template stops the Broker at start rather than at a registration.
+  const templates = loadTemplateCatalogue(templateFiles);
   // A provider call always ends well inside the lease, so a lease never lapses under a live refresh.
   const providerTimeoutMs = Math.min(15_000, (config.refreshLeaseSeconds * 1000) / 2);
   const refreshTiming = { refreshMarginSeconds: config.refreshMarginSeconds, minRefreshIntervalSeconds: config.refreshMinIntervalSeconds };
@@ -226,9 +230,9 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   const app = createHttpApp({
     routes: (router) => {
       router.service(ProviderService, createProviderHandlers(createProviderService({
-        providers, connections, endpoints, sealer: deps.vault, patterns, audit, randomUUID: deps.randomUUID,
+        providers, connections, endpoints, sealer: deps.vault, patterns, audit, templates, randomUUID: deps.randomUUID,
         settings: { allowHttpLoopback },
-      })));
+      }), { redirectUri: config.redirectUri }));
       router.service(ConnectionService, createConnectionHandlers({
         handshakes: createHandshakeService({
           providers, connections, states, endpoints, sealer: deps.vault, audit, now: deps.now, randomUUID: deps.randomUUID,

@@ -64,6 +64,8 @@ export interface ProviderSettings {
   readonly enableDiscovery: boolean;
   readonly authUrl: string;
   readonly tokenUrl: string;
+  /** RFC 7009 endpoint when not discovered; empty: none (or the discovered one). */
+  readonly revocationUrl: string;
   readonly scopes: readonly string[];
   readonly params: ProviderParams;
   readonly description: string;
@@ -71,6 +73,10 @@ export interface ProviderSettings {
   readonly apiBaseUrl: string;
   readonly userInfoEndpoint: string;
   readonly aliases: readonly string[];
+  /** The provider template it was registered from; empty when none. */
+  readonly template: string;
+  /** The template's placeholder values (a tenant, a shop: never secrets). */
+  readonly templateValues: Readonly<Record<string, string>>;
 }
 
 /** A provider as stored. Its client secret stays sealed until a token request needs it. */

@@ -15,6 +15,7 @@ interface ProviderRow {
   enableDiscovery: boolean;
   authUrl: string;
   tokenUrl: string;
+  revocationUrl: string;
   scopes: string[];
   params: Record<string, unknown>;
   description: string;
@@ -22,6 +23,8 @@ interface ProviderRow {
   apiBaseUrl: string;
   userInfoEndpoint: string;
   aliases: string[] | null;
+  template: string;
+  templateValues: Record<string, string>;
   createdAt: Date;
   updatedAt: Date;
   deletedAt: Date | null;
@@ -122,12 +125,15 @@ function columns(w: ProviderWrite, id: string) {
     enable_discovery: w.enableDiscovery,
     auth_url: w.authUrl,
     token_url: w.tokenUrl,
+    revocation_url: w.revocationUrl,
     scopes: [...w.scopes],
     params: paramsToJson(w.params) as never,
     description: w.description,
     category: w.category,
     api_base_url: w.apiBaseUrl,
     user_info_endpoint: w.userInfoEndpoint,
+    template: w.template,
+    template_values: { ...w.templateValues } as never,
   };
 }
 

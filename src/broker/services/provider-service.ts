@@ -4,6 +4,7 @@ import { parseProviderName, parseUuid } from "../domain/input-rules.ts";
 import type { AuditLog, ConnectionStore, ProviderStore, ProviderWrite, Sealer } from "../domain/ports.ts";
 import { authTypeImmutable, type Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
+import type { ProviderTemplate, TemplateCatalogue } from "../templates/template-catalogue.ts";
 import type { ProviderDraft, ValidDraft } from "./provider-validation.ts";
 import { validateDraft } from "./provider-validation.ts";
 import type { EndpointResolver } from "./provider-endpoints.ts";
@@ -29,6 +30,10 @@ export interface ProviderService {
   secretFingerprint(provider: Provider): string;
   /** Keyed fingerprints of candidate secrets, comparable with {@linkcode ProviderService.secretFingerprint}. */
   fingerprintSecrets(secrets: readonly string[]): string[];
+  /** The provider templates the Broker ships, by name. */
+  listTemplates(): readonly ProviderTemplate[];
+  /** One template; invalid_argument (field `profile.template`) naming the known ones when there is none. */
+  getTemplate(name: string): ProviderTemplate;
 }
 
 /** What the provider registry uses. */
@@ -42,6 +47,8 @@ export interface ProviderServiceDeps {
   /** Runs credential_schema patterns in linear time. */
   readonly patterns: PatternEngine;
   readonly audit: Pick<AuditLog, "recordNow">;
+  /** The provider templates, checked when the Broker started. */
+  readonly templates: TemplateCatalogue;
   readonly randomUUID: () => string;
   readonly settings: {
     /** Accept http provider URLs on loopback hosts (development and tests only). */
@@ -137,6 +144,15 @@ export function createProviderService(deps: ProviderServiceDeps): ProviderServic
     fingerprintSecrets(secrets) {
       if (secrets.length > 100) throw invalidArgument("secrets", "holds more than 100 values");
       return secrets.map((secret) => deps.sealer.fingerprint(secret));
+    },
+    listTemplates: () => deps.templates.list(),
+    getTemplate(name) {
+      const template = deps.templates.get(name);
+      if (template === undefined) {
+        const known = deps.templates.list().map((t) => t.name).join(", ");
+        throw invalidArgument("profile.template", `no template is named ${JSON.stringify(name.slice(0, 64))} (GET /provider-templates lists them: ${known})`);
+      }
+      return template;
     },
   };
 }

@@ -54,6 +54,7 @@ export function validateDraft(draft: ProviderDraft, options: ValidationOptions):
   const apiBaseUrl = draft.apiBaseUrl === "" ? "" : checkOutboundUrl(draft.apiBaseUrl, "profile.api_base_url", policy).href;
   const userInfoEndpoint = draft.userInfoEndpoint.trim();
   checkUserInfoEndpoint(userInfoEndpoint, apiBaseUrl, policy);
+  checkTemplateFields(draft.template, draft.templateValues);
   const base = { ...draft, name, authType, aliases, scopes, apiBaseUrl, userInfoEndpoint };
   return authType === "oauth2" ? validateOAuth(base, { ...options, policy }) : validateStatic(base, options.patterns);
 }
@@ -91,6 +92,7 @@ function validateOAuth(d: ValidDraft, options: ValidationOptions & { policy: Out
   if (d.issuer !== "") checkOutboundUrl(d.issuer, "profile.issuer", options.policy);
   const authUrl = d.authUrl === "" ? "" : checkOutboundUrl(d.authUrl, "profile.auth_url", options.policy).href;
   const tokenUrl = d.tokenUrl === "" ? "" : checkOutboundUrl(d.tokenUrl, "profile.token_url", options.policy).href;
+  const revocationUrl = d.revocationUrl === "" ? "" : checkOutboundUrl(d.revocationUrl, "profile.revocation_url", options.policy).href;
   assertExtraParamsAllowed(d.params.authorizeParams);
   if (d.params.credentialSchema !== undefined) throw invalidArgument("profile.params.credential_schema", "is only for static providers");
   if (d.params.authStrategy !== undefined) throw invalidArgument("profile.params.auth_strategy", "is only for static providers; oauth2 always uses a bearer token");
@@ -99,11 +101,11 @@ function validateOAuth(d: ValidDraft, options: ValidationOptions & { policy: Out
   }
   const quirks = parseQuirks(d.params.quirks, "profile.params.quirks");
   const keepTokenFields = parseKeepTokenFields(d.params.keepTokenFields, "profile.params.keep_token_fields");
-  return { ...d, authUrl, tokenUrl, params: { ...d.params, quirks, keepTokenFields } };
+  return { ...d, authUrl, tokenUrl, revocationUrl, params: { ...d.params, quirks, keepTokenFields } };
 }
 
 function validateStatic(d: ValidDraft, patterns: PatternEngine): ValidDraft {
-  for (const [field, value] of [["client_id", d.clientId], ["client_secret", d.clientSecret], ["issuer", d.issuer], ["auth_url", d.authUrl], ["token_url", d.tokenUrl]] as const) {
+  for (const [field, value] of [["client_id", d.clientId], ["client_secret", d.clientSecret], ["issuer", d.issuer], ["auth_url", d.authUrl], ["token_url", d.tokenUrl], ["revocation_url", d.revocationUrl]] as const) {
     if (value !== "") throw invalidArgument(`profile.${field}`, "is only for oauth2 providers");
   }
   if (d.enableDiscovery) throw invalidArgument("profile.enable_discovery", "is only for oauth2 providers");
@@ -120,6 +122,23 @@ function validateStatic(d: ValidDraft, patterns: PatternEngine): ValidDraft {
   assertStrategyFits(d.authType, strategy, schema);
   // Store what is in force, so reads show it and later default changes do not alter existing providers.
   return { ...d, params: { ...p, credentialSchema: schema, authStrategy: strategy } };
+}
+
+/**
+ * The template's name and values as stored: the handler has already applied
+ * the template (and refused an unknown one), so only their shape is checked.
+ */
+function checkTemplateFields(template: string, values: Readonly<Record<string, string>>): void {
+  if (template !== "" && (template.length > maxProviderNameLength || !providerNamePattern.test(template))) {
+    throw invalidArgument("profile.template", "must be a template name, such as google or github-app");
+  }
+  const entries = Object.entries(values);
+  if (template === "" && entries.length > 0) throw invalidArgument("profile.template_values", "are only for a profile that names a template");
+  if (entries.length > 10) throw invalidArgument("profile.template_values", "may hold at most 10 values");
+  for (const [key, value] of entries) {
+    if (!/^[a-z][a-z_]{0,31}$/.test(key)) throw invalidArgument("profile.template_values", `"${key.slice(0, 32)}" is not a placeholder name`);
+    text(`profile.template_values.${key}`, value, 128);
+  }
 }
 
 function text(field: string, value: string, max: number): void {

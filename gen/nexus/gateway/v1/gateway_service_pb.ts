@@ -17,7 +17,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file nexus/gateway/v1/gateway_service.proto.
  */
 export const file_nexus_gateway_v1_gateway_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZuZXh1cy9nYXRld2F5L3YxL2dhdGV3YXlfc2VydmljZS5wcm90bxIQbmV4dXMuZ2F0ZXdheS52MSKFAQoYUmVxdWVzdENvbm5lY3Rpb25SZXF1ZXN0EhQKB3VzZXJfaWQYASABKAlCA+BBAhIVCg1wcm92aWRlcl9uYW1lGAIgASgJEhMKC3Byb3ZpZGVyX2lkGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIXCgpyZXR1cm5fdXJsGAUgASgJQgPgQQIijAEKGVJlcXVlc3RDb25uZWN0aW9uUmVzcG9uc2USEAoIYXV0aF91cmwYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCRINCgVzdGF0ZRgDIAEoCRITCgtwcm92aWRlcl9pZBgEIAEoCRIOCgZzY29wZXMYBSADKAkSEgoKZXhwaXJlc19hdBgGIAEoDSI0ChZDaGVja0Nvbm5lY3Rpb25SZXF1ZXN0EhoKDWNvbm5lY3Rpb25faWQYASABKAlCA+BBAiI5ChdDaGVja0Nvbm5lY3Rpb25SZXNwb25zZRIOCgZzdGF0dXMYASABKAkSDgoGcmVhc29uGAIgASgJIi0KD0dldFRva2VuUmVxdWVzdBIaCg1jb25uZWN0aW9uX2lkGAEgASgJQgPgQQIiQwoQR2V0VG9rZW5SZXNwb25zZRIvCgpjcmVkZW50aWFsGAEgASgLMhsubmV4dXMuY29tbW9uLnYxLkNyZWRlbnRpYWwiMQoTUmVmcmVzaFRva2VuUmVxdWVzdBIaCg1jb25uZWN0aW9uX2lkGAEgASgJQgPgQQIiRwoUUmVmcmVzaFRva2VuUmVzcG9uc2USLwoKY3JlZGVudGlhbBgBIAEoCzIbLm5leHVzLmNvbW1vbi52MS5DcmVkZW50aWFsIkwKE1Jlc29sdmVUb2tlblJlcXVlc3QSGQoMd29ya3NwYWNlX2lkGAEgASgJQgPgQQISGgoNcHJvdmlkZXJfbmFtZRgCIAEoCUID4EECIl4KFFJlc29sdmVUb2tlblJlc3BvbnNlEi8KCmNyZWRlbnRpYWwYASABKAsyGy5uZXh1cy5jb21tb24udjEuQ3JlZGVudGlhbBIVCg1jb25uZWN0aW9uX2lkGAIgASgJInIKDFByb3ZpZGVySW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWF1dGhfdHlwZRgDIAEoCRIQCghjYXRlZ29yeRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRIOCgZzY29wZXMYBiADKAkiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiSgoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjEKCXByb3ZpZGVycxgBIAMoCzIeLm5leHVzLmdhdGV3YXkudjEuUHJvdmlkZXJJbmZvIi0KF0dldENhcHR1cmVTY2hlbWFSZXF1ZXN0EhIKBXN0YXRlGAEgASgJQgPgQQIiWgoYR2V0Q2FwdHVyZVNjaGVtYVJlc3BvbnNlEhUKDXByb3ZpZGVyX25hbWUYASABKAkSJwoGc2NoZW1hGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCK5AQoYQ2FwdHVyZUNyZWRlbnRpYWxSZXF1ZXN0EhIKBXN0YXRlGAEgASgJQgPgQQISVQoLY3JlZGVudGlhbHMYAiADKAsyOy5uZXh1cy5nYXRld2F5LnYxLkNhcHR1cmVDcmVkZW50aWFsUmVxdWVzdC5DcmVkZW50aWFsc0VudHJ5QgPgQQIaMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkIKGUNhcHR1cmVDcmVkZW50aWFsUmVzcG9uc2USFQoNY29ubmVjdGlvbl9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkiRwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSLwoEc3BlYxgBIAEoCzIcLm5leHVzLmNvbW1vbi52MS5TZXNzaW9uU3BlY0ID4EECIkgKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIvCgdzZXNzaW9uGAEgASgLMh4ubmV4dXMuY29tbW9uLnYxLklzc3VlZFNlc3Npb24iLAoRR2V0U2Vzc2lvblJlcXVlc3QSFwoKc2Vzc2lvbl9pZBgBIAEoCUID4EECIkMKEkdldFNlc3Npb25SZXNwb25zZRItCgdzZXNzaW9uGAEgASgLMhwubmV4dXMuY29tbW9uLnYxLlNlc3Npb25JbmZvIi8KFFJldm9rZVNlc3Npb25SZXF1ZXN0EhcKCnNlc3Npb25faWQYASABKAlCA+BBAiJGChVSZXZva2VTZXNzaW9uUmVzcG9uc2USLQoHc2Vzc2lvbhgBIAEoCzIcLm5leHVzLmNvbW1vbi52MS5TZXNzaW9uSW5mbyJNChRFeGNoYW5nZVRva2VuUmVxdWVzdBI1CghleGNoYW5nZRgBIAEoCzIeLm5leHVzLmNvbW1vbi52MS5Ub2tlbkV4Y2hhbmdlQgPgQQIiTQoVRXhjaGFuZ2VUb2tlblJlc3BvbnNlEjQKBnJlc3VsdBgBIAEoCzIkLm5leHVzLmNvbW1vbi52MS5Ub2tlbkV4Y2hhbmdlUmVzdWx0IhAKDkdldEp3a3NSZXF1ZXN0IjYKD0dldEp3a3NSZXNwb25zZRIjCgRqd2tzGAEgASgLMhUubmV4dXMuY29tbW9uLnYxLkp3a3MilQIKG0F1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YRIOCgZpc3N1ZXIYASABKAkSFgoOdG9rZW5fZW5kcG9pbnQYAiABKAkSEAoIandrc191cmkYAyABKAkSHQoVZ3JhbnRfdHlwZXNfc3VwcG9ydGVkGAQgAygJEi0KJXRva2VuX2VuZHBvaW50X2F1dGhfbWV0aG9kc19zdXBwb3J0ZWQYBSADKAkSOAowdG9rZW5fZW5kcG9pbnRfYXV0aF9zaWduaW5nX2FsZ192YWx1ZXNfc3VwcG9ydGVkGAYgAygJEjQKLHRva2VuX2V4Y2hhbmdlX3N1YmplY3RfdG9rZW5fdHlwZXNfc3VwcG9ydGVkGAcgAygJIicKJUdldEF1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YVJlcXVlc3QiaQomR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVzcG9uc2USPwoIbWV0YWRhdGEYASABKAsyLS5uZXh1cy5nYXRld2F5LnYxLkF1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YTLuDwoOR2F0ZXdheVNlcnZpY2USjwEKEVJlcXVlc3RDb25uZWN0aW9uEioubmV4dXMuZ2F0ZXdheS52MS5SZXF1ZXN0Q29ubmVjdGlvblJlcXVlc3QaKy5uZXh1cy5nYXRld2F5LnYxLlJlcXVlc3RDb25uZWN0aW9uUmVzcG9uc2UiIYLT5JMCGzoBKiIWL3YxL3JlcXVlc3QtY29ubmVjdGlvbhKXAQoPQ2hlY2tDb25uZWN0aW9uEigubmV4dXMuZ2F0ZXdheS52MS5DaGVja0Nvbm5lY3Rpb25SZXF1ZXN0GikubmV4dXMuZ2F0ZXdheS52MS5DaGVja0Nvbm5lY3Rpb25SZXNwb25zZSIvkAIBgtPkkwImEiQvdjEvY2hlY2stY29ubmVjdGlvbi97Y29ubmVjdGlvbl9pZH0SgwEKCEdldFRva2VuEiEubmV4dXMuZ2F0ZXdheS52MS5HZXRUb2tlblJlcXVlc3QaIi5uZXh1cy5nYXRld2F5LnYxLkdldFRva2VuUmVzcG9uc2UiMJACAYLT5JMCJ2IKY3JlZGVudGlhbBIZL3YxL3Rva2VuL3tjb25uZWN0aW9uX2lkfRKOAQoMUmVmcmVzaFRva2VuEiUubmV4dXMuZ2F0ZXdheS52MS5SZWZyZXNoVG9rZW5SZXF1ZXN0GiYubmV4dXMuZ2F0ZXdheS52MS5SZWZyZXNoVG9rZW5SZXNwb25zZSIvgtPkkwIpYgpjcmVkZW50aWFsIhsvdjEvcmVmcmVzaC97Y29ubmVjdGlvbl9pZH0SgQEKDFJlc29sdmVUb2tlbhIlLm5leHVzLmdhdGV3YXkudjEuUmVzb2x2ZVRva2VuUmVxdWVzdBomLm5leHVzLmdhdGV3YXkudjEuUmVzb2x2ZVRva2VuUmVzcG9uc2UiIpACAYLT5JMCGWIKY3JlZGVudGlhbBILL3YxL3Jlc29sdmUSegoNTGlzdFByb3ZpZGVycxImLm5leHVzLmdhdGV3YXkudjEuTGlzdFByb3ZpZGVyc1JlcXVlc3QaJy5uZXh1cy5nYXRld2F5LnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZSIYkAIBgtPkkwIPEg0vdjEvcHJvdmlkZXJzEogBChBHZXRDYXB0dXJlU2NoZW1hEikubmV4dXMuZ2F0ZXdheS52MS5HZXRDYXB0dXJlU2NoZW1hUmVxdWVzdBoqLm5leHVzLmdhdGV3YXkudjEuR2V0Q2FwdHVyZVNjaGVtYVJlc3BvbnNlIh2QAgGC0+STAhQSEi92MS9jYXB0dXJlLXNjaGVtYRKFAQoNQ3JlYXRlU2Vzc2lvbhImLm5leHVzLmdhdGV3YXkudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaJy5uZXh1cy5nYXRld2F5LnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZSIjgtPkkwIdOgRzcGVjYgdzZXNzaW9uIgwvdjEvc2Vzc2lvbnMShgEKCkdldFNlc3Npb24SIy5uZXh1cy5nYXRld2F5LnYxLkdldFNlc3Npb25SZXF1ZXN0GiQubmV4dXMuZ2F0ZXdheS52MS5HZXRTZXNzaW9uUmVzcG9uc2UiLZACAYLT5JMCJGIHc2Vzc2lvbhIZL3YxL3Nlc3Npb25zL3tzZXNzaW9uX2lkfRKMAQoNUmV2b2tlU2Vzc2lvbhImLm5leHVzLmdhdGV3YXkudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaJy5uZXh1cy5nYXRld2F5LnYxLlJldm9rZVNlc3Npb25SZXNwb25zZSIqgtPkkwIkYgdzZXNzaW9uKhkvdjEvc2Vzc2lvbnMve3Nlc3Npb25faWR9Eo4BCg1FeGNoYW5nZVRva2VuEiYubmV4dXMuZ2F0ZXdheS52MS5FeGNoYW5nZVRva2VuUmVxdWVzdBonLm5leHVzLmdhdGV3YXkudjEuRXhjaGFuZ2VUb2tlblJlc3BvbnNlIiyC0+STAiY6CGV4Y2hhbmdlYgZyZXN1bHQiEi92MS90b2tlbi1leGNoYW5nZRJ3CgdHZXRKd2tzEiAubmV4dXMuZ2F0ZXdheS52MS5HZXRKd2tzUmVxdWVzdBohLm5leHVzLmdhdGV3YXkudjEuR2V0Sndrc1Jlc3BvbnNlIieQAgGC0+STAh5iBGp3a3MSFi8ud2VsbC1rbm93bi9qd2tzLmpzb24S0QEKHkdldEF1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YRI3Lm5leHVzLmdhdGV3YXkudjEuR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVxdWVzdBo4Lm5leHVzLmdhdGV3YXkudjEuR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVzcG9uc2UiPJACAYLT5JMCM2IIbWV0YWRhdGESJy8ud2VsbC1rbm93bi9vYXV0aC1hdXRob3JpemF0aW9uLXNlcnZlchKPAQoRQ2FwdHVyZUNyZWRlbnRpYWwSKi5uZXh1cy5nYXRld2F5LnYxLkNhcHR1cmVDcmVkZW50aWFsUmVxdWVzdBorLm5leHVzLmdhdGV3YXkudjEuQ2FwdHVyZUNyZWRlbnRpYWxSZXNwb25zZSIhgtPkkwIbOgEqIhYvdjEvY2FwdHVyZS1jcmVkZW50aWFsYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_struct, file_nexus_common_v1_credential, file_nexus_common_v1_session]);
+  fileDesc("CiZuZXh1cy9nYXRld2F5L3YxL2dhdGV3YXlfc2VydmljZS5wcm90bxIQbmV4dXMuZ2F0ZXdheS52MSKFAQoYUmVxdWVzdENvbm5lY3Rpb25SZXF1ZXN0EhQKB3VzZXJfaWQYASABKAlCA+BBAhIVCg1wcm92aWRlcl9uYW1lGAIgASgJEhMKC3Byb3ZpZGVyX2lkGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIXCgpyZXR1cm5fdXJsGAUgASgJQgPgQQIijAEKGVJlcXVlc3RDb25uZWN0aW9uUmVzcG9uc2USEAoIYXV0aF91cmwYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCRINCgVzdGF0ZRgDIAEoCRITCgtwcm92aWRlcl9pZBgEIAEoCRIOCgZzY29wZXMYBSADKAkSEgoKZXhwaXJlc19hdBgGIAEoDSI0ChZDaGVja0Nvbm5lY3Rpb25SZXF1ZXN0EhoKDWNvbm5lY3Rpb25faWQYASABKAlCA+BBAiI5ChdDaGVja0Nvbm5lY3Rpb25SZXNwb25zZRIOCgZzdGF0dXMYASABKAkSDgoGcmVhc29uGAIgASgJIi0KD0dldFRva2VuUmVxdWVzdBIaCg1jb25uZWN0aW9uX2lkGAEgASgJQgPgQQIiQwoQR2V0VG9rZW5SZXNwb25zZRIvCgpjcmVkZW50aWFsGAEgASgLMhsubmV4dXMuY29tbW9uLnYxLkNyZWRlbnRpYWwiMQoTUmVmcmVzaFRva2VuUmVxdWVzdBIaCg1jb25uZWN0aW9uX2lkGAEgASgJQgPgQQIiRwoUUmVmcmVzaFRva2VuUmVzcG9uc2USLwoKY3JlZGVudGlhbBgBIAEoCzIbLm5leHVzLmNvbW1vbi52MS5DcmVkZW50aWFsIkwKE1Jlc29sdmVUb2tlblJlcXVlc3QSGQoMd29ya3NwYWNlX2lkGAEgASgJQgPgQQISGgoNcHJvdmlkZXJfbmFtZRgCIAEoCUID4EECIl4KFFJlc29sdmVUb2tlblJlc3BvbnNlEi8KCmNyZWRlbnRpYWwYASABKAsyGy5uZXh1cy5jb21tb24udjEuQ3JlZGVudGlhbBIVCg1jb25uZWN0aW9uX2lkGAIgASgJIqwBCgxQcm92aWRlckluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIRCglhdXRoX3R5cGUYAyABKAkSEAoIY2F0ZWdvcnkYBCABKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDgoGc2NvcGVzGAYgAygJEjgKCHRlbXBsYXRlGAcgASgLMiYubmV4dXMuZ2F0ZXdheS52MS5Qcm92aWRlclRlbXBsYXRlSW5mbyKdAQoUUHJvdmlkZXJUZW1wbGF0ZUluZm8SDAoEbmFtZRgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSEAoIZG9jc191cmwYAyABKAkSEwoLY29uc29sZV91cmwYBCABKAkSFAoMcmVkaXJlY3RfdXJpGAUgASgJEhMKC3NldHVwX3N0ZXBzGAYgAygJEg8KB3JlZnJlc2gYByABKAkiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiSgoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjEKCXByb3ZpZGVycxgBIAMoCzIeLm5leHVzLmdhdGV3YXkudjEuUHJvdmlkZXJJbmZvIi0KF0dldENhcHR1cmVTY2hlbWFSZXF1ZXN0EhIKBXN0YXRlGAEgASgJQgPgQQIiWgoYR2V0Q2FwdHVyZVNjaGVtYVJlc3BvbnNlEhUKDXByb3ZpZGVyX25hbWUYASABKAkSJwoGc2NoZW1hGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCK5AQoYQ2FwdHVyZUNyZWRlbnRpYWxSZXF1ZXN0EhIKBXN0YXRlGAEgASgJQgPgQQISVQoLY3JlZGVudGlhbHMYAiADKAsyOy5uZXh1cy5nYXRld2F5LnYxLkNhcHR1cmVDcmVkZW50aWFsUmVxdWVzdC5DcmVkZW50aWFsc0VudHJ5QgPgQQIaMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkIKGUNhcHR1cmVDcmVkZW50aWFsUmVzcG9uc2USFQoNY29ubmVjdGlvbl9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkiRwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSLwoEc3BlYxgBIAEoCzIcLm5leHVzLmNvbW1vbi52MS5TZXNzaW9uU3BlY0ID4EECIkgKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIvCgdzZXNzaW9uGAEgASgLMh4ubmV4dXMuY29tbW9uLnYxLklzc3VlZFNlc3Npb24iLAoRR2V0U2Vzc2lvblJlcXVlc3QSFwoKc2Vzc2lvbl9pZBgBIAEoCUID4EECIkMKEkdldFNlc3Npb25SZXNwb25zZRItCgdzZXNzaW9uGAEgASgLMhwubmV4dXMuY29tbW9uLnYxLlNlc3Npb25JbmZvIi8KFFJldm9rZVNlc3Npb25SZXF1ZXN0EhcKCnNlc3Npb25faWQYASABKAlCA+BBAiJGChVSZXZva2VTZXNzaW9uUmVzcG9uc2USLQoHc2Vzc2lvbhgBIAEoCzIcLm5leHVzLmNvbW1vbi52MS5TZXNzaW9uSW5mbyJNChRFeGNoYW5nZVRva2VuUmVxdWVzdBI1CghleGNoYW5nZRgBIAEoCzIeLm5leHVzLmNvbW1vbi52MS5Ub2tlbkV4Y2hhbmdlQgPgQQIiTQoVRXhjaGFuZ2VUb2tlblJlc3BvbnNlEjQKBnJlc3VsdBgBIAEoCzIkLm5leHVzLmNvbW1vbi52MS5Ub2tlbkV4Y2hhbmdlUmVzdWx0IhAKDkdldEp3a3NSZXF1ZXN0IjYKD0dldEp3a3NSZXNwb25zZRIjCgRqd2tzGAEgASgLMhUubmV4dXMuY29tbW9uLnYxLkp3a3MilQIKG0F1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YRIOCgZpc3N1ZXIYASABKAkSFgoOdG9rZW5fZW5kcG9pbnQYAiABKAkSEAoIandrc191cmkYAyABKAkSHQoVZ3JhbnRfdHlwZXNfc3VwcG9ydGVkGAQgAygJEi0KJXRva2VuX2VuZHBvaW50X2F1dGhfbWV0aG9kc19zdXBwb3J0ZWQYBSADKAkSOAowdG9rZW5fZW5kcG9pbnRfYXV0aF9zaWduaW5nX2FsZ192YWx1ZXNfc3VwcG9ydGVkGAYgAygJEjQKLHRva2VuX2V4Y2hhbmdlX3N1YmplY3RfdG9rZW5fdHlwZXNfc3VwcG9ydGVkGAcgAygJIicKJUdldEF1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YVJlcXVlc3QiaQomR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVzcG9uc2USPwoIbWV0YWRhdGEYASABKAsyLS5uZXh1cy5nYXRld2F5LnYxLkF1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YTLuDwoOR2F0ZXdheVNlcnZpY2USjwEKEVJlcXVlc3RDb25uZWN0aW9uEioubmV4dXMuZ2F0ZXdheS52MS5SZXF1ZXN0Q29ubmVjdGlvblJlcXVlc3QaKy5uZXh1cy5nYXRld2F5LnYxLlJlcXVlc3RDb25uZWN0aW9uUmVzcG9uc2UiIYLT5JMCGzoBKiIWL3YxL3JlcXVlc3QtY29ubmVjdGlvbhKXAQoPQ2hlY2tDb25uZWN0aW9uEigubmV4dXMuZ2F0ZXdheS52MS5DaGVja0Nvbm5lY3Rpb25SZXF1ZXN0GikubmV4dXMuZ2F0ZXdheS52MS5DaGVja0Nvbm5lY3Rpb25SZXNwb25zZSIvkAIBgtPkkwImEiQvdjEvY2hlY2stY29ubmVjdGlvbi97Y29ubmVjdGlvbl9pZH0SgwEKCEdldFRva2VuEiEubmV4dXMuZ2F0ZXdheS52MS5HZXRUb2tlblJlcXVlc3QaIi5uZXh1cy5nYXRld2F5LnYxLkdldFRva2VuUmVzcG9uc2UiMJACAYLT5JMCJ2IKY3JlZGVudGlhbBIZL3YxL3Rva2VuL3tjb25uZWN0aW9uX2lkfRKOAQoMUmVmcmVzaFRva2VuEiUubmV4dXMuZ2F0ZXdheS52MS5SZWZyZXNoVG9rZW5SZXF1ZXN0GiYubmV4dXMuZ2F0ZXdheS52MS5SZWZyZXNoVG9rZW5SZXNwb25zZSIvgtPkkwIpYgpjcmVkZW50aWFsIhsvdjEvcmVmcmVzaC97Y29ubmVjdGlvbl9pZH0SgQEKDFJlc29sdmVUb2tlbhIlLm5leHVzLmdhdGV3YXkudjEuUmVzb2x2ZVRva2VuUmVxdWVzdBomLm5leHVzLmdhdGV3YXkudjEuUmVzb2x2ZVRva2VuUmVzcG9uc2UiIpACAYLT5JMCGWIKY3JlZGVudGlhbBILL3YxL3Jlc29sdmUSegoNTGlzdFByb3ZpZGVycxImLm5leHVzLmdhdGV3YXkudjEuTGlzdFByb3ZpZGVyc1JlcXVlc3QaJy5uZXh1cy5nYXRld2F5LnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZSIYkAIBgtPkkwIPEg0vdjEvcHJvdmlkZXJzEogBChBHZXRDYXB0dXJlU2NoZW1hEikubmV4dXMuZ2F0ZXdheS52MS5HZXRDYXB0dXJlU2NoZW1hUmVxdWVzdBoqLm5leHVzLmdhdGV3YXkudjEuR2V0Q2FwdHVyZVNjaGVtYVJlc3BvbnNlIh2QAgGC0+STAhQSEi92MS9jYXB0dXJlLXNjaGVtYRKFAQoNQ3JlYXRlU2Vzc2lvbhImLm5leHVzLmdhdGV3YXkudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaJy5uZXh1cy5nYXRld2F5LnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZSIjgtPkkwIdOgRzcGVjYgdzZXNzaW9uIgwvdjEvc2Vzc2lvbnMShgEKCkdldFNlc3Npb24SIy5uZXh1cy5nYXRld2F5LnYxLkdldFNlc3Npb25SZXF1ZXN0GiQubmV4dXMuZ2F0ZXdheS52MS5HZXRTZXNzaW9uUmVzcG9uc2UiLZACAYLT5JMCJGIHc2Vzc2lvbhIZL3YxL3Nlc3Npb25zL3tzZXNzaW9uX2lkfRKMAQoNUmV2b2tlU2Vzc2lvbhImLm5leHVzLmdhdGV3YXkudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaJy5uZXh1cy5nYXRld2F5LnYxLlJldm9rZVNlc3Npb25SZXNwb25zZSIqgtPkkwIkYgdzZXNzaW9uKhkvdjEvc2Vzc2lvbnMve3Nlc3Npb25faWR9Eo4BCg1FeGNoYW5nZVRva2VuEiYubmV4dXMuZ2F0ZXdheS52MS5FeGNoYW5nZVRva2VuUmVxdWVzdBonLm5leHVzLmdhdGV3YXkudjEuRXhjaGFuZ2VUb2tlblJlc3BvbnNlIiyC0+STAiY6CGV4Y2hhbmdlYgZyZXN1bHQiEi92MS90b2tlbi1leGNoYW5nZRJ3CgdHZXRKd2tzEiAubmV4dXMuZ2F0ZXdheS52MS5HZXRKd2tzUmVxdWVzdBohLm5leHVzLmdhdGV3YXkudjEuR2V0Sndrc1Jlc3BvbnNlIieQAgGC0+STAh5iBGp3a3MSFi8ud2VsbC1rbm93bi9qd2tzLmpzb24S0QEKHkdldEF1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YRI3Lm5leHVzLmdhdGV3YXkudjEuR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVxdWVzdBo4Lm5leHVzLmdhdGV3YXkudjEuR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVzcG9uc2UiPJACAYLT5JMCM2IIbWV0YWRhdGESJy8ud2VsbC1rbm93bi9vYXV0aC1hdXRob3JpemF0aW9uLXNlcnZlchKPAQoRQ2FwdHVyZUNyZWRlbnRpYWwSKi5uZXh1cy5nYXRld2F5LnYxLkNhcHR1cmVDcmVkZW50aWFsUmVxdWVzdBorLm5leHVzLmdhdGV3YXkudjEuQ2FwdHVyZUNyZWRlbnRpYWxSZXNwb25zZSIhgtPkkwIbOgEqIhYvdjEvY2FwdHVyZS1jcmVkZW50aWFsYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_struct, file_nexus_common_v1_credential, file_nexus_common_v1_session]);
 
 /**
  * Request of RequestConnection.
@@ -364,6 +364,13 @@ export type ProviderInfo = Message<"nexus.gateway.v1.ProviderInfo"> & {
    * @generated from field: repeated string scopes = 6;
    */
   scopes: string[];
+
+  /**
+   * The template the provider was registered from; absent when none.
+   *
+   * @generated from field: nexus.gateway.v1.ProviderTemplateInfo template = 7;
+   */
+  template?: ProviderTemplateInfo | undefined;
 };
 
 /**
@@ -372,6 +379,70 @@ export type ProviderInfo = Message<"nexus.gateway.v1.ProviderInfo"> & {
  */
 export const ProviderInfoSchema: GenMessage<ProviderInfo> = /*@__PURE__*/
   messageDesc(file_nexus_gateway_v1_gateway_service, 10);
+
+/**
+ * What a provider's template says about it: where it is documented and how
+ * an operator registers it. Public, like the rest of the provider list.
+ *
+ * @generated from message nexus.gateway.v1.ProviderTemplateInfo
+ */
+export type ProviderTemplateInfo = Message<"nexus.gateway.v1.ProviderTemplateInfo"> & {
+  /**
+   * The template's name, for example `google`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The provider's name as people write it.
+   *
+   * @generated from field: string display_name = 2;
+   */
+  displayName: string;
+
+  /**
+   * The provider's documentation.
+   *
+   * @generated from field: string docs_url = 3;
+   */
+  docsUrl: string;
+
+  /**
+   * Where the app or key is created.
+   *
+   * @generated from field: string console_url = 4;
+   */
+  consoleUrl: string;
+
+  /**
+   * The redirect URI the provider must know (empty for static credentials).
+   *
+   * @generated from field: string redirect_uri = 5;
+   */
+  redirectUri: string;
+
+  /**
+   * The setup steps, in order.
+   *
+   * @generated from field: repeated string setup_steps = 6;
+   */
+  setupSteps: string[];
+
+  /**
+   * What refresh needs.
+   *
+   * @generated from field: string refresh = 7;
+   */
+  refresh: string;
+};
+
+/**
+ * Describes the message nexus.gateway.v1.ProviderTemplateInfo.
+ * Use `create(ProviderTemplateInfoSchema)` to create a new message.
+ */
+export const ProviderTemplateInfoSchema: GenMessage<ProviderTemplateInfo> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 11);
 
 /**
  * Request of ListProviders.
@@ -386,7 +457,7 @@ export type ListProvidersRequest = Message<"nexus.gateway.v1.ListProvidersReques
  * Use `create(ListProvidersRequestSchema)` to create a new message.
  */
 export const ListProvidersRequestSchema: GenMessage<ListProvidersRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 11);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 12);
 
 /**
  * Response of ListProviders.
@@ -407,7 +478,7 @@ export type ListProvidersResponse = Message<"nexus.gateway.v1.ListProvidersRespo
  * Use `create(ListProvidersResponseSchema)` to create a new message.
  */
 export const ListProvidersResponseSchema: GenMessage<ListProvidersResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 12);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 13);
 
 /**
  * Request of GetCaptureSchema.
@@ -428,7 +499,7 @@ export type GetCaptureSchemaRequest = Message<"nexus.gateway.v1.GetCaptureSchema
  * Use `create(GetCaptureSchemaRequestSchema)` to create a new message.
  */
 export const GetCaptureSchemaRequestSchema: GenMessage<GetCaptureSchemaRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 13);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 14);
 
 /**
  * Response of GetCaptureSchema.
@@ -456,7 +527,7 @@ export type GetCaptureSchemaResponse = Message<"nexus.gateway.v1.GetCaptureSchem
  * Use `create(GetCaptureSchemaResponseSchema)` to create a new message.
  */
 export const GetCaptureSchemaResponseSchema: GenMessage<GetCaptureSchemaResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 14);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 15);
 
 /**
  * Request of CaptureCredential.
@@ -484,7 +555,7 @@ export type CaptureCredentialRequest = Message<"nexus.gateway.v1.CaptureCredenti
  * Use `create(CaptureCredentialRequestSchema)` to create a new message.
  */
 export const CaptureCredentialRequestSchema: GenMessage<CaptureCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 15);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 16);
 
 /**
  * Response of CaptureCredential.
@@ -512,7 +583,7 @@ export type CaptureCredentialResponse = Message<"nexus.gateway.v1.CaptureCredent
  * Use `create(CaptureCredentialResponseSchema)` to create a new message.
  */
 export const CaptureCredentialResponseSchema: GenMessage<CaptureCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 16);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 17);
 
 /**
  * Request of CreateSession.
@@ -533,7 +604,7 @@ export type CreateSessionRequest = Message<"nexus.gateway.v1.CreateSessionReques
  * Use `create(CreateSessionRequestSchema)` to create a new message.
  */
 export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 17);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 18);
 
 /**
  * Response of CreateSession.
@@ -554,7 +625,7 @@ export type CreateSessionResponse = Message<"nexus.gateway.v1.CreateSessionRespo
  * Use `create(CreateSessionResponseSchema)` to create a new message.
  */
 export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 18);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 19);
 
 /**
  * Request of GetSession.
@@ -575,7 +646,7 @@ export type GetSessionRequest = Message<"nexus.gateway.v1.GetSessionRequest"> & 
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 19);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 20);
 
 /**
  * Response of GetSession.
@@ -596,7 +667,7 @@ export type GetSessionResponse = Message<"nexus.gateway.v1.GetSessionResponse"> 
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 20);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 21);
 
 /**
  * Request of RevokeSession.
@@ -617,7 +688,7 @@ export type RevokeSessionRequest = Message<"nexus.gateway.v1.RevokeSessionReques
  * Use `create(RevokeSessionRequestSchema)` to create a new message.
  */
 export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 21);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 22);
 
 /**
  * Response of RevokeSession.
@@ -638,7 +709,7 @@ export type RevokeSessionResponse = Message<"nexus.gateway.v1.RevokeSessionRespo
  * Use `create(RevokeSessionResponseSchema)` to create a new message.
  */
 export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 22);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 23);
 
 /**
  * Request of ExchangeToken.
@@ -659,7 +730,7 @@ export type ExchangeTokenRequest = Message<"nexus.gateway.v1.ExchangeTokenReques
  * Use `create(ExchangeTokenRequestSchema)` to create a new message.
  */
 export const ExchangeTokenRequestSchema: GenMessage<ExchangeTokenRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 23);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 24);
 
 /**
  * Response of ExchangeToken.
@@ -680,7 +751,7 @@ export type ExchangeTokenResponse = Message<"nexus.gateway.v1.ExchangeTokenRespo
  * Use `create(ExchangeTokenResponseSchema)` to create a new message.
  */
 export const ExchangeTokenResponseSchema: GenMessage<ExchangeTokenResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 24);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 25);
 
 /**
  * Request of GetJwks.
@@ -695,7 +766,7 @@ export type GetJwksRequest = Message<"nexus.gateway.v1.GetJwksRequest"> & {
  * Use `create(GetJwksRequestSchema)` to create a new message.
  */
 export const GetJwksRequestSchema: GenMessage<GetJwksRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 25);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 26);
 
 /**
  * Response of GetJwks.
@@ -716,7 +787,7 @@ export type GetJwksResponse = Message<"nexus.gateway.v1.GetJwksResponse"> & {
  * Use `create(GetJwksResponseSchema)` to create a new message.
  */
 export const GetJwksResponseSchema: GenMessage<GetJwksResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 26);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 27);
 
 /**
  * RFC 8414 metadata of the Gateway as the issuer of session tokens.
@@ -779,7 +850,7 @@ export type AuthorizationServerMetadata = Message<"nexus.gateway.v1.Authorizatio
  * Use `create(AuthorizationServerMetadataSchema)` to create a new message.
  */
 export const AuthorizationServerMetadataSchema: GenMessage<AuthorizationServerMetadata> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 27);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 28);
 
 /**
  * Request of GetAuthorizationServerMetadata.
@@ -794,7 +865,7 @@ export type GetAuthorizationServerMetadataRequest = Message<"nexus.gateway.v1.Ge
  * Use `create(GetAuthorizationServerMetadataRequestSchema)` to create a new message.
  */
 export const GetAuthorizationServerMetadataRequestSchema: GenMessage<GetAuthorizationServerMetadataRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 28);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 29);
 
 /**
  * Response of GetAuthorizationServerMetadata.
@@ -815,7 +886,7 @@ export type GetAuthorizationServerMetadataResponse = Message<"nexus.gateway.v1.G
  * Use `create(GetAuthorizationServerMetadataResponseSchema)` to create a new message.
  */
 export const GetAuthorizationServerMetadataResponseSchema: GenMessage<GetAuthorizationServerMetadataResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 29);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 30);
 
 /**
  * The public front door for agents and browsers.
