@@ -37,8 +37,9 @@ export function liveProvider(p: ProviderProfile): LiveProvider {
     id: p.id, name: p.name, version: p.version, hasClientSecret: p.hasClientSecret, clientSecretFingerprint: p.clientSecretFingerprint,
     createdAt: p.createTime === undefined ? 0 : timestampMs(p.createTime),
     fields: {
-      auth_type: p.authType, client_id: p.clientId, issuer: p.issuer, enable_discovery: p.enableDiscovery,
-      auth_url: p.authUrl, token_url: p.tokenUrl, scopes: [...p.scopes], description: p.description, category: p.category,
+      auth_type: p.authType, template: p.template, template_values: { ...p.templateValues },
+      client_id: p.clientId, issuer: p.issuer, enable_discovery: p.enableDiscovery,
+      auth_url: p.authUrl, token_url: p.tokenUrl, revocation_url: p.revocationUrl, scopes: [...p.scopes], description: p.description, category: p.category,
       api_base_url: p.apiBaseUrl, user_info_endpoint: p.userInfoEndpoint, aliases: [...p.aliases],
       "params.authorize_params": { ...params?.authorizeParams },
       "params.token_endpoint_auth_method": params?.tokenEndpointAuthMethod ?? "",
