@@ -20,6 +20,7 @@ import type { RunningService } from "../../src/runtime/node/start-broker.ts";
 import { startGateway } from "../../src/runtime/node/start-gateway.ts";
 import { freePort } from "../support/free-port.ts";
 import { type RegisteredAgent, registerAgent } from "../support/agents.ts";
+import { registerProvider } from "../support/broker-api.ts";
 import { startStack, type TestStack } from "../support/stack.ts";
 
 const shots = new URL("../../test-output/web-app/", import.meta.url).pathname;
@@ -123,6 +124,8 @@ describe("the web app in a browser", () => {
     }, { port: 0, logWrite: (l) => void stack.logs.push(l) });
     gateway = gatewayService.url;
     sandbox = await startSandbox({ port: 0, brokerBaseUrl: baseUrl, broker: { url: stack.broker.url, apiKey: stack.adminKey } });
+    // A provider registered from a template: the list shows the template's setup notes.
+    await registerProvider(stack, { name: "github", template: "github", client_id: "Iv1.0123456789abcdef", client_secret: "not-a-real-secret" });
     browser = await chromium.launch({ executablePath: process.env.NEXUS_CHROMIUM ?? "/usr/bin/chromium", headless: true, args: chromiumArgs });
     context = await browser.newContext({ viewport: { width: 1024, height: 900 } });
     page = await context.newPage();
@@ -155,8 +158,20 @@ describe("the web app in a browser", () => {
     assert.match(text, /Sandbox OpenID provider/);
     assert.equal(await page.getByRole("textbox", { name: "Agent key" }).inputValue(), agentKey, "prefilled from /config.json");
     assert.match(agentKey, /^nxa_/, "a registered agent's key");
-    assert.deepEqual(await page.locator("#provider option").allInnerTexts(), ["Choose a provider…", "sandbox (oauth2)", "sandbox-api (api_key)"]);
+    assert.deepEqual(await page.locator("#provider option").allInnerTexts(), ["Choose a provider…", "github (oauth2)", "sandbox (oauth2)", "sandbox-api (api_key)"]);
     await screenshot(page, "providers");
+  });
+
+  it("shows a templated provider's setup notes: where to create the app, the redirect URI, the steps", async () => {
+    const item = page.locator("#providers li", { has: page.getByRole("heading", { name: "github", exact: true }) });
+    assert.match(await item.innerText(), /template github/);
+    await item.getByText("Setup notes: GitHub (OAuth app)").click();
+    const notes = await item.locator("details").innerText();
+    assert.match(notes, new RegExp(`Redirect URI to give the provider: ${stack.brokerEnv.BASE_URL}/auth/callback`));
+    assert.match(notes, /Authorization callback URL/);
+    assert.equal(await item.getByRole("link", { name: "Provider documentation" }).getAttribute("href"),
+      "https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps");
+    await screenshot(page, "template-setup-notes");
   });
 
   it("gives every input and select a label", async () => {
@@ -302,15 +317,16 @@ describe("the web app in a browser", () => {
       const p = await phone.newPage();
       await p.goto(gateway);
       await p.locator("#providers").getByRole("heading", { name: "sandbox-api", exact: true }).waitFor();
-      assert.ok(await pageWidth(p) <= 360, `no horizontal scroll: ${await pageWidth(p)}`);
+      await p.getByText("Setup notes: GitHub (OAuth app)").click();
+      assert.ok(await pageWidth(p) <= 360, `no horizontal scroll, setup notes open: ${await pageWidth(p)}`);
       await screenshot(p, "phone-start");
 
       // Keyboard only: type into the focused field, pick with the arrow keys, Tab to the button, Enter.
       await p.locator("#workspace").focus();
       await p.keyboard.type("phone");
       await p.keyboard.press("Tab");
-      await p.keyboard.press("ArrowDown");
-      await p.keyboard.press("ArrowDown");
+      // github (from a template), sandbox, sandbox-api.
+      for (let i = 0; i < 3; i++) await p.keyboard.press("ArrowDown");
       assert.equal(await p.locator("#provider").inputValue(), "sandbox-api");
       await p.keyboard.press("Tab");
       const focused = await p.evaluate(() => {

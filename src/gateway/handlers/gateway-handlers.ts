@@ -1,5 +1,6 @@
 import { type CallOptions, Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.ts";
+import type { ProviderTemplate } from "../../../gen/nexus/broker/v1/provider_service_pb.ts";
 import type { GatewayService } from "../../../gen/nexus/gateway/v1/gateway_service_pb.ts";
 import { reasonOf, withReason } from "../../shared/connect-errors.ts";
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
@@ -12,8 +13,9 @@ import { assertionAlgorithms } from "../../shared/assertion-algorithms.ts";
 
 /**
  * The public GatewayService: each RPC validates its input, then makes one
- * call to the Broker carrying the agent's deadline, cancellation and
- * identity. The Broker's errors reach the agent with their code and reason.
+ * call to the Broker (ListProviders two, when a provider came from a
+ * template) carrying the agent's deadline, cancellation and identity. The
+ * Broker's errors reach the agent with their code and reason.
  */
 export function createGatewayHandlers(broker: BrokerClients, logger: Logger, publicUrl: string): ServiceImpl<typeof GatewayService> {
   function options(ctx: HandlerContext): CallOptions {
@@ -73,10 +75,23 @@ export function createGatewayHandlers(broker: BrokerClients, logger: Logger, pub
     },
     async listProviders(_req, ctx) {
       const r = await relay(() => broker.providers.listProviders({}, options(ctx)));
+      // A second call only when a provider came from a template: its setup notes are in the catalogue.
+      const templates = r.providers.some((p) => p.template !== "")
+        ? new Map((await relay(() => broker.providers.listProviderTemplates({}, options(ctx)))).templates.map((t) => [t.name, t]))
+        : new Map<string, ProviderTemplate>();
       return {
-        providers: r.providers.map((p) => ({
-          id: p.id, name: p.name, authType: p.authType, category: p.category, description: p.description, scopes: p.scopes,
-        })),
+        providers: r.providers.map((p) => {
+          const t = templates.get(p.template);
+          return {
+            id: p.id, name: p.name, authType: p.authType, category: p.category, description: p.description, scopes: p.scopes,
+            ...(t === undefined ? {} : {
+              template: {
+                name: t.name, displayName: t.displayName, docsUrl: t.docsUrl, consoleUrl: t.setup?.consoleUrl ?? "",
+                redirectUri: t.setup?.redirectUri ?? "", setupSteps: [...(t.setup?.steps ?? [])], refresh: t.setup?.refresh ?? "",
+              },
+            }),
+          };
+        }),
       };
     },
     async getCaptureSchema(req, ctx) {
