@@ -24,7 +24,10 @@ const dataDir = "providers/templates";
 
 /** Every generated file, by path relative to the repository root, with its content. */
 export function generate(): Map<string, string> {
-  const names = readdirSync(join(root, dataDir)).filter((f) => f.endsWith(".json")).sort();
+  const all = readdirSync(join(root, dataDir));
+  const names = all.filter((f) => f.endsWith(".json")).sort();
+  const orphans = all.filter((f) => f.endsWith(".md") && !names.includes(f.replace(/\.md$/, ".json")));
+  if (orphans.length > 0) throw new Error(`${orphans.map((f) => `${dataDir}/${f}`).join(", ")}: no template of that name`);
   const files = names.map((file) => ({ file: `${dataDir}/${file}`, data: JSON.parse(readFileSync(join(root, dataDir, file), "utf8")) as unknown }));
   const catalogue = loadTemplateCatalogue(files);
   const out = new Map<string, string>();
