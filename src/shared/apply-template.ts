@@ -4,10 +4,10 @@
  * field the profile gives laid over it. Profiles here are in the API's JSON
  * shape (snake_case, as REST bodies and `nexus` manifests write them), so
  * the Broker (at CreateProvider and UpdateProvider) and the `nexus` command
- * (to plan) make the same profile from the same input. Pure.
+ * (to plan) make the same profile from the same input. Pure, and imports
+ * nothing of the Broker's: the `nexus` package carries this file.
  */
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import { invalidArgument } from "./errors.ts";
 
 /** A value a template needs from the profile. */
 export interface TemplatePlaceholder {
@@ -26,6 +26,11 @@ export interface TemplateProfile {
   readonly placeholders: readonly TemplatePlaceholder[];
 }
 
+/** The profile made whole, or why it cannot be: the field at fault (`profile.template_values.tenant`) and what is wrong. */
+export type TemplateResult =
+  | { readonly ok: true; readonly profile: JsonObject }
+  | { readonly ok: false; readonly field: string; readonly message: string };
+
 /** Longest placeholder value: a host label or a tenant id, never a URL. */
 const maxValueLength = 128;
 
@@ -33,17 +38,17 @@ const maxValueLength = 128;
  * `profile` with `template` applied. A field the profile gives (a non-empty
  * string, list or object, or any boolean) replaces the template's; inside
  * `params`, keys are replaced one by one and `authorize_params` entries too.
- * Applying the result again gives the same result.
- *
- * @throws NexusError invalid_argument naming `profile.template_values.<name>`
- * for a missing, unknown or malformed value, or `profile.auth_type` when it
- * contradicts the template.
+ * Applying the result again gives the same result. Refused, naming the
+ * field: a missing, unknown or malformed template value
+ * (`profile.template_values.<name>`), and an `auth_type` that contradicts
+ * the template.
  */
-export function applyTemplate(profile: JsonObject, template: TemplateProfile): JsonObject {
+export function applyTemplate(profile: JsonObject, template: TemplateProfile): TemplateResult {
   const values = templateValues(profile.template_values, template);
+  if (!isValues(values)) return values;
   const filled = fill(template.profile, values) as JsonObject;
   if (given(profile.auth_type) && profile.auth_type !== filled.auth_type) {
-    throw invalidArgument("profile.auth_type", `template "${template.name}" is for ${String(filled.auth_type)} providers; leave auth_type out or give ${String(filled.auth_type)}`);
+    return refused("profile.auth_type", `template "${template.name}" is for ${String(filled.auth_type)} providers; leave auth_type out or give ${String(filled.auth_type)}`);
   }
   const out: JsonObject = { ...filled };
   for (const [key, value] of Object.entries(profile)) {
@@ -59,16 +64,26 @@ export function applyTemplate(profile: JsonObject, template: TemplateProfile): J
   if (Object.keys(merged).length > 0) out.params = merged;
   out.template = template.name;
   out.template_values = { ...values };
-  return out;
+  return { ok: true, profile: out };
 }
 
-function templateValues(raw: JsonValue | undefined, template: TemplateProfile): Record<string, string> {
+type Refusal = Extract<TemplateResult, { ok: false }>;
+
+function refused(field: string, message: string): Refusal {
+  return { ok: false, field, message };
+}
+
+function isValues(v: Record<string, string> | Refusal): v is Record<string, string> {
+  return !("ok" in v && v.ok === false);
+}
+
+function templateValues(raw: JsonValue | undefined, template: TemplateProfile): Record<string, string> | Refusal {
   const given = isObject(raw) ? raw : {};
   const names = template.placeholders.map((p) => p.name);
   for (const key of Object.keys(given)) {
     if (!names.includes(key)) {
       const known = names.length === 0 ? "it has none" : `it has ${names.join(", ")}`;
-      throw invalidArgument(`profile.template_values.${key.slice(0, 64)}`, `is not a placeholder of template "${template.name}" (${known})`);
+      return refused(`profile.template_values.${key.slice(0, 64)}`, `is not a placeholder of template "${template.name}" (${known})`);
     }
   }
   const values: Record<string, string> = {};
@@ -76,11 +91,11 @@ function templateValues(raw: JsonValue | undefined, template: TemplateProfile): 
     const field = `profile.template_values.${p.name}`;
     const value = given[p.name];
     if (value === undefined || value === null || value === "") {
-      throw invalidArgument(field, `is required by template "${template.name}": ${p.description} (for example ${JSON.stringify(p.example)})`);
+      return refused(field, `is required by template "${template.name}": ${p.description} (for example ${JSON.stringify(p.example)})`);
     }
-    if (typeof value !== "string") throw invalidArgument(field, "must be a string");
+    if (typeof value !== "string") return refused(field, "must be a string");
     if (value.length > maxValueLength || !new RegExp(p.pattern, "u").test(value)) {
-      throw invalidArgument(field, `must match ${p.pattern} (${p.title}), for example ${JSON.stringify(p.example)}`);
+      return refused(field, `must match ${p.pattern} (${p.title}), for example ${JSON.stringify(p.example)}`);
     }
     values[p.name] = value;
   }

@@ -17,7 +17,13 @@ import { loadTemplateCatalogue, type TemplateFile } from "../../src/broker/templ
 import { providerTemplateSchema } from "../../src/broker/templates/template-schema.ts";
 import { templateFiles } from "../../src/broker/templates/template-files.ts";
 import { applyTemplate, type TemplateProfile } from "../../src/shared/apply-template.ts";
-import { NexusError } from "../../src/shared/errors.ts";
+
+/** The profile applyTemplate made; fails the test on a refusal. */
+function applied(profile: JsonObject, template: TemplateProfile): JsonObject {
+  const result = applyTemplate(profile, template);
+  if (!result.ok) assert.fail(`${result.field}: ${result.message}`);
+  return result.profile;
+}
 
 const catalogue = loadTemplateCatalogue(templateFiles);
 const patterns = createCredentialPatterns();
@@ -53,7 +59,7 @@ describe("shipped templates", () => {
       const values = Object.fromEntries(t.placeholders.map((p) => [p.name, p.example]));
       const oauth = t.profile.auth_type === "oauth2";
       const given: JsonObject = { name: t.name, template: t.name, ...(oauth ? { client_id: "id", client_secret: "secret" } : {}), template_values: values };
-      const draft = draftFromProto(fromJson(ProviderProfileSchema, applyTemplate(given, t)));
+      const draft = draftFromProto(fromJson(ProviderProfileSchema, applied(given, t)));
       const valid = validateDraft(draft, { hasStoredSecret: false, allowHttpLoopback: false, patterns });
       assert.equal(valid.template, t.name);
       const filled = JSON.stringify({ ...valid, params: { ...valid.params, credentialSchema: null } });
@@ -127,7 +133,7 @@ describe("applyTemplate()", () => {
   };
 
   it("fills placeholders, lays given fields over the template's and keeps empty ones from hiding them", () => {
-    const out = applyTemplate({ name: "x", template: "acme", template_values: { host: "north" }, scopes: [], description: "", params: { authorize_params: { prompt: "none" } } }, template);
+    const out = applied({ name: "x", template: "acme", template_values: { host: "north" }, scopes: [], description: "", params: { authorize_params: { prompt: "none" } } }, template);
     assert.equal(out.auth_url, "https://north.acme.example/authorize");
     assert.deepEqual(out.scopes, ["a", "b"], "an empty list gives nothing");
     assert.deepEqual((out.params as JsonObject).authorize_params, { prompt: "none", access_type: "offline" });
@@ -137,25 +143,19 @@ describe("applyTemplate()", () => {
   });
 
   it("gives the same profile when applied again", () => {
-    const once = applyTemplate({ name: "x", template: "acme", template_values: { host: "north" }, scopes: ["c"] }, template);
-    assert.deepEqual(applyTemplate(once, template), once);
+    const once = applied({ name: "x", template: "acme", template_values: { host: "north" }, scopes: ["c"] }, template);
+    assert.deepEqual(applied(once, template), once);
   });
 
   it("never fills a placeholder from a given field, only the template's", () => {
-    const out = applyTemplate({ template_values: { host: "north" }, token_url: "https://{host}.other.example/t" }, template);
+    const out = applied({ template_values: { host: "north" }, token_url: "https://{host}.other.example/t" }, template);
     assert.equal(out.token_url, "https://{host}.other.example/t");
   });
 
   it("refuses missing, malformed and unknown values, naming each field", () => {
     const reason = (profile: JsonObject) => {
-      try {
-        applyTemplate(profile, template);
-      } catch (error) {
-        assert.ok(error instanceof NexusError);
-        assert.equal(error.reason, "invalid_argument");
-        return error.message;
-      }
-      return "accepted";
+      const result = applyTemplate(profile, template);
+      return result.ok ? "accepted" : `${result.field}: ${result.message}`;
     };
     assert.match(reason({}), /^profile\.template_values\.host: .*required.*tenant's host label/);
     assert.match(reason({ template_values: { host: "north.evil.example/" } }), /^profile\.template_values\.host: .*must match/);

@@ -4,6 +4,7 @@ import {
   type ProviderProfile, ProviderProfileSchema, type ProviderTemplate as ProviderTemplateProto, ProviderTemplateSchema,
 } from "../../../gen/nexus/broker/v1/provider_service_pb.ts";
 import { applyTemplate } from "../../shared/apply-template.ts";
+import { invalidArgument } from "../../shared/errors.ts";
 import type { ProviderService } from "../services/provider-service.ts";
 import type { ProviderTemplate } from "../templates/template-catalogue.ts";
 
@@ -17,7 +18,9 @@ export function profileWithTemplate(profile: ProviderProfile | undefined, provid
   if (profile === undefined || name === "") return profile;
   const template = providers.getTemplate(name);
   const given = toJson(ProviderProfileSchema, profile, { useProtoFieldName: true }) as JsonObject;
-  return fromJson(ProviderProfileSchema, applyTemplate(given, template));
+  const applied = applyTemplate(given, template);
+  if (!applied.ok) throw invalidArgument(applied.field, applied.message);
+  return fromJson(ProviderProfileSchema, applied.profile);
 }
 
 /** A template as ListProviderTemplates answers it, with this Broker's redirect URI in its setup. */

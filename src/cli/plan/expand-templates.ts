@@ -2,7 +2,6 @@ import type { ProviderTemplate } from "../../../gen/nexus/broker/v1/provider_ser
 import { type JsonObject as ProtoJsonObject, toJson } from "@bufbuild/protobuf";
 import { ProviderProfileSchema } from "../../../gen/nexus/broker/v1/provider_service_pb.ts";
 import { applyTemplate, type TemplateProfile } from "../../shared/apply-template.ts";
-import { NexusError } from "../../shared/errors.ts";
 import type { BrokerAdmin } from "../broker-admin.ts";
 import { ManifestError, type ManifestProblem } from "../manifest/manifest-error.ts";
 import type { ManifestProvider, ResolvedManifest } from "../manifest/manifest-types.ts";
@@ -32,15 +31,11 @@ export async function expandTemplates(broker: BrokerAdmin, resolved: ResolvedMan
       problem(["providers", i, "template"], `the Broker has no template "${name}" (it has: ${[...byName.keys()].join(", ")})`);
       return p;
     }
-    try {
-      return { ...p, entry: applyTemplate(p.entry as unknown as ProtoJsonObject, template) as unknown as ManifestProvider };
-    } catch (error) {
-      if (!(error instanceof NexusError)) throw error;
-      // "profile.template_values.tenant: is required ..." -> providers[i].template_values.tenant
-      const field = (error.field ?? "profile").replace(/^profile\.?/, "");
-      problem(["providers", i, ...field.split(".").filter((s) => s !== "")], error.message.replace(/^[^:]*: /, ""));
-      return p;
-    }
+    const applied = applyTemplate(p.entry as unknown as ProtoJsonObject, template);
+    if (applied.ok) return { ...p, entry: applied.profile as unknown as ManifestProvider };
+    // profile.template_values.tenant -> providers[i].template_values.tenant
+    problem(["providers", i, ...applied.field.replace(/^profile\.?/, "").split(".").filter((s) => s !== "")], applied.message);
+    return p;
   });
   if (problems.length > 0) throw new ManifestError(resolved.file, problems);
   return { ...resolved, providers };
