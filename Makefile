@@ -82,5 +82,6 @@ bench: build ## Benchmarks (not part of make test): refresh storm, then token re
 	$(NPX) tsx bench/refresh-storm.ts --built
 	$(NPX) tsx bench/token-retrieval.ts --built --soak 300 $(BENCH_ARGS)
 
-clean: ## Remove node_modules and local development data (.nexus/)
+clean: ## Remove node_modules and local development data (.nexus/, and the data it links to when run as root)
+	@if [ -L .nexus/pgdata ]; then rm -rf "$$(readlink -f .nexus/pgdata)"; fi
 	rm -rf node_modules .nexus test-output
