@@ -40,19 +40,30 @@ function cannotStart(what: string, problems: readonly string[]): never {
   process.exit(1);
 }
 
+const brokerPort = Number(process.env.BROKER_PORT ?? 8080);
+const gatewayPort = Number(process.env.GATEWAY_PORT ?? 8090);
+const sandboxPort = Number(process.env.NEXUS_SANDBOX_PORT ?? 8070);
+const baseUrl = process.env.BASE_URL ?? `http://localhost:${brokerPort}`;
+
+// Every port is checked before anything starts or is written, so that a taken one is the first and only thing said.
+const wanted: [variable: string, port: number, host: string][] = [["BROKER_PORT", brokerPort, "0.0.0.0"], ["GATEWAY_PORT", gatewayPort, "0.0.0.0"]];
+if (sandboxWanted()) {
+  wanted.push(["NEXUS_SANDBOX_PORT", sandboxPort, "127.0.0.1"], ["NEXUS_SANDBOX_PORT (the sandbox API uses the port after it)", sandboxPort + 1, "127.0.0.1"]);
+}
+const busy: string[] = [];
+for (const [variable, port, host] of wanted) if (!(await portIsFree(port, host))) busy.push(busyPortMessage(port, variable));
+if (busy.length > 0) cannotStart("the development stack", busy);
+
 const keys = await loadDevelopmentKeys(keysFile);
 if (keys.removedUnscopedKey) {
   process.stderr.write("Removed the unscoped AGENT_API_KEYS key from .nexus/dev.env: make run now registers a development agent instead.\n");
 }
 
-const brokerPort = Number(process.env.BROKER_PORT ?? 8080);
-const gatewayPort = Number(process.env.GATEWAY_PORT ?? 8090);
-const sandboxPort = Number(process.env.NEXUS_SANDBOX_PORT ?? 8070);
 const defaults: Record<string, string> = {
   ...keys.serviceEnv,
   BROKER_PORT: String(brokerPort),
   GATEWAY_PORT: String(gatewayPort),
-  BASE_URL: `http://localhost:${brokerPort}`,
+  BASE_URL: baseUrl,
   ALLOWED_RETURN_DOMAINS: "localhost,127.0.0.1",
   ALLOW_HTTP_LOOPBACK_PROVIDERS: "true",
   BROKER_URL: `http://127.0.0.1:${brokerPort}`,
@@ -62,15 +73,6 @@ const defaults: Record<string, string> = {
 };
 // Whatever the environment sets wins over the development defaults.
 const env: Record<string, string | undefined> = { ...defaults, ...process.env };
-
-// Every port is checked before anything starts, so that a taken one is the first and only thing said.
-const wanted: [variable: string, port: number, host: string][] = [["BROKER_PORT", brokerPort, "0.0.0.0"], ["GATEWAY_PORT", gatewayPort, "0.0.0.0"]];
-if (sandboxWanted()) {
-  wanted.push(["NEXUS_SANDBOX_PORT", sandboxPort, "127.0.0.1"], ["NEXUS_SANDBOX_PORT (the sandbox API uses the port after it)", sandboxPort + 1, "127.0.0.1"]);
-}
-const busy: string[] = [];
-for (const [variable, port, host] of wanted) if (!(await portIsFree(port, host))) busy.push(busyPortMessage(port, variable));
-if (busy.length > 0) cannotStart("the development stack", busy);
 
 let pg: RunningPostgres | undefined;
 if (env.DATABASE_URL === undefined || env.DATABASE_URL.trim() === "") {
@@ -113,7 +115,7 @@ async function prepareAgent(): Promise<void> {
 function sandboxWanted(): boolean {
   if ((process.env.NEXUS_SANDBOX ?? "").toLowerCase() === "off") return false;
   if (process.env.ENCRYPTION_KEY !== undefined || process.env.ENCRYPTION_KEYS !== undefined) return false;
-  const host = new URL(env.BASE_URL ?? "http://localhost").hostname;
+  const host = new URL(baseUrl).hostname;
   return host === "localhost" || host === "127.0.0.1" || host === "[::1]";
 }
 let sandbox: Sandbox | undefined;
@@ -121,6 +123,8 @@ async function startDevSandbox(): Promise<void> {
   if (!sandboxWanted()) return;
   sandbox = await startSandbox({
     port: sandboxPort,
+    // Its grants and tokens survive a restart, as the Broker's connections do.
+    stateFile: `${stateDir}/sandbox.json`,
     brokerBaseUrl: env.BASE_URL ?? "",
     broker: { url: `http://127.0.0.1:${env.BROKER_PORT}`, apiKey: env.API_KEY ?? "" },
   });
