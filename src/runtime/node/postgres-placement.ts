@@ -3,6 +3,7 @@ import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync } from "
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, rmdir, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { lastProblem } from "./postgres-process.ts";
 
 /** The account PostgreSQL runs as when Nexus runs as root (PostgreSQL refuses root). */
 export interface RunAs {
@@ -57,9 +58,8 @@ export async function placePostgres(options: PlacementOptions): Promise<Postgres
     nativeDir = await stageBinaries(options.nativeDir, await stageDir());
     notes.push(`PostgreSQL runs as the postgres user, who cannot enter ${binBlocked}: it runs from a copy in ${nativeDir}.`);
   }
-  if (!canRun(runAs, nativeDir)) {
-    throw new Error(`the postgres user cannot run ${nativeDir}/bin/postgres: remove that folder (or fix its permissions) and start again`);
-  }
+  const cannot = cannotRun(runAs, nativeDir);
+  if (cannot !== undefined) throw new Error(`the postgres user cannot run ${nativeDir}/bin/postgres: ${cannot}`);
 
   const dataDir = await linkedData(options.dataDir);
   const dataBlocked = blockedAt(runAs, dirname(dataDir));
@@ -109,8 +109,11 @@ function blockedAt(user: RunAs, path: string): string | undefined {
   return result.stdout || absolute;
 }
 
-function canRun(user: RunAs, nativeDir: string): boolean {
-  return spawnSync(join(nativeDir, "bin", "postgres"), ["--version"], { uid: user.uid, gid: user.gid, cwd: "/", stdio: "ignore" }).status === 0;
+/** Why `user` cannot run the binaries, with what to do; undefined when they run. */
+function cannotRun(user: RunAs, nativeDir: string): string | undefined {
+  const result = spawnSync(join(nativeDir, "bin", "postgres"), ["--version"], { uid: user.uid, gid: user.gid, cwd: "/", encoding: "utf8" });
+  if (result.status === 0) return undefined;
+  return lastProblem(`${result.stderr ?? ""}`) ?? `${result.error?.message ?? `exit code ${result.status}`}; remove that folder (or fix its permissions) and start again`;
 }
 
 /** A folder of this user's, closed to writes by others, that the postgres user can enter. */

