@@ -49,6 +49,7 @@ let capture: { readonly state: string; readonly fields: CaptureFields } | undefi
 
 const connection = createConnectionPanel({
   client,
+  gatewayUrl: location.origin,
   elements: {
     section: byId("connection", HTMLElement),
     title: byId("connection-title", HTMLHeadingElement),
