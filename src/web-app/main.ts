@@ -185,8 +185,10 @@ async function submitCapture(event: SubmitEvent): Promise<void> {
     replace(el.captureFields);
     void connection.follow(captured.connectionId, { focus: true });
   } catch (error) {
-    // The form stays, with what was typed: most failures are a mistyped key.
-    showProblem("The credential was not accepted", explainError(error), true, el.capture);
+    // The form stays, with what was typed: most failures are a mistyped key, and the Broker names the field.
+    const p = explainError(error);
+    showProblem("The credential was not accepted", p, true, el.capture);
+    capture?.fields.markInvalid(p.field?.startsWith("credentials.") === true ? p.field.slice("credentials.".length) : undefined);
   } finally {
     setBusy(el.captureForm, false);
   }

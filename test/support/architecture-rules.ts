@@ -48,8 +48,8 @@ export const rules: readonly Rule[] = [
     name: "broker domain is pure",
     applies: under("src/broker/domain/"),
     // Packages resolve to "" and are forbidden too: the domain imports nothing but itself, the error type
-    // and rules shared with the Gateway and clients (plain constants).
-    forbids: (t) => !t.startsWith("src/broker/domain/") && t !== "src/shared/errors.ts" && t !== "src/shared/assertion-algorithms.ts",
+    // and rules shared with the Gateway and clients (plain constants and the input rules).
+    forbids: (t) => !t.startsWith("src/broker/domain/") && !["src/shared/errors.ts", "src/shared/assertion-algorithms.ts", "src/shared/input-rules.ts"].includes(t),
   },
   {
     name: "the Gateway reaches the Broker only over RPC",

@@ -5,9 +5,10 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.ts";
 import {
-  CaptureCredentialResponseSchema, CheckConnectionResponseSchema, GatewayService, GetCaptureSchemaResponseSchema,
-  ListProvidersResponseSchema, RequestConnectionRequestSchema, RequestConnectionResponseSchema,
+  CaptureCredentialResponseSchema, CheckConnectionResponseSchema, GatewayService, ListProvidersResponseSchema,
+  RequestConnectionRequestSchema, RequestConnectionResponseSchema,
 } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
+import { GetCaptureSchemaResponseSchema } from "../../gen/nexus/common/v1/capture_pb.ts";
 import { CredentialSchema } from "../../gen/nexus/common/v1/credential_pb.ts";
 import { grpcJsClient } from "./grpc-js.ts";
 

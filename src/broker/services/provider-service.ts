@@ -1,5 +1,5 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
-import { parseProviderName, parseUuid } from "../domain/input-rules.ts";
+import { parseProviderName, parseUuid } from "../../shared/input-rules.ts";
 import type { ProviderWrite } from "../domain/ports.ts";
 import { authTypeImmutable, type Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";

@@ -1,6 +1,6 @@
 import { NexusError } from "../../shared/errors.ts";
 import type { Connection } from "../domain/connection.ts";
-import { parseProviderName, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import { parseProviderName, parseUuid, parseWorkspaceId } from "../../shared/input-rules.ts";
 import { agentScope, assertMayUse, auditCaller, type Principal } from "../domain/principal.ts";
 import type { CachedAnswer, CredentialCache } from "./credential-cache.ts";
 import { type CredentialPayload, credentialPayload } from "./credential-payload.ts";

@@ -122,7 +122,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     }
     const page = await options.pages?.(request, url);
     if (page !== undefined) return page;
-    return errorResponse("not_found", `no route for ${request.method} ${url.pathname}`);
+    // The path in ErrorInfo lets a client tell "no such route here" (a wrong base URL) from a missing resource.
+    return errorResponse("not_found", `no route for ${request.method} ${url.pathname}`, { details: { metadata: { method: request.method, path: url.pathname } } });
   }
 
   async function handle(request: UniversalServerRequest): Promise<UniversalServerResponse> {
