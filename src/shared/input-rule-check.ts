@@ -7,7 +7,7 @@ import {
 } from "./input-rules.ts";
 
 /** What a field of each rule holds, and how the rule reads it (returning the value as Nexus reads it). */
-interface RuleDef {
+export interface RuleDef {
   readonly kind: "string" | "strings" | "string map" | "int32";
   readonly apply: (value: never, field: string) => unknown;
   /** The rule refuses control characters itself, with a reason of its own. */
@@ -30,16 +30,17 @@ const ruleDefs: { readonly [R in Exclude<InputRule, typeof InputRule.UNSPECIFIED
 };
 
 /** One field to check: its own rule, or the plan of the message it holds. */
-interface Step {
+export interface RuleStep {
   readonly field: DescField;
   readonly rule?: RuleDef;
   readonly required: boolean;
-  readonly nested?: Plan;
+  readonly nested?: RulePlan;
 }
-type Plan = readonly Step[];
+/** The fields of a message type to check, in field order. */
+export type RulePlan = readonly RuleStep[];
 
 /** Per message type; an empty plan when nothing in it, at any depth, has a rule. */
-const plans = new Map<string, Plan>();
+const plans = new Map<string, RulePlan>();
 
 /**
  * Applies the input rules the contract names (`(nexus.common.v1.input_rule)`)
@@ -65,12 +66,12 @@ export function checkInputRules(schema: DescMessage, message: object, path = "")
 }
 
 /** The fields of `schema` with a rule, and the message fields that lead to some; checked against the rule's kind. */
-export function planFor(schema: DescMessage, visiting: Set<string>): Plan {
+export function planFor(schema: DescMessage, visiting: Set<string>): RulePlan {
   const known = plans.get(schema.typeName);
   if (known !== undefined) return known;
   if (visiting.has(schema.typeName) || schema.typeName.startsWith("google.protobuf.")) return [];
   visiting.add(schema.typeName);
-  const steps: Step[] = [];
+  const steps: RuleStep[] = [];
   for (const field of schema.fields) {
     const rule = getOption(field, input_rule);
     if (rule !== InputRule.UNSPECIFIED) {
@@ -95,7 +96,7 @@ export function planFor(schema: DescMessage, visiting: Set<string>): Plan {
  */
 export function fieldsOwningControlCharacters(schema: DescMessage): Set<string> {
   const out = new Set<string>();
-  const visit = (plan: Plan) => {
+  const visit = (plan: RulePlan) => {
     for (const step of plan) {
       if (step.rule?.ownsControlCharacters === true) out.add(`${step.field.parent.typeName}.${step.field.name}`);
       if (step.nested !== undefined) visit(step.nested);

@@ -54,6 +54,8 @@ export const inputLimits = {
   clientIdLength: 512,
   /** An OAuth client secret, in characters. */
   clientSecretLength: 2048,
+  /** Secrets fingerprinted in one call (`nexus plan` compares client secrets by fingerprint). */
+  fingerprintSecrets: 100,
   /** Keys in an agent's JWK Set, and its size in bytes of JSON. */
   jwksKeys: 10,
   jwksBytes: 32 * 1024,

@@ -11,6 +11,7 @@ import { addProtocolErrorReasons } from "./protocol-error-reasons.ts";
 import { registerReflection } from "./reflection-service.ts";
 import { createRestTranscoder, type RestRouteInfo } from "./rest-transcoder.ts";
 import { toConnectError } from "../connect-errors.ts";
+import { inputPatterns } from "../input-rules.ts";
 
 /** Extra non-RPC route, for example a static page; answers undefined to pass. */
 export type PageHandler = (request: UniversalServerRequest, url: URL) => Promise<UniversalServerResponse | undefined>;
@@ -187,6 +188,6 @@ function oversizedHeader(header: Headers, limit: number): string | undefined {
  */
 export function redactPath(pathname: string): string {
   return pathname.split("/").map((segment) =>
-    /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(segment) || /^nx[a-z]*_/.test(segment) || (segment.length > 40 && !/^[0-9a-f-]{36}$/.test(segment))
+    inputPatterns.compactJws.test(segment) || /^nx[a-z]*_/.test(segment) || (segment.length > 40 && !inputPatterns.uuid.test(segment))
       ? "[redacted]" : segment).join("/");
 }
