@@ -201,14 +201,13 @@ export function credentialRefusal(name: string, problem: string, field = "creden
 }
 
 /**
- * Captured credential fields, before the provider's schema is applied: at
- * least one, at most 20, named like `api_key`, each value at most 8192 code
- * points with no control characters.
+ * Captured credential fields, before the provider's schema is applied (which
+ * says which fields are required): at most 20, named like `api_key`, each
+ * value at most 8192 code points with no control characters.
  */
 export function parseCredentialFields(values: Readonly<Record<string, string>>, field = "credentials"): Record<string, string> {
   const names = Object.keys(values);
   const refuse = (problem: string) => new NexusError("credential_invalid", `${field} ${problem}`, { field, description: problem });
-  if (names.length === 0) throw refuse("is required: enter the fields the provider asks for");
   if (names.length > inputLimits.credentialFields) throw refuse(`may hold at most ${inputLimits.credentialFields} fields`);
   // A name that breaks the pattern is not echoed: it is user input.
   if (!names.every((name) => inputPatterns.credentialField.test(name))) throw refuse("hold a field this provider does not define");

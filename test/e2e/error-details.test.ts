@@ -19,6 +19,8 @@ import { freePort } from "../support/free-port.ts";
 import {
   connectJsonClient, GatewayCallError, type GatewayTestClient, grpcClient, grpcWebClient, restClient,
 } from "../support/gateway-clients.ts";
+import type { FakeProvider } from "../support/fake-provider.ts";
+import { type SecurityHarness, startFakeProvider, startSecurityHarness } from "../support/security-harness.ts";
 import { startStack, type TestStack } from "../support/stack.ts";
 
 async function rejection(p: Promise<unknown>): Promise<GatewayCallError> {
@@ -43,7 +45,7 @@ describe("one error model on every protocol", () => {
 
   before(async () => {
     stack = await startStack();
-    // A Gateway whose Broker is not there: every data-plane call is unavailable, with a retry hint.
+    // A Gateway whose Broker is not there: every data-plane call is unavailable.
     down = await startGateway({ BROKER_URL: `http://127.0.0.1:${await freePort()}`, BROKER_API_KEY: stack.adminKey, AGENT_API_KEYS: stack.agentKey }, {
       port: 0, logWrite: () => {},
     });
@@ -80,10 +82,9 @@ describe("one error model on every protocol", () => {
       assert.deepEqual([e.code, e.reason, e.field?.path], ["not_found", "provider_not_found", "provider_name"]);
     });
 
-    it(`${protocol}: a retryable error carries RetryInfo`, async () => {
+    it(`${protocol}: a Broker that cannot be reached is unavailable, with no hint (the client's backoff decides)`, async () => {
       const e = await rejection(downClients[index]!.getToken(crypto.randomUUID()));
-      assert.deepEqual([e.code, e.reason, e.retryAfterSeconds], ["unavailable", "unavailable", 1]);
-      assert.equal(e.field, undefined);
+      assert.deepEqual([e.code, e.reason, e.retryAfterSeconds, e.field], ["unavailable", "unavailable", undefined, undefined]);
     });
   }
 
@@ -98,7 +99,7 @@ describe("one error model on every protocol", () => {
     assert.equal((await rejection(clients[0]!.captureSchema(fits))).reason, "state_invalid");
   });
 
-  it("REST token exchange answers RFC 6749 bodies from the same mapping, with Retry-After for a retry hint", async () => {
+  it("REST token exchange answers RFC 6749 bodies from the same mapping", async () => {
     const form = new URLSearchParams({
       grant_type: "urn:ietf:params:oauth:grant-type:token-exchange", subject_token: "a.b.c", subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
     });
@@ -111,7 +112,6 @@ describe("one error model on every protocol", () => {
     const unavailable = await fetch(`${down.url}/v1/token-exchange`, { method: "POST", headers, body: form });
     assert.equal(unavailable.status, 503);
     assert.equal(((await unavailable.json()) as Record<string, string>).error, "temporarily_unavailable");
-    assert.equal(unavailable.headers.get("retry-after"), "1");
   });
 
   describe("the agent client", () => {
@@ -121,14 +121,10 @@ describe("one error model on every protocol", () => {
       assert.deepEqual([e.code, e.reason, e.field, e.retryable], ["not_found", "provider_not_found", "provider_name", false]);
     });
 
-    it("reads the retry hint from RetryInfo and waits that long before trying again", async () => {
-      const waits: number[] = [];
-      // Timers that record each wait and fire at once: the test asserts the length, not the clock.
-      const timers: Timers = { setTimeout: (fn, ms) => (waits.push(ms), setTimeout(fn, 0)), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
-      const client = createNexusClient({ baseUrl: down.url, apiKey: stack.agentKey, logger: {}, retry: { attempts: 2, baseDelayMs: 1 }, timers });
+    it("retries unavailable by its code when no hint comes", async () => {
+      const client = createNexusClient({ baseUrl: down.url, apiKey: stack.agentKey, logger: {}, retry: { attempts: 1 } });
       const e = await clientRejection(client.getToken(crypto.randomUUID()));
-      assert.deepEqual([e.code, e.reason, e.retryable, e.retryAfterMs], ["unavailable", "unavailable", true, 1000]);
-      assert.deepEqual(waits, [1000], "one wait between the two attempts, as long as the hint");
+      assert.deepEqual([e.code, e.reason, e.retryable, e.retryAfterMs], ["unavailable", "unavailable", true, undefined]);
     });
 
     it("checks the contract's input rules before sending: same reason, field and message, no request", async () => {
@@ -145,5 +141,52 @@ describe("one error model on every protocol", () => {
       await client.checkConnection(crypto.randomUUID().toUpperCase()).catch(() => {});
       assert.equal(sent, 1, "an upper-case UUID passes the rule and is sent");
     });
+  });
+});
+
+describe("a retry hint travels as RetryInfo on every protocol, and the client waits for it", () => {
+  let h: SecurityHarness;
+  let fake: FakeProvider;
+  let gateway: RunningService;
+  let id: string;
+  const agentKey = `agent-${crypto.randomUUID()}`;
+  const clients: (GatewayTestClient & { close?: () => void })[] = [];
+
+  before(async () => {
+    h = await startSecurityHarness();
+    fake = await startFakeProvider();
+    await h.registerFake("retry-fake", fake);
+    id = await h.connect(fake, "retry-fake");
+    // The provider says "slow down, come back in 120 s": the connection backs off that long.
+    fake.script.push({ kind: "status", status: 429, retryAfter: "120", body: JSON.stringify({ error: "slow_down" }) });
+    assert.equal((await h.rest("POST", `/connections/${id}/refresh`)).status, 503);
+    gateway = await startGateway({ BROKER_URL: h.stack.broker.url, BROKER_API_KEY: h.stack.adminKey, AGENT_API_KEYS: agentKey }, { port: 0, logWrite: () => {} });
+    clients.push(restClient(gateway.url, agentKey), connectJsonClient(gateway.url, agentKey), grpcWebClient(gateway.url, agentKey), grpcClient(gateway.url, agentKey));
+  });
+  after(async () => {
+    for (const c of clients) c.close?.();
+    await gateway?.close();
+    await fake?.close();
+    await h?.close();
+  });
+
+  for (const index of [0, 1, 2, 3]) {
+    it(`${["REST", "Connect JSON", "gRPC-Web", "gRPC"][index]}: a refresh during the backoff is refresh_backoff with RetryInfo`, async () => {
+      const e = await rejection(clients[index]!.refresh(id));
+      assert.deepEqual([e.code, e.reason], ["unavailable", "refresh_backoff"]);
+      assert.ok(e.retryAfterSeconds !== undefined && e.retryAfterSeconds > 100 && e.retryAfterSeconds <= 120, `retry after ${e.retryAfterSeconds} s`);
+    });
+  }
+
+  it("the agent client reads the hint and waits at least that long before trying again", async () => {
+    const waits: number[] = [];
+    // Timers that record each wait and fire at once: the test asserts the length, not the clock.
+    const timers: Timers = { setTimeout: (fn, ms) => (waits.push(ms), setTimeout(fn, 0)), clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout) };
+    const client = createNexusClient({ baseUrl: gateway.url, apiKey: agentKey, logger: {}, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 600_000 }, timers });
+    const e = await clientRejection(client.refresh(id));
+    assert.deepEqual([e.code, e.reason, e.retryable], ["unavailable", "refresh_backoff", true]);
+    assert.ok(e.retryAfterMs !== undefined && e.retryAfterMs > 100_000, `retryAfterMs ${e.retryAfterMs}`);
+    assert.equal(waits.length, 1, "one wait between the two attempts");
+    assert.ok(waits[0]! > 100_000, `waited ${waits[0]} ms: the hint, not the 1 ms backoff`);
   });
 });

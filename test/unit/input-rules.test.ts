@@ -79,6 +79,8 @@ describe("the contract's input rules", () => {
   it("refuses an empty value only where the field is REQUIRED, with the rule's own reason", () => {
     assert.deepEqual(refusal(() => checked(GetTokenRequestSchema, {})).slice(0, 2), ["invalid_argument", "connection_id"]);
     assert.deepEqual(refusal(() => checked(CaptureCredentialRequestSchema, { credentials: { a: "b" } })).slice(0, 2), ["state_missing", "state"]);
+    // Which credential fields are required is the provider's schema to say, further in.
+    checked(CaptureCredentialRequestSchema, { state: "a.b.c", credentials: {} });
     // Optional filters: empty means "not given".
     checked(ListConnectionsRequestSchema, { workspaceId: "", providerName: "", pageSize: 0 });
     assert.deepEqual(refusal(() => checked(ListConnectionsRequestSchema, { pageSize: inputLimits.pageSize.max + 1 })).slice(0, 2), ["invalid_argument", "page_size"]);

@@ -149,7 +149,7 @@ export function relayError(error: unknown, logger: Logger): ConnectError {
   }
   switch (err.code) {
     case Code.Unavailable:
-      return withReason("unavailable", "the Broker is not reachable; try again shortly", { retryAfterSeconds: 1 });
+      return withReason("unavailable", "the Broker is not reachable; try again shortly");
     case Code.DeadlineExceeded:
       return withReason("deadline_exceeded", "the Broker did not answer within the deadline");
     case Code.Canceled:

@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file nexus/common/v1/capture.proto.
  */
 export const file_nexus_common_v1_capture: GenFile = /*@__PURE__*/
-  fileDesc("Ch1uZXh1cy9jb21tb24vdjEvY2FwdHVyZS5wcm90bxIPbmV4dXMuY29tbW9uLnYxIjEKF0dldENhcHR1cmVTY2hlbWFSZXF1ZXN0EhYKBXN0YXRlGAEgASgJQgfgQQKguxgGIloKGEdldENhcHR1cmVTY2hlbWFSZXNwb25zZRIVCg1wcm92aWRlcl9uYW1lGAEgASgJEicKBnNjaGVtYRgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiwAEKGENhcHR1cmVDcmVkZW50aWFsUmVxdWVzdBIWCgVzdGF0ZRgBIAEoCUIH4EECoLsYBhJYCgtjcmVkZW50aWFscxgCIAMoCzI6Lm5leHVzLmNvbW1vbi52MS5DYXB0dXJlQ3JlZGVudGlhbFJlcXVlc3QuQ3JlZGVudGlhbHNFbnRyeUIH4EECoLsYBxoyChBDcmVkZW50aWFsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFiBnByb3RvMw", [file_google_api_field_behavior, file_google_protobuf_struct, file_nexus_common_v1_input_rules]);
+  fileDesc("Ch1uZXh1cy9jb21tb24vdjEvY2FwdHVyZS5wcm90bxIPbmV4dXMuY29tbW9uLnYxIjEKF0dldENhcHR1cmVTY2hlbWFSZXF1ZXN0EhYKBXN0YXRlGAEgASgJQgfgQQKguxgGIloKGEdldENhcHR1cmVTY2hlbWFSZXNwb25zZRIVCg1wcm92aWRlcl9uYW1lGAEgASgJEicKBnNjaGVtYRgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QivQEKGENhcHR1cmVDcmVkZW50aWFsUmVxdWVzdBIWCgVzdGF0ZRgBIAEoCUIH4EECoLsYBhJVCgtjcmVkZW50aWFscxgCIAMoCzI6Lm5leHVzLmNvbW1vbi52MS5DYXB0dXJlQ3JlZGVudGlhbFJlcXVlc3QuQ3JlZGVudGlhbHNFbnRyeUIEoLsYBxoyChBDcmVkZW50aWFsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFiBnByb3RvMw", [file_google_api_field_behavior, file_google_protobuf_struct, file_nexus_common_v1_input_rules]);
 
 /**
  * Request of GetCaptureSchema.
@@ -80,7 +80,9 @@ export type CaptureCredentialRequest = Message<"nexus.common.v1.CaptureCredentia
   state: string;
 
   /**
-   * The fields the user entered, as the schema describes them.
+   * The fields the user entered, as the schema describes them; which of
+   * them are required is the provider's schema to say (an empty map is
+   * refused naming the first missing field).
    *
    * @generated from field: map<string, string> credentials = 2;
    */
