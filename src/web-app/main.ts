@@ -18,6 +18,7 @@ import { byId, h, moveFocus, replace } from "./dom.ts";
 import { createGatewayClient, explainError, type Problem, problem } from "./gateway-client.ts";
 import { renderProviderList, renderProviderOptions, usesConsent } from "./providers-view.ts";
 import { createSessionMemory, loadServerConfig } from "./session-memory.ts";
+import { inputLimits } from "../shared/input-rules.ts";
 
 const el = {
   status: byId("status", HTMLElement),
@@ -41,6 +42,9 @@ function sessionStorageOrUndefined(): Storage | undefined {
     return undefined; // storage blocked by the browser's settings
   }
 }
+
+// The contract's limit, so the browser stops the user where the Gateway would.
+el.workspace.maxLength = inputLimits.workspaceIdLength;
 
 const memory = createSessionMemory(sessionStorageOrUndefined());
 const client = createGatewayClient({ baseUrl: location.origin, agentKey: () => el.agentKey.value });

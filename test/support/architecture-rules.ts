@@ -67,9 +67,9 @@ export const rules: readonly Rule[] = [
     forbids: (t, s) => ["src/broker/", "src/gateway/", "src/runtime/", "src/client/"].some((p) => t.startsWith(p)) || s === "postgres" || isNode(s),
   },
   {
-    name: "the web app runs in the browser: only the contract and its own files",
+    name: "the web app runs in the browser: only the contract, the input rules and its own files",
     applies: under("src/web-app/"),
-    forbids: (t) => ["src/broker/", "src/gateway/", "src/runtime/", "src/shared/", "src/client/"].some((p) => t.startsWith(p)),
+    forbids: (t) => ["src/broker/", "src/gateway/", "src/runtime/", "src/shared/", "src/client/"].some((p) => t.startsWith(p)) && t !== inputRulesFile,
   },
   {
     name: "shared code depends on no process",
