@@ -289,11 +289,19 @@ describe("the web app in a browser", () => {
     assert.deepEqual((await unlabelledControls(page)).unlabelled, []);
     await screenshot(page, "capture-form");
 
-    await key.fill("sk_wrong_key_1234");
+    // Past the browser's own check, the Broker names the field (google.rpc.BadRequest): the app marks that control.
+    await key.evaluate((e) => e.removeAttribute("required"));
     await page.getByRole("button", { name: "Connect", exact: true }).click();
     const alert = page.getByRole("alert");
-    await alert.filter({ hasText: "credential_invalid" }).waitFor();
+    await alert.filter({ hasText: "api_key is required" }).waitFor();
+    assert.equal(await key.getAttribute("aria-invalid"), "true");
+    assert.ok(await key.evaluate((e) => e === document.activeElement), "focus on the field at fault");
+
+    await key.fill("sk_wrong_key_1234");
+    await page.getByRole("button", { name: "Connect", exact: true }).click();
+    await alert.filter({ hasText: "the provider rejected" }).waitFor();
     assert.match(await alert.innerText(), /Reason: credential_invalid/);
+    assert.equal(await key.getAttribute("aria-invalid"), null, "the provider refused the credential as a whole: no field is marked");
     assert.ok(await page.locator("#capture").isVisible(), "the form stays");
     assert.equal(await key.inputValue(), "sk_wrong_key_1234");
     await screenshot(page, "capture-error");

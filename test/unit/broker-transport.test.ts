@@ -9,7 +9,8 @@ import { after, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { ConnectionService, GetTokenResponseSchema } from "../../gen/nexus/broker/v1/connection_service_pb.ts";
+import { ConnectionService } from "../../gen/nexus/broker/v1/connection_service_pb.ts";
+import { GetTokenResponseSchema } from "../../gen/nexus/common/v1/token_pb.ts";
 import { createBrokerTransport } from "../../src/runtime/node/broker-transport.ts";
 import { reasonOf, withReason } from "../../src/shared/connect-errors.ts";
 

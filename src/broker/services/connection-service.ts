@@ -1,7 +1,7 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/logger.ts";
 import { type Connection, type ConnectionStatus, connectionStatuses } from "../domain/connection.ts";
-import { parseProviderName, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import { parsePageSize, parseProviderName, parseUuid, parseWorkspaceId } from "../../shared/input-rules.ts";
 import type { AuditLog, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
 import { agentScope, assertMayUse, auditCaller, type Principal } from "../domain/principal.ts";
 import type { Provider } from "../domain/provider.ts";
@@ -63,8 +63,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
       return view(await mustGet(connectionId, principal));
     },
     async list(q, principal) {
-      const limit = q.pageSize === 0 ? 50 : q.pageSize;
-      if (limit < 1 || limit > 500) throw invalidArgument("page_size", "must be from 1 to 500");
+      const limit = parsePageSize(q.pageSize);
       let providerId: string | undefined;
       if (q.providerName !== "") {
         const provider = await deps.providers.getByName(parseProviderName(q.providerName));
