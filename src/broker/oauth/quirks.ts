@@ -153,6 +153,11 @@ export function parseQuirks(value: readonly unknown[], field = "params.quirks"):
   return [...seen] as QuirkName[];
 }
 
+/** The known quirk names among `names` (a stored provider's, validated when written). */
+export function knownQuirks(names: readonly string[]): QuirkName[] {
+  return quirkNames.filter((name) => names.includes(name));
+}
+
 /** At most this many kept fields, each value at most {@linkcode maxKeptValueLength} characters. */
 export const maxKeptFields = 16;
 export const maxKeptValueLength = 4096;
