@@ -162,6 +162,9 @@ export function knownQuirks(names: readonly string[]): QuirkName[] {
 export const maxKeptFields = 16;
 export const maxKeptValueLength = 4096;
 
+/** Names that reach an object's prototype rather than its data. */
+const objectKeys: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+
 /** Credential keys Nexus writes itself; a kept field may not shadow them. */
 const ownCredentialKeys: ReadonlySet<string> = new Set(["access_token", "token_type", "scope", "expires_in", "id_token"]);
 
@@ -178,6 +181,7 @@ export function parseKeepTokenFields(value: readonly unknown[], field = "params.
       throw invalidArgument(field, `${JSON.stringify(path)?.slice(0, 80)} is not a field name or dotted path (letters, digits, _ and -)`);
     }
     if (ownCredentialKeys.has(path)) throw invalidArgument(field, `"${path}" is set by Nexus itself`);
+    if (path.split(".").some((part) => objectKeys.has(part))) throw invalidArgument(field, `"${path}" names an object internal`);
     if (path.split(".").some((part) => /refresh_token/i.test(part))) {
       throw invalidArgument(field, `"${path}" names a refresh token, which never leaves the Broker`);
     }
@@ -198,6 +202,7 @@ export function parseKeepTokenFields(value: readonly unknown[], field = "params.
 export function keepTokenFields(body: Readonly<Record<string, unknown>>, paths: readonly string[]): Record<string, string> {
   const kept: Record<string, string> = {};
   for (const path of paths) {
+    if (path.split(".").some((part) => objectKeys.has(part))) continue;
     let value: unknown = body;
     for (const part of path.split(".")) {
       value = typeof value === "object" && value !== null && !Array.isArray(value) && Object.hasOwn(value, part)
