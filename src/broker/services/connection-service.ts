@@ -7,6 +7,7 @@ import { agentScope, assertMayUse, auditCaller, type Principal } from "../domain
 import type { Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
 import type { FetchLike } from "../oauth/fetch-with-timeout.ts";
+import { knownQuirks } from "../oauth/quirks.ts";
 import { revokeToken } from "../oauth/revocation.ts";
 import { decodePageToken, encodePageToken } from "../domain/page-token.ts";
 import type { EndpointResolver } from "./provider-endpoints.ts";
@@ -101,7 +102,10 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
             const token = deps.sealer.openText(record.refreshCt, { ...sealedFields.credentialRefreshToken, rowId: connection.id });
             const clientSecret = provider.clientSecretCt === null ? "" : deps.sealer.openText(provider.clientSecretCt, { ...sealedFields.providerClientSecret, rowId: provider.id });
             revokedAtProvider = await revokeToken(
-              { revocationEndpoint: endpoints.revocationEndpoint, tokenEndpoint: endpoints.tokenEndpoint, clientId: provider.clientId, clientSecret, authMethod: endpoints.authMethod },
+              {
+                revocationEndpoint: endpoints.revocationEndpoint, tokenEndpoint: endpoints.tokenEndpoint, clientId: provider.clientId, clientSecret,
+                authMethod: endpoints.authMethod, quirks: knownQuirks(provider.params.quirks),
+              },
               token, "refresh_token", { fetch: deps.fetch, timeoutMs: deps.settings.providerTimeoutMs, ...(signal === undefined ? {} : { signal }) },
             );
           }

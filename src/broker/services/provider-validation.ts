@@ -4,6 +4,7 @@ import { hasControlCharacters, inputLimits, isName, parseScopes } from "../../sh
 import { checkOutboundUrl, type OutboundPolicy, resolveOnOrigin } from "../domain/outbound-url-policy.ts";
 import { type AuthType, authTypes, type ProviderSettings } from "../domain/provider.ts";
 import { assertExtraParamsAllowed } from "../oauth/authorization-url.ts";
+import { parseKeepTokenFields, parseQuirks } from "../oauth/quirks.ts";
 
 /** A provider as a caller describes it, before validation. */
 export interface ProviderDraft extends ProviderSettings {
@@ -98,7 +99,9 @@ function validateOAuth(d: ValidDraft, options: ValidationOptions & { policy: Out
   if (d.params.scopeSeparator !== undefined && (d.params.scopeSeparator === "" || d.params.scopeSeparator.length > 3)) {
     throw invalidArgument("profile.params.scope_separator", "must be 1 to 3 characters, such as \",\"");
   }
-  return { ...d, authUrl, tokenUrl };
+  const quirks = parseQuirks(d.params.quirks, "profile.params.quirks");
+  const keepTokenFields = parseKeepTokenFields(d.params.keepTokenFields, "profile.params.keep_token_fields");
+  return { ...d, authUrl, tokenUrl, params: { ...d.params, quirks, keepTokenFields } };
 }
 
 function validateStatic(d: ValidDraft, patterns: PatternEngine): ValidDraft {
@@ -107,8 +110,8 @@ function validateStatic(d: ValidDraft, patterns: PatternEngine): ValidDraft {
   }
   if (d.enableDiscovery) throw invalidArgument("profile.enable_discovery", "is only for oauth2 providers");
   const p = d.params;
-  if (Object.keys(p.authorizeParams).length > 0 || p.tokenEndpointAuthMethod !== "" || p.scopeSeparator !== undefined || p.skipScopeOnAuthorize || p.skipScopeOnExchange || p.narrowScopesOnRefresh || !p.pkce) {
-    throw invalidArgument("profile.params", "OAuth settings (authorize_params, token_endpoint_auth_method, scope_separator, skip_scope_*, pkce) are only for oauth2 providers");
+  if (Object.keys(p.authorizeParams).length > 0 || p.tokenEndpointAuthMethod !== "" || p.scopeSeparator !== undefined || p.skipScopeOnAuthorize || p.skipScopeOnExchange || p.narrowScopesOnRefresh || !p.pkce || p.quirks.length > 0 || p.keepTokenFields.length > 0) {
+    throw invalidArgument("profile.params", "OAuth settings (authorize_params, token_endpoint_auth_method, scope_separator, skip_scope_*, pkce, quirks, keep_token_fields) are only for oauth2 providers");
   }
   const defaults = defaultsFor(d.authType);
   const schema = p.credentialSchema ?? defaults.schema;
