@@ -90,5 +90,7 @@ bench: build ## Benchmarks (not part of make test): refresh storm, then token re
 	$(NPX) tsx bench/refresh-storm.ts --built
 	$(NPX) tsx bench/token-retrieval.ts --built --soak 300 $(BENCH_ARGS)
 
-clean: ## Remove node_modules and local development data (.nexus/)
+clean: ## Remove node_modules and local development data (.nexus/, and the data it links to when run as root)
+	@# As root the data may live in a staging folder that .nexus/pgdata links to (src/runtime/node/postgres-placement.ts).
+	@t="$$(readlink -f .nexus/pgdata 2>/dev/null)"; case "$$t" in */pgdata-??????) rm -rf "$$t";; esac
 	rm -rf node_modules .nexus test-output

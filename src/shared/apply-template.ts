@@ -4,10 +4,10 @@
  * field the profile gives laid over it. Profiles here are in the API's JSON
  * shape (snake_case, as REST bodies and `nexus` manifests write them), so
  * the Broker (at CreateProvider and UpdateProvider) and the `nexus` command
- * (to plan) make the same profile from the same input. Pure, and imports
- * nothing of the Broker's: the `nexus` package carries this file.
+ * (to plan) make the same profile from the same input. Pure.
  */
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import { inputLimits } from "./input-rules.ts";
 
 /** A value a template needs from the profile. */
 export interface TemplatePlaceholder {
@@ -30,9 +30,6 @@ export interface TemplateProfile {
 export type TemplateResult =
   | { readonly ok: true; readonly profile: JsonObject }
   | { readonly ok: false; readonly field: string; readonly message: string };
-
-/** Longest placeholder value: a host label or a tenant id, never a URL. */
-const maxValueLength = 128;
 
 /**
  * `profile` with `template` applied. A field the profile gives (a non-empty
@@ -94,7 +91,7 @@ function templateValues(raw: JsonValue | undefined, template: TemplateProfile): 
       return refused(field, `is required by template "${template.name}": ${p.description} (for example ${JSON.stringify(p.example)})`);
     }
     if (typeof value !== "string") return refused(field, "must be a string");
-    if (value.length > maxValueLength || !new RegExp(p.pattern, "u").test(value)) {
+    if (value.length > inputLimits.templateValueLength || !new RegExp(p.pattern, "u").test(value)) {
       return refused(field, `must match ${p.pattern} (${p.title}), for example ${JSON.stringify(p.example)}`);
     }
     values[p.name] = value;

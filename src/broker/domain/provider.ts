@@ -94,10 +94,6 @@ export interface Provider extends ProviderSettings {
   readonly version: bigint;
 }
 
-/** Lowercase kebab-case, as names and aliases must be. */
-export const providerNamePattern = /^[a-z0-9]+(-[a-z0-9]+)*$/;
-export const maxProviderNameLength = 64;
-
 /** Default params: PKCE on, space-separated scopes, no extras. */
 export const defaultProviderParams: ProviderParams = {
   authorizeParams: {},

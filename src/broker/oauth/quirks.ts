@@ -115,26 +115,28 @@ export const quirkAdapters: Readonly<Record<QuirkName, QuirkAdapter>> = Object.f
  * is the behaviour the unit and stand-in tests check.
  */
 export const builtInHandling: Readonly<Record<string, string>> = Object.freeze({
-  accept_json: "every token and revocation request sends Accept: application/json",
+  accept_json: "every token request sends Accept: application/json (oauth4webapi does), which makes GitHub answer JSON",
   expires_in_string: "expires_in may be a number or a numeric string; junk or absence means no known expiry",
   no_refresh_token_on_refresh: "a refresh answer without refresh_token keeps the stored refresh token",
   rotating_refresh_token: "a refresh answer with a new refresh_token replaces the stored one",
   token_type: "token_type is compared without case and defaults to Bearer; other types (Slack's bot) are kept as sent",
   scope_list: "a granted scope given as a JSON array, or joined by the provider's scope_separator, is read",
+  id_token_unrequested: "an ID token in an answer to a request without openid (or without an issuer) is not checked and fails nothing",
 });
 
 /** Runs the request adapters of `quirks`, in {@linkcode quirkNames} order. */
 export function adaptRequest(quirks: readonly QuirkName[], request: OutgoingRequest): OutgoingRequest {
-  return ordered(quirks).reduce((r, name) => quirkAdapters[name].request?.(r) ?? r, request);
+  return knownQuirks(quirks).reduce((r, name) => quirkAdapters[name].request?.(r) ?? r, request);
 }
 
 /** Runs the answer adapters of `quirks`, in {@linkcode quirkNames} order. */
 export function adaptAnswer(quirks: readonly QuirkName[], answer: TokenAnswer): TokenAnswer {
-  return ordered(quirks).reduce((a, name) => quirkAdapters[name].answer?.(a) ?? a, answer);
+  return knownQuirks(quirks).reduce((a, name) => quirkAdapters[name].answer?.(a) ?? a, answer);
 }
 
-function ordered(quirks: readonly QuirkName[]): QuirkName[] {
-  return quirkNames.filter((name) => quirks.includes(name));
+/** The known quirk names among `names`, in {@linkcode quirkNames} order (a stored provider's are validated when written). */
+export function knownQuirks(names: readonly string[]): QuirkName[] {
+  return quirkNames.filter((name) => names.includes(name));
 }
 
 /**
@@ -157,6 +159,9 @@ export function parseQuirks(value: readonly unknown[], field = "params.quirks"):
 export const maxKeptFields = 16;
 export const maxKeptValueLength = 4096;
 
+/** Names that reach an object's prototype rather than its data. */
+const objectKeys: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+
 /** Credential keys Nexus writes itself; a kept field may not shadow them. */
 const ownCredentialKeys: ReadonlySet<string> = new Set(["access_token", "token_type", "scope", "expires_in", "id_token"]);
 
@@ -173,6 +178,7 @@ export function parseKeepTokenFields(value: readonly unknown[], field = "params.
       throw invalidArgument(field, `${JSON.stringify(path)?.slice(0, 80)} is not a field name or dotted path (letters, digits, _ and -)`);
     }
     if (ownCredentialKeys.has(path)) throw invalidArgument(field, `"${path}" is set by Nexus itself`);
+    if (path.split(".").some((part) => objectKeys.has(part))) throw invalidArgument(field, `"${path}" names an object internal`);
     if (path.split(".").some((part) => /refresh_token/i.test(part))) {
       throw invalidArgument(field, `"${path}" names a refresh token, which never leaves the Broker`);
     }
@@ -193,6 +199,7 @@ export function parseKeepTokenFields(value: readonly unknown[], field = "params.
 export function keepTokenFields(body: Readonly<Record<string, unknown>>, paths: readonly string[]): Record<string, string> {
   const kept: Record<string, string> = {};
   for (const path of paths) {
+    if (path.split(".").some((part) => objectKeys.has(part))) continue;
     let value: unknown = body;
     for (const part of path.split(".")) {
       value = typeof value === "object" && value !== null && !Array.isArray(value) && Object.hasOwn(value, part)

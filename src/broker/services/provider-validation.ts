@@ -1,8 +1,8 @@
 import { invalidArgument } from "../../shared/errors.ts";
 import { assertCredentialSchema, assertStrategyFits, defaultsFor, type PatternEngine } from "../domain/credential-schema.ts";
-import { hasControlCharacters, parseScopes } from "../domain/input-rules.ts";
+import { hasControlCharacters, inputLimits, inputPatterns, isName, parseScopes } from "../../shared/input-rules.ts";
 import { checkOutboundUrl, type OutboundPolicy, resolveOnOrigin } from "../domain/outbound-url-policy.ts";
-import { type AuthType, authTypes, maxProviderNameLength, type ProviderSettings, providerNamePattern } from "../domain/provider.ts";
+import { type AuthType, authTypes, type ProviderSettings } from "../domain/provider.ts";
 import { assertExtraParamsAllowed } from "../oauth/authorization-url.ts";
 import { parseKeepTokenFields, parseQuirks } from "../oauth/quirks.ts";
 
@@ -34,21 +34,21 @@ export interface ValidationOptions {
 export function validateDraft(draft: ProviderDraft, options: ValidationOptions): ValidDraft {
   const name = draft.name.trim();
   if (name === "") throw invalidArgument("profile.name", "is required");
-  if (name.length > maxProviderNameLength || !providerNamePattern.test(name)) {
-    throw invalidArgument("profile.name", "must be lowercase kebab-case (letters, digits and single hyphens), at most 64 characters, such as google or github-enterprise");
+  if (!isName(name)) {
+    throw invalidArgument("profile.name", `must be lowercase kebab-case (letters, digits and single hyphens), at most ${inputLimits.nameLength} characters, such as google or github-enterprise`);
   }
   if (!(authTypes as readonly string[]).includes(draft.authType)) {
     throw invalidArgument("profile.auth_type", `must be one of ${authTypes.join(", ")}`);
   }
   const authType = draft.authType as AuthType;
   const aliases = [...new Set(draft.aliases.map((a) => a.trim()))];
-  if (aliases.length > 10) throw invalidArgument("profile.aliases", "may hold at most 10 aliases");
+  if (aliases.length > inputLimits.aliases) throw invalidArgument("profile.aliases", `may hold at most ${inputLimits.aliases} aliases`);
   for (const alias of aliases) {
-    if (!providerNamePattern.test(alias) || alias.length > maxProviderNameLength) throw invalidArgument("profile.aliases", `"${alias.slice(0, 64)}" is not lowercase kebab-case`);
+    if (!isName(alias)) throw invalidArgument("profile.aliases", `"${alias.slice(0, inputLimits.nameLength)}" is not lowercase kebab-case`);
     if (alias === name) throw invalidArgument("profile.aliases", "must not repeat the provider's name");
   }
-  text("profile.description", draft.description, 2000);
-  text("profile.category", draft.category, 100);
+  text("profile.description", draft.description, inputLimits.descriptionLength);
+  text("profile.category", draft.category, inputLimits.categoryLength);
   const scopes = parseScopes(draft.scopes, "profile.scopes");
   const policy: OutboundPolicy = { allowLoopback: options.allowHttpLoopback };
   const apiBaseUrl = draft.apiBaseUrl === "" ? "" : checkOutboundUrl(draft.apiBaseUrl, "profile.api_base_url", policy).href;
@@ -78,9 +78,11 @@ function checkUserInfoEndpoint(endpoint: string, apiBaseUrl: string, policy: Out
 
 function validateOAuth(d: ValidDraft, options: ValidationOptions & { policy: OutboundPolicy }): ValidDraft {
   if (d.clientId.trim() === "") throw invalidArgument("profile.client_id", "is required for oauth2 providers");
-  text("profile.client_id", d.clientId, 512);
+  text("profile.client_id", d.clientId, inputLimits.clientIdLength);
   if (d.clientSecret === "" && !options.hasStoredSecret) throw invalidArgument("profile.client_secret", "is required for oauth2 providers");
-  if (d.clientSecret.length > 2048) throw invalidArgument("profile.client_secret", "must be at most 2048 characters");
+  if (d.clientSecret.length > inputLimits.clientSecretLength) {
+    throw invalidArgument("profile.client_secret", `must be at most ${inputLimits.clientSecretLength} characters`);
+  }
   if (d.enableDiscovery) {
     if (d.issuer === "") throw invalidArgument("profile.issuer", "is required when enable_discovery is true");
   } else if (d.authUrl === "" || d.tokenUrl === "") {
@@ -129,15 +131,13 @@ function validateStatic(d: ValidDraft, patterns: PatternEngine): ValidDraft {
  * the template (and refused an unknown one), so only their shape is checked.
  */
 function checkTemplateFields(template: string, values: Readonly<Record<string, string>>): void {
-  if (template !== "" && (template.length > maxProviderNameLength || !providerNamePattern.test(template))) {
-    throw invalidArgument("profile.template", "must be a template name, such as google or github-app");
-  }
+  if (template !== "" && !isName(template)) throw invalidArgument("profile.template", "must be a template name, such as google or github-app");
   const entries = Object.entries(values);
   if (template === "" && entries.length > 0) throw invalidArgument("profile.template_values", "are only for a profile that names a template");
-  if (entries.length > 10) throw invalidArgument("profile.template_values", "may hold at most 10 values");
+  if (entries.length > inputLimits.templateValues) throw invalidArgument("profile.template_values", `may hold at most ${inputLimits.templateValues} values`);
   for (const [key, value] of entries) {
-    if (!/^[a-z][a-z_]{0,31}$/.test(key)) throw invalidArgument("profile.template_values", `"${key.slice(0, 32)}" is not a placeholder name`);
-    text(`profile.template_values.${key}`, value, 128);
+    if (!inputPatterns.placeholder.test(key)) throw invalidArgument("profile.template_values", `"${key.slice(0, 32)}" is not a placeholder name`);
+    text(`profile.template_values.${key}`, value, inputLimits.templateValueLength);
   }
 }
 

@@ -4,6 +4,7 @@
  * name only an adapter that exists: schemas/provider-template.v1.schema.json
  * is written from this object by scripts/provider-templates.ts, never by hand.
  */
+import { inputLimits, inputPatterns } from "../../shared/input-rules.ts";
 import { builtInHandling, quirkNames } from "../oauth/quirks.ts";
 
 const https = { type: "string", pattern: "^https://[^\\s]+$", maxLength: 500 } as const;
@@ -33,7 +34,7 @@ const profile = {
     auth_url: https,
     token_url: https,
     revocation_url: https,
-    scopes: { type: "array", items: { type: "string", pattern: "^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$" }, uniqueItems: true },
+    scopes: { type: "array", items: { type: "string", pattern: inputPatterns.scope.source, maxLength: inputLimits.scopeLength }, uniqueItems: true },
     api_base_url: https,
     user_info_endpoint: { type: "string", pattern: "^(/|https://)[^\\s]*$" },
     params: {
@@ -67,13 +68,13 @@ export const providerTemplateSchema = {
   required: ["name", "display_name", "docs_url", "profile", "setup"],
   properties: {
     $schema: { type: "string" },
-    name: { type: "string", pattern: "^[a-z0-9]+(-[a-z0-9]+)*$", maxLength: 64, description: "The file's name without .json; what a profile gives as template." },
+    name: { type: "string", pattern: inputPatterns.name.source, maxLength: inputLimits.nameLength, description: "The file's name without .json; what a profile gives as template." },
     display_name: { type: "string", minLength: 1, maxLength: 100 },
     docs_url: { ...https, description: "The provider's documentation of its OAuth flow or API authentication." },
     placeholders: {
       type: "object",
       description: "Values a profile must give in template_values, written {name} in the profile's URLs and strategy.",
-      propertyNames: { pattern: "^[a-z][a-z_]{0,31}$" },
+      propertyNames: { pattern: inputPatterns.placeholder.source },
       additionalProperties: {
         type: "object",
         additionalProperties: false,
