@@ -8,6 +8,10 @@ import { SessionService } from "../../gen/nexus/broker/v1/session_service_pb.ts"
 import { StatusService } from "../../gen/nexus/broker/v1/status_service_pb.ts";
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
+import { noRequestScope, type RequestScope } from "../shared/request-scope.ts";
+import { observeRequests } from "../shared/server/observe-requests.ts";
+import { createRpcMetrics } from "../shared/server/rpc-metrics.ts";
+import { noTracing, type Tracing } from "../shared/tracing.ts";
 import { createApiKeyAuth, createApiKeyVerifier } from "../shared/server/api-key-auth.ts";
 import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
 import { createInputValidation } from "../shared/server/input-validation.ts";
@@ -91,6 +95,10 @@ export interface BrokerDeps {
   readonly instanceId?: string;
   /** How often housekeeping sweeps and the connection gauge is updated. @default 30000 */
   readonly housekeepingIntervalMs?: number;
+  /** Carries each request's id to its log lines. @default none: no request ids in logs */
+  readonly requestScope?: RequestScope;
+  /** Spans around requests and queries. @default tracing off */
+  readonly tracing?: Tracing;
   /** Versions of the migrations this build carries, for the status (`nexus doctor`). */
   readonly migrationsKnown?: readonly string[];
 }
@@ -126,7 +134,8 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   await assertKeysLoaded(sealed, [...config.encryptionKeys.keys()]);
   await verifyKeyChecks({ checks: createVaultKeyCheckRepository(deps.sql), sealed, vault: deps.vault });
   const metrics = createBrokerMetrics(deps.registry);
-  const timed = <T extends object>(repo: string, target: T) => instrument(repo, target, metrics.dbOperation);
+  const tracing = deps.tracing ?? noTracing;
+  const timed = <T extends object>(repo: string, target: T) => instrument(repo, target, metrics.dbOperation, undefined, tracing);
   const random = deps.random ?? Math.random;
   const audit = createAuditService({
     store: timed("audit", createAuditRepository(deps.sql)),
@@ -222,7 +231,8 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     }),
     keys: sessionKeys,
   });
-  const app = createHttpApp({
+  const rpcMetrics = createRpcMetrics(deps.registry, tracing);
+  const app = observeRequests(createHttpApp({
     routes: (router) => {
       router.service(ProviderService, createProviderHandlers(createProviderService({
         providers, connections, endpoints, sealer: deps.vault, patterns, audit, templates, randomUUID: deps.randomUUID,
@@ -254,7 +264,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
         captures, logger: deps.logger, captureAction: "/auth/capture",
       }));
     },
-    interceptors: [createErrorInterceptor(deps.logger), auth, agentAuth, inputValidation],
+    interceptors: [rpcMetrics.interceptor, createErrorInterceptor(deps.logger), auth, agentAuth, inputValidation],
     health: createDatabaseHealth(deps.sql, deps.now),
     registry: deps.registry,
     oauthErrorMethods: [`${SessionService.typeName}/ExchangeToken`],
@@ -264,7 +274,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       : config.metricsRequireApiKey ? await createApiKeyVerifier({ keys: config.apiKeys, role: "key" }) : "public",
     shutdownSignal: deps.shutdownSignal,
     logger: deps.logger,
-  });
+  }), { scope: deps.requestScope ?? noRequestScope, tracing, randomUUID: deps.randomUUID });
   const loop = startRefreshLoop({
     queue: timed("refresh_queue", createRefreshQueueRepository(deps.sql)),
     refresher,

@@ -2,6 +2,10 @@ import type { Registry } from "prom-client";
 import { GatewayService } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
+import { noRequestScope, type RequestScope } from "../shared/request-scope.ts";
+import { observeRequests } from "../shared/server/observe-requests.ts";
+import { createRpcMetrics } from "../shared/server/rpc-metrics.ts";
+import { noTracing, type Tracing } from "../shared/tracing.ts";
 import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
 import { createInputValidation } from "../shared/server/input-validation.ts";
 import { type BrokerTransportFactory, createBrokerClients } from "./broker-clients.ts";
@@ -19,6 +23,12 @@ export interface GatewayDeps {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly shutdownSignal: AbortSignal;
+  /** Carries each request's id to its log lines and Broker calls. @default none: no request ids in logs */
+  readonly requestScope?: RequestScope;
+  /** @default tracing off */
+  readonly tracing?: Tracing;
+  /** Makes request ids. @default crypto.randomUUID */
+  readonly randomUUID?: () => string;
   /** The web app's files, served at `/` for paths no RPC or REST route takes; none when absent. */
   readonly site?: ReadonlyMap<string, StaticFile>;
 }
@@ -48,12 +58,14 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   if (config.agentApiKeys.length > 0) {
     deps.logger.warn("AGENT_API_KEYS are unscoped keys: each may use every connection of every agent; register agents (POST /agents on the Broker) and remove them", { unscoped_keys: config.agentApiKeys.length });
   }
-  const app = createHttpApp({
+  const tracing = deps.tracing ?? noTracing;
+  const rpcMetrics = createRpcMetrics(deps.registry, tracing);
+  const app = observeRequests(createHttpApp({
     routes: (router) => {
       router.service(GatewayService, createGatewayHandlers(broker, deps.logger, config.publicUrl));
     },
     // The same input rules as the Broker's (the contract names them), so nothing malformed reaches it.
-    interceptors: [createErrorInterceptor(deps.logger), auth, createInputValidation()],
+    interceptors: [rpcMetrics.interceptor, createErrorInterceptor(deps.logger), auth, createInputValidation()],
     health: createBrokerHealth(broker, deps.now),
     registry: deps.registry,
     oauthErrorMethods: [`${GatewayService.typeName}/ExchangeToken`],
@@ -61,6 +73,6 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     shutdownSignal: deps.shutdownSignal,
     ...(deps.site === undefined ? {} : { pages: createStaticSite(deps.site) }),
     logger: deps.logger,
-  });
+  }), { scope: deps.requestScope ?? noRequestScope, tracing, randomUUID: deps.randomUUID ?? (() => crypto.randomUUID()) });
   return { app, async close() {} };
 }

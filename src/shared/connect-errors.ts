@@ -97,6 +97,12 @@ export function codeForReason(reason: ErrorReason): Code {
   return wireForms[reason].code;
 }
 
+/** What an operator does about an internal fault, by reason (logged with it). */
+const internalHints: { readonly [R in ErrorReason]?: string } = {
+  decrypt_failed: "a stored value does not open with its key: check that ENCRYPTION_KEY / ENCRYPTION_KEYS hold the key it was sealed with (docs/troubleshooting.md)",
+  key_unknown: "a stored value names a key that is not loaded: add it back to ENCRYPTION_KEYS (docs/troubleshooting.md)",
+};
+
 /** The HTTP status of an error over REST and Connect: its reason's own, else its code's. */
 export function httpStatusFor(error: ConnectError): number {
   const reason = reasonOf(error);
@@ -157,7 +163,7 @@ export function toConnectError(error: unknown, logger?: Logger): ConnectError {
     // Internal faults (a vault key missing, a ciphertext that does not open) are the
     // operator's business: they are logged in full, and callers learn only that one happened.
     if (wireForms[error.reason].code === Code.Internal) {
-      logger?.error("internal error", { reason: error.reason, err: error });
+      logger?.error("internal error", { reason: error.reason, err: error, hint: internalHints[error.reason] ?? "a fault in Nexus; report it with this line" });
       return withReason("internal", "an internal error occurred");
     }
     return withReason(error.reason, error.message, {
@@ -167,7 +173,7 @@ export function toConnectError(error: unknown, logger?: Logger): ConnectError {
   }
   if (error instanceof ConnectError) return error;
   if (isAbortError(error)) return new ConnectError("canceled: the call was canceled", Code.Canceled);
-  logger?.error("unexpected error", { err: error });
+  logger?.error("unexpected error: a fault in Nexus, answered as internal; report it with this line", { err: error });
   return withReason("internal", "an internal error occurred");
 }
 

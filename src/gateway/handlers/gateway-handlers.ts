@@ -154,7 +154,7 @@ export function relayError(error: unknown, logger: Logger): ConnectError {
   const err = ConnectError.from(error);
   const reason = reasonOf(err);
   if (reason === "unauthenticated") {
-    logger.error("the Broker refused BROKER_API_KEY", { rpc_code: Code[err.code] });
+    logger.error("the Broker refused BROKER_API_KEY: set the Gateway's BROKER_API_KEY to one of the Broker's API_KEY values", { rpc_code: Code[err.code] });
     return withReason("internal", "the Gateway cannot authenticate to the Broker");
   }
   if (reason !== undefined) {
@@ -168,9 +168,13 @@ export function relayError(error: unknown, logger: Logger): ConnectError {
     case Code.DeadlineExceeded:
       return withReason("deadline_exceeded", "the Broker did not answer within the deadline");
     case Code.Canceled:
-      return err;
+    case Code.Aborted:
+      // The agent hung up (connect-node reports a reset connection as aborted) and its call to the
+      // Broker was cut short with it: nothing failed on this side, and nobody is left to answer.
+      logger.debug("client went away before the Broker answered", { rpc_code: Code[err.code] });
+      return new ConnectError("canceled: the client went away", Code.Canceled);
     default:
-      logger.error("unexpected Broker error", { rpc_code: Code[err.code], err });
+      logger.error("unexpected Broker error: look up this request_id in the Broker's log for its cause", { rpc_code: Code[err.code], err });
       return withReason("internal", "an internal error occurred");
   }
 }

@@ -10,9 +10,11 @@ import type { Env } from "../../shared/config-reader.ts";
 import { createLogger } from "../../shared/logger.ts";
 import { serverLimitsLogFields } from "../../shared/server-limits.ts";
 import { explainBusyPort } from "./busy-port.ts";
+import { tracedFetch } from "../../shared/traced-fetch.ts";
 import { createGuardedFetch } from "./guarded-fetch.ts";
 import type { Resolver } from "./guarded-lookup.ts";
 import { loadMigrations } from "./load-migrations.ts";
+import { startObservability } from "./observability.ts";
 import { type RunningServer, serve } from "./serve.ts";
 import { type MetricsServer, serveMetrics } from "./serve-metrics.ts";
 
@@ -44,10 +46,12 @@ export interface StartOptions {
 /** Starts the Broker from an environment: migrate, check keys, serve. */
 export async function startBroker(env: Env, options: StartOptions = {}): Promise<RunningService> {
   const config = loadBrokerConfig(env);
+  const observability = await startObservability(env, "nexus-broker");
   const logger = createLogger({
     level: config.logLevel,
     write: options.logWrite ?? ((line) => process.stderr.write(line)),
     base: { service: "broker" },
+    context: observability.logContext,
   });
   const sql = createSql(config.databaseUrl, { applicationName: "nexus-broker" });
   try {
@@ -67,7 +71,7 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
     const broker = await buildBroker(config, {
       sql,
       vault,
-      fetch: options.fetch ?? guarded.fetch,
+      fetch: tracedFetch(options.fetch ?? guarded.fetch, observability.tracing),
       now: options.now ?? Date.now,
       randomUUID: () => crypto.randomUUID(),
       migrationsKnown: migrations.map((m) => m.version),
@@ -75,6 +79,8 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
       registry,
       logger,
       shutdownSignal: shutdown.signal,
+      requestScope: observability.scope,
+      tracing: observability.tracing,
     });
     const port = options.port ?? config.port;
     let server: RunningServer | undefined;
@@ -105,6 +111,7 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
         guarded.close();
         await metrics?.close();
         await sql.end({ timeout: 5 });
+        await observability.tracing.close();
       },
     };
   } catch (error) {

@@ -9,7 +9,9 @@ import { loadGatewayConfig } from "../../gateway/config.ts";
 import type { Env } from "../../shared/config-reader.ts";
 import { createLogger } from "../../shared/logger.ts";
 import { serverLimitsLogFields } from "../../shared/server-limits.ts";
+import { propagateRequest } from "../../shared/propagate-request.ts";
 import { loadStaticSite } from "./load-static-site.ts";
+import { startObservability } from "./observability.ts";
 import { serve } from "./serve.ts";
 import type { RunningService, StartOptions } from "./start-broker.ts";
 
@@ -22,10 +24,12 @@ import type { RunningService, StartOptions } from "./start-broker.ts";
  */
 export async function startGateway(env: Env, options: StartOptions = {}): Promise<RunningService> {
   const config = loadGatewayConfig(env);
+  const observability = await startObservability(env, "nexus-gateway");
   const logger = createLogger({
     level: config.logLevel,
     write: options.logWrite ?? ((line) => process.stderr.write(line)),
     base: { service: "gateway" },
+    context: observability.logContext,
   });
   const site = config.webAppDir === undefined ? undefined : await loadStaticSite(config.webAppDir);
   const registry = new Registry();
@@ -40,11 +44,16 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
   const agentOptions = { keepAlive: true, maxSockets: 64, maxFreeSockets: 64, timeout: 4_000, scheduling: "lifo" as const };
   const agent = config.brokerUrl.protocol === "https:" ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
   const gateway = await buildGateway(config, {
-    brokerTransport: (interceptors) => createBrokerTransport({ baseUrl: config.brokerUrl, agent, interceptors, defaultTimeoutMs: 30_000 }),
+    // Every call to the Broker carries the agent request's x-request-id and trace context.
+    brokerTransport: (interceptors) => createBrokerTransport({
+      baseUrl: config.brokerUrl, agent, interceptors: [...interceptors, propagateRequest(observability.scope, observability.tracing)], defaultTimeoutMs: 30_000,
+    }),
     now: options.now ?? Date.now,
     registry,
     logger,
     shutdownSignal: shutdown.signal,
+    requestScope: observability.scope,
+    tracing: observability.tracing,
     ...(site === undefined ? {} : { site }),
   });
   const port = options.port ?? config.port;
@@ -68,6 +77,7 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
       await server.close(10_000, () => shutdown.abort());
       await gateway.close();
       agent.destroy();
+      await observability.tracing.close();
     },
   };
 }
