@@ -13,9 +13,15 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { readVersion } from "../scripts/version.ts";
 
 /** The repository's root directory (absolute, with a trailing slash). */
 export const repoRoot = fileURLToPath(new URL("../", import.meta.url));
+
+/** The version the site documents: VERSION at the root, as the packages read it. */
+export function siteVersion(root = repoRoot): string {
+  return readVersion(root);
+}
 
 /** Root files that are pages, with the site path each gets. */
 const rootPages: Record<string, string> = { "README.md": "overview.md", "CHANGELOG.md": "changelog.md", "BENCHMARKS.md": "benchmarks.md" };

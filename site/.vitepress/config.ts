@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type DefaultTheme, defineConfigWithTheme, type MarkdownOptions, type PageData } from "vitepress";
 import { navLink, zones } from "../navigation.ts";
-import { linkedSourceFiles, repoRoot, resolveLink, siteLink, sitePageFiles, sitePath, sourceViewPath } from "../site-pages.ts";
+import { linkedSourceFiles, repoRoot, resolveLink, siteLink, sitePageFiles, sitePath, siteVersion, sourceViewPath } from "../site-pages.ts";
 import { sourceView } from "../source-views.ts";
 import { githubSlug } from "../slug.ts";
 
@@ -16,11 +16,6 @@ import { githubSlug } from "../slug.ts";
 export interface NexusThemeConfig extends DefaultTheme.Config {
   /** VERSION at the root, the single source of the release's version. */
   readonly version: string;
-}
-
-/** VERSION at the root: the version the site documents. */
-export function siteVersion(root = repoRoot): string {
-  return readFileSync(join(root, "VERSION"), "utf8").trim();
 }
 
 /** Everything at the root that holds no page: VitePress must not read it. */
