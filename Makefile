@@ -58,7 +58,7 @@ client-package: install ## Only the agent client, @nexus-broker/client, into .ne
 cli-package: install ## Only the nexus command, @nexus-broker/cli, into .nexus/cli-package/
 	$(NPX) tsx scripts/build-package.ts cli
 
-test: install browser python deploy-tools check-gen lint packages ## Run every test against a real PostgreSQL
+test: install browser python deploy-tools check-gen lint packages docs-site ## Run every test against a real PostgreSQL
 	$(NPX) tsx test/support/run-tests.ts
 	@$(NPX) tsx scripts/release-check.ts stamp
 
@@ -90,7 +90,7 @@ bench: build ## Benchmarks (not part of make test): refresh storm, then token re
 	$(NPX) tsx bench/token-retrieval.ts --built --soak 300 $(BENCH_ARGS)
 
 docs-site: install ## Build the documentation site from docs/ (VitePress) into .nexus/site
-	$(NPX) vitepress build site
+	$(NPX) tsx scripts/build-docs-site.ts
 
 DOCS_PORT ?= 4173
 docs-serve: docs-site ## Build the documentation site and serve it on http://localhost:DOCS_PORT (default 4173)

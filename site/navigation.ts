@@ -26,6 +26,8 @@ export interface NavGroup {
 /** One of the four zones. */
 export interface Zone {
   readonly text: string;
+  /** The page the zone's entry in the top bar opens. */
+  readonly landing: string;
   readonly items: readonly (NavPage | NavGroup)[];
 }
 
@@ -51,6 +53,7 @@ export function zones(root = repoRoot): Zone[] {
   return [
     {
       text: "Concepts",
+      landing: "docs/how-nexus-works.md",
       items: [
         { text: "How Nexus works", file: "docs/how-nexus-works.md" },
         { text: "Security model", file: "docs/security.md" },
@@ -60,6 +63,7 @@ export function zones(root = repoRoot): Zone[] {
     },
     {
       text: "Getting Started",
+      landing: "docs/quickstart.md",
       items: [
         { text: "Introduction", file: "docs/README.md" },
         { text: "Quickstart", file: "docs/quickstart.md" },
@@ -70,6 +74,7 @@ export function zones(root = repoRoot): Zone[] {
     },
     {
       text: "Guides",
+      landing: "docs/providers.md",
       items: [
         { text: "Managing providers", file: "docs/providers.md" },
         { text: "Agents: identity and access", file: "docs/agents.md" },
@@ -85,6 +90,7 @@ export function zones(root = repoRoot): Zone[] {
     },
     {
       text: "Reference",
+      landing: "docs/api.md",
       items: [
         { text: "API reference", file: "docs/api.md" },
         { text: "CLI reference", file: "docs/cli.md#command-reference" },

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type DefaultTheme, defineConfigWithTheme, type MarkdownOptions, type PageData } from "vitepress";
-import { navLink, zones } from "../navigation.ts";
+import { navLink, type Zone, zones } from "../navigation.ts";
 import { linkedSourceFiles, repoRoot, resolveLink, siteLink, sitePageFiles, sitePath, siteVersion, sourceViewPath } from "../site-pages.ts";
 import { sourceView } from "../source-views.ts";
 import { githubSlug } from "../slug.ts";
@@ -24,6 +24,17 @@ function excluded(): string[] {
   return readdirSync(repoRoot)
     .filter((name) => !keep.has(name))
     .map((name) => (statSync(join(repoRoot, name)).isDirectory() ? `${name}/**` : name));
+}
+
+/**
+ * The top bar marks a zone as current on any of its pages: VitePress tests
+ * this expression against the page's path without extension ("/quickstart",
+ * "/" for the home page).
+ */
+function activeMatch(zone: Zone): string {
+  const files = zone.items.flatMap((item) => ("pages" in item ? [item.index.file, ...item.pages.map((p) => p.file)] : [item.file]));
+  const paths = new Set(files.map((f) => navLink(f).split("#")[0]!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+  return `^(${[...paths].join("|")})$`;
 }
 
 function sidebar(): DefaultTheme.SidebarItem[] {
@@ -90,10 +101,7 @@ export default defineConfigWithTheme<NexusThemeConfig>({
   transformPageData: (pageData) => ({ markdown: markdownSource(pageData, sourceViews) }),
   themeConfig: {
     version: siteVersion(),
-    nav: zones().map((zone) => {
-      const first = zone.items[0]!;
-      return { text: zone.text, link: navLink("pages" in first ? first.index.file : first.file) };
-    }),
+    nav: zones().map((zone) => ({ text: zone.text, link: navLink(zone.landing), activeMatch: activeMatch(zone) })),
     sidebar: sidebar(),
     search: { provider: "local" },
     outline: { level: [2, 3] },
