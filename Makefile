@@ -104,5 +104,7 @@ release-check: install python ## Refuse TAG=vX.Y.Z unless it matches VERSION and
 	$(MAKE) --no-print-directory packages build docs-site
 	$(NPX) tsx scripts/release-artifacts.ts
 
-clean: ## Remove node_modules and local development data (.nexus/)
+clean: ## Remove node_modules and local development data (.nexus/, and the data it links to when run as root)
+	@# As root the data may live in a staging folder that .nexus/pgdata links to (src/runtime/node/postgres-placement.ts).
+	@t="$$(readlink -f .nexus/pgdata 2>/dev/null)"; case "$$t" in */pgdata-??????) rm -rf "$$t";; esac
 	rm -rf node_modules .nexus test-output

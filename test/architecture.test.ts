@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, it } from "node:test";
-import { checkArchitecture, importsOf, type SourceFile } from "./support/architecture-rules.ts";
+import { inputLimits, inputPatterns } from "../src/shared/input-rules.ts";
+import { checkArchitecture, checkNoMessageParsing, checkRulesDefinedOnce, importsOf, type SourceFile } from "./support/architecture-rules.ts";
 import { checkServiceDeps } from "./support/service-deps-rules.ts";
 
 const root = new URL("../", import.meta.url).pathname;
@@ -45,6 +46,47 @@ describe("architecture", () => {
     it(`catches ${name}`, () => {
       const violations = checkArchitecture([file]);
       assert.ok(violations.some((v) => rule.test(v.rule)), `expected a violation matching ${rule}, got ${JSON.stringify(violations)}`);
+    });
+  }
+
+  it("every input rule is defined once, in src/shared/input-rules.ts", () => {
+    assert.deepEqual(checkRulesDefinedOnce(sources(join(root, "src")), inputPatterns, inputLimits), []);
+  });
+
+  for (const [name, source] of [
+    ["a UUID pattern written again", `const id = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;`],
+    ["a scope-token pattern written again", `if (!/^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$/.test(s)) bad();`],
+    ["a state limit written again", `  if (value.length > 2048) throw invalidArgument(field, "is not a state Nexus issued");`],
+    ["a page size limit written again", `if (limit < 1 || limit > 500) throw invalidArgument("page_size", "must be from 1 to 500");`],
+  ] as const) {
+    it(`catches ${name}`, () => {
+      const found = checkRulesDefinedOnce([{ path: "src/gateway/x.ts", source }], inputPatterns, inputLimits);
+      assert.equal(found.length, 1, JSON.stringify(found));
+    });
+  }
+
+  it("leaves lengths alone that refuse nothing, and the shared module itself", () => {
+    assert.deepEqual(checkRulesDefinedOnce([
+      { path: "src/broker/x.ts", source: `const named = s.length > 64 ? s.slice(0, 64) : s;` },
+      { path: "src/shared/input-rules.ts", source: `export const inputPatterns = { uuid: ${inputPatterns.uuid} };` },
+    ], inputPatterns, inputLimits), []);
+  });
+
+  it("the client, the web app and the CLI never parse an error's message text", () => {
+    const files = sources(join(root, "src"));
+    assert.ok(files.some((f) => f.path.startsWith("src/web-app/")), "the scan reads the web app");
+    assert.deepEqual(checkNoMessageParsing(files), []);
+  });
+
+  for (const source of [
+    `const prefix = /^([a-z][a-z0-9_]*): /.exec(err.rawMessage)?.[1];`,
+    `if (/no route for \\w+/.test(message)) return "wrong URL";`,
+    `const reason = e.rawMessage.split(": ")[0];`,
+    `const text = error.message.replace(/^[a-z_]+: /, "");`,
+  ]) {
+    it(`catches message parsing: ${source}`, () => {
+      assert.equal(checkNoMessageParsing([{ path: "src/client/x.ts", source }]).length, 1);
+      assert.deepEqual(checkNoMessageParsing([{ path: "src/shared/x.ts", source }]), [], "servers may read connect-es's own messages");
     });
   }
 

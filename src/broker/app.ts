@@ -9,8 +9,8 @@ import { StatusService } from "../../gen/nexus/broker/v1/status_service_pb.ts";
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
 import { createApiKeyAuth, createApiKeyVerifier } from "../shared/server/api-key-auth.ts";
-import { createControlCharacterRule } from "../shared/server/control-character-rule.ts";
 import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
+import { createInputValidation } from "../shared/server/input-validation.ts";
 import type { BrokerConfig } from "./config.ts";
 import type { Sql } from "./db/sql.ts";
 import { createAgentHandlers } from "./handlers/agent-handlers.ts";
@@ -195,13 +195,8 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     agents: agentStore, ledger: timed("assertions", createAssertionLedger(deps.sql)), cache: agentCache, now: deps.now,
   }));
   const auth = await createApiKeyAuth({ keys: config.apiKeys, role: "key", publicProcedures: brokerPublicProcedures });
-  const text = createControlCharacterRule({
-    // Checked further in, with reasons of their own for the same characters: credential values by the
-    // provider's schema (credential_invalid), return URLs by their policy (return_url_rejected). The
-    // browser routes answer pages of their own and store no request text.
-    exemptFields: ["nexus.broker.v1.CaptureCredentialRequest.credentials", "nexus.broker.v1.StartConnectionRequest.return_url"],
-    exemptProcedures: [`/${AuthorizationService.typeName}/`],
-  });
+  // The browser routes answer pages of their own and store no request text.
+  const inputValidation = createInputValidation({ exemptProcedures: [`/${AuthorizationService.typeName}/`] });
   const tokens = createTokenService({
     connections, providers, sealer: deps.vault, refresher, audit, metrics, now: deps.now,
     ...(config.tokenCacheSeconds > 0 ? { cache: tokenCache } : {}),
@@ -255,7 +250,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
         captures, logger: deps.logger, captureAction: "/auth/capture",
       }));
     },
-    interceptors: [createErrorInterceptor(deps.logger), auth, agentAuth, text],
+    interceptors: [createErrorInterceptor(deps.logger), auth, agentAuth, inputValidation],
     health: createDatabaseHealth(deps.sql, deps.now),
     registry: deps.registry,
     oauthErrorMethods: [`${SessionService.typeName}/ExchangeToken`],

@@ -2,8 +2,8 @@ import type { Registry } from "prom-client";
 import { GatewayService } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
-import { createControlCharacterRule } from "../shared/server/control-character-rule.ts";
 import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
+import { createInputValidation } from "../shared/server/input-validation.ts";
 import { type BrokerTransportFactory, createBrokerClients } from "./broker-clients.ts";
 import { createAgentAuth } from "./agent-auth.ts";
 import { createBrokerHealth } from "./broker-health.ts";
@@ -52,11 +52,8 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     routes: (router) => {
       router.service(GatewayService, createGatewayHandlers(broker, deps.logger, config.publicUrl));
     },
-    interceptors: [createErrorInterceptor(deps.logger), auth, createControlCharacterRule({
-      // Checked at the Broker, with reasons of their own for the same characters: credential values by
-      // the provider's schema (credential_invalid), return URLs by their policy (return_url_rejected).
-      exemptFields: ["nexus.gateway.v1.CaptureCredentialRequest.credentials", "nexus.gateway.v1.RequestConnectionRequest.return_url"],
-    })],
+    // The same input rules as the Broker's (the contract names them), so nothing malformed reaches it.
+    interceptors: [createErrorInterceptor(deps.logger), auth, createInputValidation()],
     health: createBrokerHealth(broker, deps.now),
     registry: deps.registry,
     oauthErrorMethods: [`${GatewayService.typeName}/ExchangeToken`],

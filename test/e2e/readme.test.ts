@@ -18,6 +18,18 @@ function readmeBlock(name: string): string {
   return m[1]!;
 }
 
+describe("the README's requirements", () => {
+  it("names the Node.js version package.json's engines needs, as the quickstart does", () => {
+    const engines = (JSON.parse(readFileSync(`${root}package.json`, "utf8")) as { engines: { node: string } }).engines.node;
+    const version = /^>=(\d+\.\d+)$/.exec(engines)?.[1];
+    assert.ok(version, `engines.node is a plain lower bound: ${engines}`);
+    for (const file of ["README.md", "docs/quickstart.md"]) {
+      const stated = /You need Node\.js ([\d.]+) or newer/.exec(readFileSync(`${root}${file}`, "utf8"))?.[1];
+      assert.equal(stated, version, `${file} states the Node.js requirement of package.json`);
+    }
+  });
+});
+
 describe("the README's commands work as written, and the pages' marked blocks this stack can run", () => {
   let stack: TestStack;
   let env: Record<string, string>;

@@ -8,11 +8,14 @@
  * width. Screenshots of each step go to test-output/web-app/.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { buildWebApp } from "../../src/runtime/node/build-web-app.ts";
 import { type Sandbox, startSandbox } from "../../src/runtime/node/sandbox/start-sandbox.ts";
@@ -22,7 +25,9 @@ import { freePort } from "../support/free-port.ts";
 import { type RegisteredAgent, registerAgent } from "../support/agents.ts";
 import { startStack, type TestStack } from "../support/stack.ts";
 
+const root = new URL("../../", import.meta.url).pathname;
 const shots = new URL("../../test-output/web-app/", import.meta.url).pathname;
+const run = promisify(execFile);
 const chromiumArgs = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -182,6 +187,18 @@ describe("the web app in a browser", () => {
     await page.getByRole("button", { name: "Reveal access_token" }).waitFor();
     assert.equal(new URL(page.url()).search, "", "the return query was cleaned from the address bar");
 
+    // Focus lands on the Connection heading with the page's ordinary focus ring, which must not read as an error.
+    const focus = await page.evaluate(() => {
+      const e = document.activeElement as HTMLElement;
+      const style = getComputedStyle(e);
+      const accent = getComputedStyle(document.querySelector("#start-form button[type=submit]")!).backgroundColor;
+      return { id: e.id, outlineStyle: style.outlineStyle, outlineWidth: style.outlineWidth, outlineColor: style.outlineColor, accent };
+    });
+    assert.deepEqual([focus.id, focus.outlineStyle, focus.outlineWidth], ["connection-title", "solid", "3px"], "a visible focus ring");
+    assert.equal(focus.outlineColor, focus.accent, "the ring is the accent colour of the buttons");
+    const [r, g, b] = (focus.outlineColor.match(/\d+/g) ?? []).map(Number) as [number, number, number];
+    assert.ok(b > r + 60 && b > g + 60, `the ring is blue, not red or orange: ${focus.outlineColor}`);
+
     oauthConnectionId = await page.locator("#connection-id").innerText();
     assert.match(oauthConnectionId, /^[0-9a-f-]{36}$/);
     const res = await fetch(`${gateway}/v1/token/${oauthConnectionId}`, { headers: { authorization: `Bearer ${agentKey}` } });
@@ -207,6 +224,41 @@ describe("the web app in a browser", () => {
     await page.getByRole("button", { name: "Check again" }).click();
     await waitForStatus(page, "active");
     assert.equal(await page.locator("#connection-id").innerText(), oauthConnectionId);
+  });
+
+  it("shows the curl, TypeScript and Python calls an agent makes for the active connection, with no key in them", async (t) => {
+    const text = async (id: string) => page.locator(`#snippet-${id}`).innerText();
+    const [curl, typescript, python] = [await text("curl"), await text("typescript"), await text("python")];
+    assert.equal(curl, `curl -s -H "Authorization: Bearer $NEXUS_AGENT_KEY" \\\n  '${gateway}/v1/token/${oauthConnectionId}'`);
+    assert.ok(typescript.includes('import { createNexusClient } from "@nexus-broker/client";'), typescript);
+    assert.ok(typescript.includes(`baseUrl: "${gateway}",\n  apiKey: process.env.NEXUS_AGENT_KEY,`), typescript);
+    assert.ok(typescript.includes(`const connectionId = "${oauthConnectionId}";\nconst credential = await nexus.getToken(connectionId);`), typescript);
+    assert.ok(python.includes("from nexus_sdk import NexusClient"), python);
+    assert.ok(python.includes(`NexusClient("${gateway}", os.environ["NEXUS_AGENT_KEY"])`), python);
+    assert.ok(python.includes(`connection_id = "${oauthConnectionId}"\ncredential = nexus.get_token(connection_id)`), python);
+    assert.ok(!(await page.content()).includes(agentKey), "the agent key is in no snippet, nor anywhere in the DOM");
+    assert.match(await page.locator(".snippets").innerText(), /Set NEXUS_AGENT_KEY to the agent’s key first/);
+    await page.locator(".snippets").scrollIntoViewIfNeeded();
+    await screenshot(page, "oauth-snippets");
+
+    // As pasted, with the key in the environment: curl and the TypeScript client both get the credential.
+    const env = { ...process.env, NEXUS_AGENT_KEY: agentKey };
+    const fromCurl = await run("bash", ["-c", curl], { env });
+    assert.match(fromCurl.stdout, /"strategy":\{"type":"oauth2"/);
+    const dir = join(root, "test-output", "web-app-snippets");
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "agent.ts"), typescript);
+    const fromTypeScript = await run(process.execPath, ["--import", "tsx", join(dir, "agent.ts")], { cwd: root, env });
+    assert.equal(fromTypeScript.stdout, "oauth2 [ 'access_token', 'token_type', 'scope' ]\n");
+    // The Python SDK lives in sdk/python when this repository has it, and needs python3.
+    const sdk = join(root, "sdk", "python");
+    const python3 = await run("python3", ["--version"]).then(() => true, () => false);
+    if (existsSync(join(sdk, "nexus_sdk")) && python3) {
+      const fromPython = await run("python3", ["-c", python], { env: { ...env, PYTHONPATH: sdk } });
+      assert.equal(fromPython.stdout, "oauth2 ['access_token', 'token_type', 'scope']\n");
+    } else {
+      t.diagnostic("the Python snippet was checked as text only: no sdk/python here, or no python3");
+    }
   });
 
   it("refuses the connection to another registered agent's key, and says why", async () => {
@@ -237,11 +289,19 @@ describe("the web app in a browser", () => {
     assert.deepEqual((await unlabelledControls(page)).unlabelled, []);
     await screenshot(page, "capture-form");
 
-    await key.fill("sk_wrong_key_1234");
+    // Past the browser's own check, the Broker names the field (google.rpc.BadRequest): the app marks that control.
+    await key.evaluate((e) => e.removeAttribute("required"));
     await page.getByRole("button", { name: "Connect", exact: true }).click();
     const alert = page.getByRole("alert");
-    await alert.filter({ hasText: "credential_invalid" }).waitFor();
+    await alert.filter({ hasText: "api_key is required" }).waitFor();
+    assert.equal(await key.getAttribute("aria-invalid"), "true");
+    assert.ok(await key.evaluate((e) => e === document.activeElement), "focus on the field at fault");
+
+    await key.fill("sk_wrong_key_1234");
+    await page.getByRole("button", { name: "Connect", exact: true }).click();
+    await alert.filter({ hasText: "the provider rejected" }).waitFor();
     assert.match(await alert.innerText(), /Reason: credential_invalid/);
+    assert.equal(await key.getAttribute("aria-invalid"), null, "the provider refused the credential as a whole: no field is marked");
     assert.ok(await page.locator("#capture").isVisible(), "the form stays");
     assert.equal(await key.inputValue(), "sk_wrong_key_1234");
     await screenshot(page, "capture-error");

@@ -17,7 +17,7 @@ from ._version import __version__
 from .apply import apply_credential
 from .client import NexusClient
 from .credential import Credential, ExchangedCredential, Strategy
-from .errors import NexusError
+from .errors import FieldViolation, NexusError
 from .http import Response
 from .retry import RetryPolicy
 from .session import AuthenticatedSession
@@ -29,8 +29,8 @@ from .token_cache import ConnectionKey, SessionKey, TokenCache, TokenKey, Worksp
 logging.getLogger("nexus_sdk").addHandler(logging.NullHandler())
 
 __all__ = [
-    "AuthenticatedSession", "ConnectionKey", "Credential", "ExchangedCredential", "NexusClient", "NexusError",
-    "Response", "RetryPolicy", "SessionKey", "Strategy", "TokenCache", "TokenKey", "WorkspaceKey", "__version__",
+    "AuthenticatedSession", "ConnectionKey", "Credential", "ExchangedCredential", "FieldViolation", "NexusClient",
+    "NexusError", "Response", "RetryPolicy", "SessionKey", "Strategy", "TokenCache", "TokenKey", "WorkspaceKey", "__version__",
     "apply_credential", "apply_credential_parts", "apply_credential_to_url", "credential_headers", "hmac_signature",
     "sign_aws_v4",
 ]

@@ -14,7 +14,7 @@ log = logging.getLogger("nexus_sdk")
 @dataclass(frozen=True)
 class RetryPolicy:
     """How a Gateway call is retried. Only retryable errors (`unavailable`, or `resource_exhausted` with a
-    `retry_after_seconds` hint) are ever retried; `not_found`, `invalid_argument`, `payload_too_large` and the
+    google.rpc.RetryInfo hint) are ever retried; `not_found`, `invalid_argument`, `payload_too_large` and the
     rest fail at once, because sending the same request again cannot change the answer."""
 
     attempts: int = 3
@@ -39,7 +39,7 @@ def backoff_delay(attempt: int, base_delay: float, max_delay: float, random: Cal
 
 def call_with_retry(operation: Callable[[], T], policy: RetryPolicy, *, what: str,
                     sleep: Callable[[float], None], random: Callable[[], float]) -> T:
-    """Runs `operation`, retrying a retryable NexusError; a `retry_after_seconds` hint lengthens the wait, within max_delay."""
+    """Runs `operation`, retrying a retryable NexusError; its `retry_after` (RetryInfo) lengthens the wait, within max_delay."""
     attempt = 0
     while True:
         try:
@@ -48,11 +48,7 @@ def call_with_retry(operation: Callable[[], T], policy: RetryPolicy, *, what: st
             if not error.retryable or attempt + 1 >= policy.attempts:
                 raise
             delay = backoff_delay(attempt, policy.base_delay, policy.max_delay, random)
-            try:
-                hint = float(error.metadata.get("retry_after_seconds", "0"))
-            except ValueError:
-                hint = 0.0
-            delay = min(policy.max_delay, max(delay, hint))
+            delay = min(policy.max_delay, max(delay, error.retry_after or 0.0))
             log.warning("%s failed (%s); retry %d of %d in %.3f s", what, error.reason, attempt + 1, policy.attempts - 1, delay)
             sleep(delay)
             attempt += 1

@@ -192,6 +192,7 @@ def _copy(error: BaseException) -> BaseException:
     """A NexusError of its own for each waiting thread, so their tracebacks do not pile onto one object."""
     if isinstance(error, NexusError):
         return NexusError(error.message, code=error.code, reason=error.reason, retryable=error.retryable,
-                          metadata=error.metadata, http_status=error.http_status)
+                          metadata=error.metadata, field_violations=error.field_violations,
+                          retry_after=error.retry_after, http_status=error.http_status)
     return error
 

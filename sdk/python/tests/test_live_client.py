@@ -109,7 +109,7 @@ class Errors(unittest.TestCase):
     def test_not_found_permission_denied_unauthenticated_and_failed_precondition(self) -> None:
         nexus = self.stack.client()
         e = nexus_error(self, lambda: nexus.get_token(MISSING), "connection_not_found", "not_found")
-        self.assertEqual((e.retryable, e.http_status, e.metadata), (False, 404, {"field": "connection_id"}))
+        self.assertEqual((e.retryable, e.http_status, e.field, e.retry_after), (False, 404, "connection_id", None))
         other = self.stack.client(self.stack.other_agent_key)
         nexus_error(self, lambda: other.get_token(self.stack.connections["header"]), "agent_not_authorized", "permission_denied")
         nexus_error(self, lambda: other.resolve_token(self.stack.workspace, "acme-header"), "connection_not_found", "not_found")
@@ -118,7 +118,19 @@ class Errors(unittest.TestCase):
         nexus_error(self, lambda: nexus.request_connection("w", "no-such-provider", return_url="https://app.example.com/"), "provider_not_found", "not_found")
         nexus_error(self, lambda: nexus.request_connection("w", "crm", return_url="https://evil.example/"), "return_url_rejected", "invalid_argument")
         bad = nexus_error(self, lambda: nexus.request_connection("w", return_url="https://app.example.com/"), "invalid_argument", "invalid_argument")
-        self.assertEqual(bad.metadata.get("field"), "provider_name")
+        self.assertEqual(bad.field, "provider_name")
+
+    def test_input_that_breaks_its_rule_names_the_field_from_the_bad_request_detail(self) -> None:
+        nexus = self.stack.client(retry=RetryPolicy(attempts=1))
+        e = nexus_error(self, lambda: nexus.get_token("not-a-uuid"), "invalid_argument", "invalid_argument")
+        self.assertEqual((e.field, e.http_status, e.retryable, e.retry_after), ("connection_id", 400, False, None))
+        self.assertEqual(len(e.field_violations), 1)
+        self.assertIn("UUID", e.field_violations[0].description)
+        # A nested field is named by its path, and a rule with a reason of its own keeps it.
+        spec = nexus_error(self, lambda: nexus.create_session(self.stack.connections["header"], "not-an-agent-id"), "invalid_argument", "invalid_argument")
+        self.assertEqual(spec.field, "spec.agent_id")
+        state = nexus_error(self, lambda: nexus.get_capture_schema("a" * 1100 + ".b.c"), "state_invalid", "invalid_argument")
+        self.assertEqual(state.field, "state")
 
     def test_an_unreachable_gateway_is_retried_then_unavailable(self) -> None:
         with socket.socket() as s:

@@ -45,23 +45,42 @@ class AgainstProto(unittest.TestCase):
         self.assertEqual(current, generated, "nexus_sdk/messages.py is stale: run python3 sdk/python/tools/generate_messages.py")
 
     def test_every_message_and_field_of_the_proto_files_is_a_dataclass_field(self) -> None:
-        # A second, simpler reading of the proto files than the generator's: message names and field numbers.
-        for name in ("common/v1/credential.proto", "common/v1/session.proto", "gateway/v1/gateway_service.proto"):
-            text = (REPO / "proto" / "nexus" / name).read_text(encoding="utf-8")
+        # A second, simpler reading of the proto files than the generator's: the files the service imports,
+        # message names and field numbers.
+        files, queue = set[str](), ["proto/nexus/gateway/v1/gateway_service.proto"]
+        while queue:
+            path = queue.pop()
+            files.add(path)
+            text = (REPO / path).read_text(encoding="utf-8")
+            queue += [f"proto/{i}" for i in re.findall(r'^import "(nexus/[^"]+)";', text, re.M) if f"proto/{i}" not in files]
             for message, body in re.findall(r"^message (\w+) \{(?:\}|(.*?)^\})", text, re.S | re.M):
                 cls = getattr(messages, message)
                 fields = {f.proto_name: f.number for f in cls.FIELDS}
                 found = dict((n, int(num)) for n, num in re.findall(r"^\s+(?:optional |repeated )?(?:map<[^>]+>|[\w.]+) (\w+) = (\d+)", body, re.M))
                 self.assertEqual(fields, found, message)
             self.assertIn(text.count("rpc "), (0, len(messages.GATEWAY_METHODS)))
+        self.assertEqual(files, set(load_generator().SOURCES), "the generator must read every file the service imports")
 
-    def test_the_generator_refuses_what_it_does_not_understand(self) -> None:
+    def test_field_options_single_and_multi_line_are_read_and_checked(self) -> None:
         generator = load_generator()
-        with self.assertRaises(ValueError):
-            generator.parse([("x.proto", "message A {\n  oneof x {\n  }\n}\n")])
-        with self.assertRaises(ValueError):
-            generator.render(generator.parse([("x.proto", "message A {\n  bytes b = 1;\n}\n")]))
-
+        rules = "package p;\nenum Rule {\n  RULE_UNSPECIFIED = 0;\n  RULE_ID = 1;\n}\nextend google.protobuf.FieldOptions {\n  Rule rule = 50100;\n}\n"
+        proto = generator.parse([("r.proto", rules), ("x.proto", (
+            "message A {\n  reserved 3;\n  reserved \"old\";\n"
+            "  // An id.\n  string id = 1 [\n    (google.api.field_behavior) = REQUIRED,\n    (p.rule) = RULE_ID\n  ];\n"
+            "  repeated string tags = 2 [(p.rule) = RULE_ID];\n  string plain = 4;\n}\n"))])
+        got = [(f.name, f.number, f.label, f.required, f.input_rule, f.doc) for f in proto.messages["A"].fields]
+        self.assertEqual(got, [("id", 1, "", True, "RULE_ID", ["An id."]), ("tags", 2, "repeated", False, "RULE_ID", []), ("plain", 4, "", False, "", [])])
+        self.assertIn("Required. Input rule `RULE_ID`.", generator.render(proto))
+        for bad in (
+            "message A {\n  string id = 1 [(p.rule) = RULE_NONE];\n}\n",  # not a value of the enum
+            "message A {\n  string id = 1 [(q.other) = RULE_ID];\n}\n",  # an extension nobody declared
+            "message A {\n  string id = 1 [deprecated = true];\n}\n",  # an option it does not understand
+            "message A {\n  string id = 1 [\n    // why\n    (p.rule) = RULE_ID\n  ];\n}\n",  # a comment inside the options
+            "message A {\n  string id = 1 [\n    (p.rule) = RULE_ID\n",  # the file ends inside them
+            "message A {\n  reserved 1;\n  string id = 1;\n}\n",  # a reserved number
+        ):
+            with self.subTest(bad), self.assertRaises(ValueError):
+                generator.parse([("r.proto", rules), ("x.proto", bad)])
 
 class Shape(unittest.TestCase):
     def test_dataclass_fields_and_fields_tables_agree(self) -> None:

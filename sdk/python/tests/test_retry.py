@@ -79,6 +79,8 @@ class Retries(unittest.TestCase):
             (400, connect_error("invalid_argument", "invalid_argument: x", "invalid_argument")),
             (413, connect_error("resource_exhausted", "payload_too_large: 1 MiB", "payload_too_large")),
             (429, connect_error("resource_exhausted", "resource_exhausted: limit")),
+            # A hint in ErrorInfo metadata is not a RetryInfo detail: the SDK reads retry hints from RetryInfo alone.
+            (429, connect_error("resource_exhausted", "resource_exhausted: limit", "resource_exhausted", {"retry_after_seconds": "3"})),
             (401, connect_error("unauthenticated", "agent_key_invalid: no", "agent_key_invalid")),
         ]
         for status, body in cases:
@@ -93,7 +95,7 @@ class Retries(unittest.TestCase):
 
     def test_a_retry_hint_lengthens_the_wait_within_max_delay(self) -> None:
         sleep = Recorder()
-        limited = connect_error("resource_exhausted", "resource_exhausted: slow down", "resource_exhausted", {"retry_after_seconds": "3"})
+        limited = connect_error("resource_exhausted", "resource_exhausted: slow down", "resource_exhausted", retry_after=3)
         with FakeGateway([(429, limited), (429, limited), (200, CREDENTIAL)]) as gateway:
             client(gateway.url, sleep, retry=RetryPolicy(attempts=3, base_delay=0.1, max_delay=4)).get_token("c")
         self.assertEqual(sleep.sleeps, [3.0, 3.0])

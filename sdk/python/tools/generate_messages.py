@@ -5,10 +5,13 @@
     python3 sdk/python/tools/generate_messages.py --check  # exit 1 when it is stale
 
 Parses the subset of proto3 the Gateway's files use (messages with scalar,
-message, map and repeated fields, `optional`, one service) and writes one
-frozen dataclass per message, with the proto comments as docstrings and a
-FIELDS table that nexus_sdk._wire reads to speak proto3 JSON. Anything
-outside that subset stops the generator rather than being guessed at.
+message, map and repeated fields, `optional`, `reserved`, one service, the
+field options `google.api.field_behavior` and `nexus.common.v1.input_rule`,
+the enum and extension that declare the latter) and writes one frozen
+dataclass per message, with the proto comments as docstrings (plus a line
+naming a field's input rule) and a FIELDS table that nexus_sdk._wire reads to
+speak proto3 JSON. Anything outside that subset stops the generator rather
+than being guessed at.
 """
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ SDK = HERE.parent
 REPO = SDK.parent.parent
 SOURCES = (
     "proto/nexus/common/v1/credential.proto",
+    "proto/nexus/common/v1/input_rules.proto",
+    "proto/nexus/common/v1/token.proto",
+    "proto/nexus/common/v1/capture.proto",
     "proto/nexus/common/v1/session.proto",
     "proto/nexus/gateway/v1/gateway_service.proto",
 )
@@ -32,10 +38,16 @@ SCALARS = {"string": "str", "bool": "bool", "uint32": "int", "int32": "int", "ui
 STRUCT = "google.protobuf.Struct"
 # Kept out of repr() so that printing a message, or a traceback showing one, never shows a secret.
 SECRET_FIELDS = {"credentials", "session_token", "subject_token", "access_token", "state", "client_assertion", "actor_token"}
+FIELD_BEHAVIOR = "google.api.field_behavior"
+# The field options the generator understands; any other option stops it.
+FIELD_BEHAVIORS = {"REQUIRED", "OPTIONAL", "OUTPUT_ONLY", "INPUT_ONLY", "IMMUTABLE"}
 
 FIELD_RE = re.compile(
-    r"^(?:(optional|repeated)\s+)?(map<\s*(\w+)\s*,\s*([\w.]+)\s*>|[\w.]+)\s+(\w+)\s*=\s*(\d+)\s*(?:\[.*\])?\s*;$"
+    r"^(?:(optional|repeated)\s+)?(map<\s*(\w+)\s*,\s*([\w.]+)\s*>|[\w.]+)\s+(\w+)\s*=\s*(\d+)\s*(?:\[(.*)\])?\s*;$"
 )
+OPTION_RE = re.compile(r"^\(([\w.]+)\)\s*=\s*(\w+)$")
+RESERVED_RE = re.compile(r'^reserved\s+((?:\d+(?:\s+to\s+\d+)?|"\w+")(?:\s*,\s*(?:\d+(?:\s+to\s+\d+)?|"\w+"))*)\s*;$')
+ENUM_VALUE_RE = re.compile(r"^(\w+)\s*=\s*(\d+)\s*;$")
 RPC_RE = re.compile(r"^rpc\s+(\w+)\s*\(\s*([\w.]+)\s*\)\s*returns\s*\(\s*([\w.]+)\s*\)")
 
 
@@ -47,6 +59,10 @@ class ProtoField:
     label: str  # "", "optional", "repeated" or "map"
     map_value: str = ""
     doc: list[str] = field(default_factory=list)
+    required: bool = False
+    """`(google.api.field_behavior) = REQUIRED`."""
+    input_rule: str = ""
+    """The value of an input-rule option (`INPUT_RULE_UUID`), checked against its enum."""
 
 
 @dataclass
@@ -54,6 +70,7 @@ class ProtoMessage:
     name: str
     doc: list[str]
     fields: list[ProtoField] = field(default_factory=list)
+    reserved: set[int | str] = field(default_factory=set)
 
 
 @dataclass
@@ -61,34 +78,76 @@ class Proto:
     messages: dict[str, ProtoMessage] = field(default_factory=dict)
     service: str = ""
     methods: list[tuple[str, str, str]] = field(default_factory=list)
+    enums: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Top-level enums by fully qualified name: their values."""
+    extensions: dict[str, str] = field(default_factory=dict)
+    """Field options a file declares (`extend google.protobuf.FieldOptions`), fully qualified: their enum's name."""
 
 
 def parse(texts: list[tuple[str, str]]) -> Proto:
-    """Parses the files' messages and service; raises ValueError on anything unexpected."""
+    """Parses the files' messages, enums, field-option extensions and service; raises ValueError on anything unexpected.
+
+    A field's options may span lines (`[` on the field's line, `];` on a later one); comments inside them are not
+    allowed. Extensions and enums must come before the fields that use them (list their file first in SOURCES).
+    """
     proto = Proto()
     for path, text in texts:
         package = ""
         comments: list[str] = []
         message: ProtoMessage | None = None
-        in_service = False
+        enum: dict[str, int] | None = None
+        in_extend = in_service = False
         depth = 0
+        pending, pending_at = "", ""
         for number, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             where = f"{path}:{number}"
-            if line.startswith("//"):
+            if pending:
+                if line.startswith("//") or line == "":
+                    raise ValueError(f"{where}: a comment or blank line inside a field's options")
+                pending += " " + line
+                if not line.endswith(";"):
+                    continue
+                line, where, pending = pending, pending_at, ""
+            elif line.startswith("//"):
                 comments.append(line[2:].strip())
                 continue
-            if line == "":
+            elif line == "":
                 comments = []
                 continue
             if m := re.match(r"^package\s+([\w.]+);$", line):
                 package = m.group(1)
             elif m := re.match(r"^message\s+(\w+)\s*\{\s*(\})?$", line):
-                if message is not None or in_service:
+                if message is not None or enum is not None or in_extend or in_service:
                     raise ValueError(f"{where}: nested messages are not supported")
+                if m.group(1) in proto.messages:
+                    raise ValueError(f"{where}: a second message {m.group(1)} (the SDK has one namespace)")
                 current = ProtoMessage(m.group(1), comments)
                 proto.messages[current.name] = current
                 message = None if m.group(2) else current
+            elif m := re.match(r"^enum\s+(\w+)\s*\{$", line):
+                if message is not None or enum is not None or in_extend or in_service:
+                    raise ValueError(f"{where}: nested enums are not supported")
+                enum = proto.enums.setdefault(f"{package}.{m.group(1)}", {})
+            elif enum is not None:
+                if line == "}":
+                    enum = None
+                elif m := ENUM_VALUE_RE.match(line):
+                    enum[m.group(1)] = int(m.group(2))
+                else:
+                    raise ValueError(f"{where}: cannot parse {line!r}")
+            elif re.match(r"^extend\s+google\.protobuf\.FieldOptions\s*\{$", line):
+                in_extend = True
+            elif in_extend:
+                if line == "}":
+                    in_extend = False
+                elif (m := FIELD_RE.match(line)) and m.group(1) is None and m.group(3) is None and m.group(7) is None:
+                    type_name = m.group(2) if "." in m.group(2) else f"{package}.{m.group(2)}"
+                    if type_name not in proto.enums:
+                        raise ValueError(f"{where}: only enum-valued field options are supported")
+                    proto.extensions[f"{package}.{m.group(5)}"] = type_name
+                else:
+                    raise ValueError(f"{where}: cannot parse {line!r}")
             elif m := re.match(r"^service\s+(\w+)\s*\{$", line):
                 proto.service = f"{package}.{m.group(1)}"
                 in_service = True
@@ -101,20 +160,60 @@ def parse(texts: list[tuple[str, str]]) -> Proto:
             elif message is not None:
                 if line == "}":
                     message = None
+                elif "[" in line and not line.endswith(";"):
+                    pending, pending_at = line, where
+                    continue  # the field's comments stay for it
+                elif m := RESERVED_RE.match(line):
+                    message.reserved |= reserved(m.group(1))
                 elif m := FIELD_RE.match(line):
-                    label, type_name, key, value, name, tag = m.groups()
-                    if key is not None:
-                        if key != "string" or value not in SCALARS:
-                            raise ValueError(f"{where}: only map<string, scalar> is supported")
-                        message.fields.append(ProtoField(name, int(tag), key, "map", value, comments))
-                    else:
-                        message.fields.append(ProtoField(name, int(tag), type_name, label or "", "", comments))
+                    message.fields.append(parse_field(m, comments, proto, message, where))
                 else:
                     raise ValueError(f"{where}: cannot parse {line!r}")
             elif not re.match(r"^(syntax|import|option)\b", line):
                 raise ValueError(f"{where}: cannot parse {line!r}")
             comments = []
+        if pending or message is not None or enum is not None or in_extend or in_service:
+            raise ValueError(f"{path}: ends inside a block")
     return proto
+
+
+def reserved(spec: str) -> set[int | str]:
+    """The numbers and names of a `reserved` statement (`5`, `9 to 11`, `"old_name"`)."""
+    out: set[int | str] = set()
+    for item in (part.strip() for part in spec.split(",")):
+        if item.startswith('"'):
+            out.add(item.strip('"'))
+        else:
+            low, _, high = item.partition(" to ")
+            out.update(range(int(low), int(high or low) + 1))
+    return out
+
+
+def parse_field(m: re.Match[str], comments: list[str], proto: Proto, message: ProtoMessage, where: str) -> ProtoField:
+    """One field of `message`, its options checked: field_behavior, and input rules declared by an extension."""
+    label, type_name, key, value, name, tag, options = m.groups()
+    if int(tag) in message.reserved or name in message.reserved:
+        raise ValueError(f"{where}: field {name} = {tag} is reserved")
+    if key is not None:
+        if key != "string" or value not in SCALARS:
+            raise ValueError(f"{where}: only map<string, scalar> is supported")
+        out = ProtoField(name, int(tag), key, "map", value, comments)
+    else:
+        out = ProtoField(name, int(tag), type_name, label or "", "", comments)
+    for option in [] if options is None else [o.strip() for o in options.split(",")]:
+        om = OPTION_RE.match(option)
+        if om is None:
+            raise ValueError(f"{where}: cannot parse the field option {option!r}")
+        option_name, option_value = om.groups()
+        if option_name == FIELD_BEHAVIOR and option_value in FIELD_BEHAVIORS:
+            out.required = out.required or option_value == "REQUIRED"
+        elif option_name in proto.extensions and option_value in proto.enums[proto.extensions[option_name]]:
+            if out.input_rule:
+                raise ValueError(f"{where}: two input rules")
+            out.input_rule = option_value
+        else:
+            raise ValueError(f"{where}: unknown field option ({option_name}) = {option_value}")
+    return out
 
 
 def json_name(name: str) -> str:
@@ -155,10 +254,16 @@ def docstring(lines: list[str], indent: str) -> str:
     return f'{indent}"""{body}"""\n' if "\n" not in text else f'{indent}"""{body}\n{indent}"""\n'
 
 
+def rule_note(f: ProtoField) -> list[str]:
+    """The line that says what the Gateway checks of a request field (docs/api.md describes each rule)."""
+    said = (["Required."] if f.required else []) + ([f"Input rule `{f.input_rule}`."] if f.input_rule else [])
+    return [" ".join(said)] if said else []
+
+
 def render(proto: Proto) -> str:
     out = [
-        "# Generated by tools/generate_messages.py from proto/nexus/common/v1/credential.proto,",
-        "# proto/nexus/common/v1/session.proto and proto/nexus/gateway/v1/gateway_service.proto.",
+        "# Generated by tools/generate_messages.py from",
+        *(f"# {path}" for path in SOURCES),
         "# DO NOT EDIT: change the proto files and run `python3 sdk/python/tools/generate_messages.py`.",
         '"""The messages of the Gateway\'s API (`nexus.gateway.v1.GatewayService`), one dataclass each.',
         "",
@@ -189,7 +294,7 @@ def render(proto: Proto) -> str:
                 zero = {"str": '""', "int": "0", "bool": "False", "float": "0.0"}[annotation]
                 default = f"field(default={zero}{hidden})" if hidden else zero
             out.append(f"    {python_name(f.name)}: {annotation} = {default}")
-            field_doc = docstring(f.doc, "    ")
+            field_doc = docstring(f.doc + rule_note(f), "    ")
             out += [field_doc.rstrip("\n")] if field_doc else []
             flags = (", repeated=True" if f.label == "repeated" else "") + (", optional=True" if f.label == "optional" else "")
             specs.append(

@@ -50,6 +50,10 @@ export interface ProviderParams {
   /** The provider narrows an access token's scopes on a refresh that asks for fewer (sessions use it). */
   readonly narrowScopesOnRefresh: boolean;
   readonly pkce: boolean;
+  /** Names of provider quirks (`params.quirks`), from the closed list in oauth/quirks.ts, checked at registration. */
+  readonly quirks: readonly string[];
+  /** Token-response fields (names or dotted paths) exposed in the credential (`params.keep_token_fields`). */
+  readonly keepTokenFields: readonly string[];
   readonly credentialSchema: JsonObject | undefined;
   readonly authStrategy: Strategy | undefined;
 }
@@ -84,10 +88,6 @@ export interface Provider extends ProviderSettings {
   readonly version: bigint;
 }
 
-/** Lowercase kebab-case, as names and aliases must be. */
-export const providerNamePattern = /^[a-z0-9]+(-[a-z0-9]+)*$/;
-export const maxProviderNameLength = 64;
-
 /** Default params: PKCE on, space-separated scopes, no extras. */
 export const defaultProviderParams: ProviderParams = {
   authorizeParams: {},
@@ -97,6 +97,8 @@ export const defaultProviderParams: ProviderParams = {
   skipScopeOnExchange: false,
   narrowScopesOnRefresh: false,
   pkce: true,
+  quirks: [],
+  keepTokenFields: [],
   credentialSchema: undefined,
   authStrategy: undefined,
 };

@@ -53,6 +53,8 @@ function paramsFromProto(p: ProviderProfile["params"]): ProviderParams {
     skipScopeOnExchange: p.skipScopeOnExchange,
     narrowScopesOnRefresh: p.narrowScopesOnRefresh,
     pkce: p.pkce ?? true,
+    quirks: [...p.quirks],
+    keepTokenFields: [...p.keepTokenFields],
     credentialSchema: p.credentialSchema as JsonObject | undefined as ProviderParams["credentialSchema"],
     authStrategy: p.authStrategy === undefined ? undefined : { type: p.authStrategy.type, config: { ...p.authStrategy.config } },
   };
@@ -71,6 +73,8 @@ function draftToProto(d: ProviderDraft): MessageInitShape<typeof ProviderProfile
       skipScopeOnExchange: d.params.skipScopeOnExchange,
       narrowScopesOnRefresh: d.params.narrowScopesOnRefresh,
       ...(d.params.pkce ? {} : { pkce: false }),
+      quirks: [...d.params.quirks],
+      keepTokenFields: [...d.params.keepTokenFields],
       ...(d.params.credentialSchema === undefined ? {} : { credentialSchema: d.params.credentialSchema as JsonObject }),
       ...(d.params.authStrategy === undefined
         ? {}
@@ -104,6 +108,8 @@ const paramPaths: Record<string, (cur: ProviderParams, p: ProviderParams) => Par
   skip_scope_on_exchange: (_, p) => ({ skipScopeOnExchange: p.skipScopeOnExchange }),
   narrow_scopes_on_refresh: (_, p) => ({ narrowScopesOnRefresh: p.narrowScopesOnRefresh }),
   pkce: (_, p) => ({ pkce: p.pkce }),
+  quirks: (_, p) => ({ quirks: p.quirks }),
+  keep_token_fields: (_, p) => ({ keepTokenFields: p.keepTokenFields }),
   credential_schema: (_, p) => ({ credentialSchema: p.credentialSchema }),
   auth_strategy: (_, p) => ({ authStrategy: p.authStrategy }),
 };

@@ -149,6 +149,8 @@ export function paramsToJson(p: ProviderParams): JsonObject {
   if (p.skipScopeOnExchange) out.skip_scope_on_exchange = true;
   if (p.narrowScopesOnRefresh) out.narrow_scopes_on_refresh = true;
   if (!p.pkce) out.pkce = false;
+  if (p.quirks.length > 0) out.quirks = [...p.quirks];
+  if (p.keepTokenFields.length > 0) out.keep_token_fields = [...p.keepTokenFields];
   if (p.credentialSchema !== undefined) out.credential_schema = p.credentialSchema;
   if (p.authStrategy !== undefined) out.auth_strategy = { type: p.authStrategy.type, config: { ...p.authStrategy.config } };
   return out;
@@ -164,9 +166,15 @@ function paramsFromJson(j: Record<string, unknown>): ProviderParams {
     skipScopeOnExchange: j.skip_scope_on_exchange === true,
     narrowScopesOnRefresh: j.narrow_scopes_on_refresh === true,
     pkce: j.pkce !== false,
+    quirks: stringsOf(j.quirks),
+    keepTokenFields: stringsOf(j.keep_token_fields),
     credentialSchema: j.credential_schema as JsonObject | undefined,
     authStrategy: j.auth_strategy as Strategy | undefined,
   } satisfies ProviderParams;
+}
+
+function stringsOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
 }
 
 function toProvider(r: ProviderRow): Provider {

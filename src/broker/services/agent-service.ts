@@ -2,7 +2,7 @@ import { importJWK, type JWK } from "jose";
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import { type Agent, keyDigest, newAgentKey } from "../domain/agent.ts";
 import { parseAgentDescription, parseAgentName, parseAllowedProviders, parseJwks } from "../domain/agent-rules.ts";
-import { parseUuid } from "../domain/input-rules.ts";
+import { parseUuid } from "../../shared/input-rules.ts";
 import type { AgentStore, AuditLog } from "../domain/ports.ts";
 import type { JsonObject } from "../domain/provider.ts";
 

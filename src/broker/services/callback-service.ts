@@ -3,9 +3,11 @@ import type { Handshake } from "../domain/connection.ts";
 import type { AuditLog, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
 import { withQuery } from "../domain/return-url.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
+import { issuerRefusal } from "../oauth/authorization-response.ts";
 import type { FetchLike } from "../oauth/fetch-with-timeout.ts";
 import type { StateClaims, StateSigner } from "../oauth/handshake-state.ts";
 import type { IdTokenVerifier } from "../oauth/id-token.ts";
+import { knownQuirks } from "../oauth/quirks.ts";
 import { exchangeToken } from "../oauth/token-endpoint.ts";
 import { oauthSecret } from "./credential-payload.ts";
 import type { EndpointResolver } from "./provider-endpoints.ts";
@@ -118,10 +120,8 @@ export function createCallbackService(deps: CallbackServiceDeps): CallbackServic
         // The provider's own code (access_denied, ...) is passed on; its description is never reflected.
         return fail(handshake, providerErrorPattern.test(input.error) ? input.error : "provider_error");
       }
-      if (handshake.issuer !== "") {
-        if (input.iss !== "" && input.iss !== handshake.issuer) return fail(handshake, "iss_mismatch");
-        if (input.iss === "" && handshake.issRequired) return fail(handshake, "iss_missing");
-      }
+      const issRefused = issuerRefusal(handshake, input.iss);
+      if (issRefused !== undefined) return fail(handshake, issRefused);
       if (input.code === "") return fail(handshake, "invalid_request");
       const provider = await deps.providers.getById(handshake.providerId, { includeDeleted: true });
       if (provider === undefined || provider.deletedAt !== null) return fail(handshake, "provider_deleted");
@@ -147,6 +147,7 @@ export function createCallbackService(deps: CallbackServiceDeps): CallbackServic
           clientId: provider.clientId,
           clientSecret,
           authMethod: endpoints.authMethod,
+          quirks: knownQuirks(provider.params.quirks),
           ...(provider.params.scopeSeparator === undefined ? {} : { scopeSeparator: provider.params.scopeSeparator }),
         },
         {
@@ -156,10 +157,18 @@ export function createCallbackService(deps: CallbackServiceDeps): CallbackServic
           ...(verifier === undefined ? {} : { codeVerifier: verifier }),
           ...(provider.params.skipScopeOnExchange ? {} : { scopes: connection.scopes }),
         },
-        { fetch: deps.fetch, now: deps.now, timeoutMs: deps.settings.providerTimeoutMs, ...(signal === undefined ? {} : { signal }) },
+        {
+          fetch: deps.fetch,
+          now: deps.now,
+          timeoutMs: deps.settings.providerTimeoutMs,
+          keepTokenFields: provider.params.keepTokenFields,
+          // A nonce was sent only with an issuer to check against: the answer must carry a matching ID token.
+          ...(handshake.nonce === "" ? {} : { idToken: { issuer: endpoints.issuer, clientId: provider.clientId, nonce: handshake.nonce } }),
+          ...(signal === undefined ? {} : { signal }),
+        },
       );
       if (!result.ok) {
-        const reason = result.kind === "transient" ? "provider_unavailable" : "code_exchange_failed";
+        const reason = result.kind === "transient" ? "provider_unavailable" : result.kind === "id_token_invalid" ? "id_token_invalid" : "code_exchange_failed";
         return fail(handshake, reason, { provider_error: result.error, http_status: result.status });
       }
       const tokens = result.tokens;

@@ -1,12 +1,13 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/logger.ts";
 import { type Connection, type ConnectionStatus, connectionStatuses } from "../domain/connection.ts";
-import { parseProviderName, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import { parsePageSize, parseProviderName, parseUuid, parseWorkspaceId } from "../../shared/input-rules.ts";
 import type { AuditLog, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
 import { agentScope, assertMayUse, auditCaller, type Principal } from "../domain/principal.ts";
 import type { Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
 import type { FetchLike } from "../oauth/fetch-with-timeout.ts";
+import { knownQuirks } from "../oauth/quirks.ts";
 import { revokeToken } from "../oauth/revocation.ts";
 import { decodePageToken, encodePageToken } from "../domain/page-token.ts";
 import type { EndpointResolver } from "./provider-endpoints.ts";
@@ -63,8 +64,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
       return view(await mustGet(connectionId, principal));
     },
     async list(q, principal) {
-      const limit = q.pageSize === 0 ? 50 : q.pageSize;
-      if (limit < 1 || limit > 500) throw invalidArgument("page_size", "must be from 1 to 500");
+      const limit = parsePageSize(q.pageSize);
       let providerId: string | undefined;
       if (q.providerName !== "") {
         const provider = await deps.providers.getByName(parseProviderName(q.providerName));
@@ -102,7 +102,10 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
             const token = deps.sealer.openText(record.refreshCt, { ...sealedFields.credentialRefreshToken, rowId: connection.id });
             const clientSecret = provider.clientSecretCt === null ? "" : deps.sealer.openText(provider.clientSecretCt, { ...sealedFields.providerClientSecret, rowId: provider.id });
             revokedAtProvider = await revokeToken(
-              { revocationEndpoint: endpoints.revocationEndpoint, tokenEndpoint: endpoints.tokenEndpoint, clientId: provider.clientId, clientSecret, authMethod: endpoints.authMethod },
+              {
+                revocationEndpoint: endpoints.revocationEndpoint, tokenEndpoint: endpoints.tokenEndpoint, clientId: provider.clientId, clientSecret,
+                authMethod: endpoints.authMethod, quirks: knownQuirks(provider.params.quirks),
+              },
               token, "refresh_token", { fetch: deps.fetch, timeoutMs: deps.settings.providerTimeoutMs, ...(signal === undefined ? {} : { signal }) },
             );
           }

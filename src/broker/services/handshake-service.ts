@@ -1,6 +1,6 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import { handshakeLifetimeSeconds } from "../domain/connection.ts";
-import { parseProviderName, parseScopes, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import { parseProviderName, parseScopes, parseUuid, parseWorkspaceId } from "../../shared/input-rules.ts";
 import type { AuditLog, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
 import { assertMayConnect, auditCaller, type Principal } from "../domain/principal.ts";
 import type { Provider } from "../domain/provider.ts";

@@ -1,6 +1,6 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import type { PatternEngine } from "../domain/credential-schema.ts";
-import { parseProviderName, parseUuid } from "../domain/input-rules.ts";
+import { inputLimits, parseProviderName, parseUuid } from "../../shared/input-rules.ts";
 import type { AuditLog, ConnectionStore, ProviderStore, ProviderWrite, Sealer } from "../domain/ports.ts";
 import { authTypeImmutable, type Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
@@ -135,7 +135,7 @@ export function createProviderService(deps: ProviderServiceDeps): ProviderServic
       return deps.sealer.fingerprint(deps.sealer.openText(provider.clientSecretCt, { ...sealedFields.providerClientSecret, rowId: provider.id }));
     },
     fingerprintSecrets(secrets) {
-      if (secrets.length > 100) throw invalidArgument("secrets", "holds more than 100 values");
+      if (secrets.length > inputLimits.fingerprintSecrets) throw invalidArgument("secrets", `holds more than ${inputLimits.fingerprintSecrets} values`);
       return secrets.map((secret) => deps.sealer.fingerprint(secret));
     },
   };

@@ -1,9 +1,10 @@
 import { invalidArgument } from "../../shared/errors.ts";
 import { assertCredentialSchema, assertStrategyFits, defaultsFor, type PatternEngine } from "../domain/credential-schema.ts";
-import { hasControlCharacters, parseScopes } from "../domain/input-rules.ts";
+import { hasControlCharacters, inputLimits, isName, parseScopes } from "../../shared/input-rules.ts";
 import { checkOutboundUrl, type OutboundPolicy, resolveOnOrigin } from "../domain/outbound-url-policy.ts";
-import { type AuthType, authTypes, maxProviderNameLength, type ProviderSettings, providerNamePattern } from "../domain/provider.ts";
+import { type AuthType, authTypes, type ProviderSettings } from "../domain/provider.ts";
 import { assertExtraParamsAllowed } from "../oauth/authorization-url.ts";
+import { parseKeepTokenFields, parseQuirks } from "../oauth/quirks.ts";
 
 /** A provider as a caller describes it, before validation. */
 export interface ProviderDraft extends ProviderSettings {
@@ -33,21 +34,21 @@ export interface ValidationOptions {
 export function validateDraft(draft: ProviderDraft, options: ValidationOptions): ValidDraft {
   const name = draft.name.trim();
   if (name === "") throw invalidArgument("profile.name", "is required");
-  if (name.length > maxProviderNameLength || !providerNamePattern.test(name)) {
-    throw invalidArgument("profile.name", "must be lowercase kebab-case (letters, digits and single hyphens), at most 64 characters, such as google or github-enterprise");
+  if (!isName(name)) {
+    throw invalidArgument("profile.name", `must be lowercase kebab-case (letters, digits and single hyphens), at most ${inputLimits.nameLength} characters, such as google or github-enterprise`);
   }
   if (!(authTypes as readonly string[]).includes(draft.authType)) {
     throw invalidArgument("profile.auth_type", `must be one of ${authTypes.join(", ")}`);
   }
   const authType = draft.authType as AuthType;
   const aliases = [...new Set(draft.aliases.map((a) => a.trim()))];
-  if (aliases.length > 10) throw invalidArgument("profile.aliases", "may hold at most 10 aliases");
+  if (aliases.length > inputLimits.aliases) throw invalidArgument("profile.aliases", `may hold at most ${inputLimits.aliases} aliases`);
   for (const alias of aliases) {
-    if (!providerNamePattern.test(alias) || alias.length > maxProviderNameLength) throw invalidArgument("profile.aliases", `"${alias.slice(0, 64)}" is not lowercase kebab-case`);
+    if (!isName(alias)) throw invalidArgument("profile.aliases", `"${alias.slice(0, inputLimits.nameLength)}" is not lowercase kebab-case`);
     if (alias === name) throw invalidArgument("profile.aliases", "must not repeat the provider's name");
   }
-  text("profile.description", draft.description, 2000);
-  text("profile.category", draft.category, 100);
+  text("profile.description", draft.description, inputLimits.descriptionLength);
+  text("profile.category", draft.category, inputLimits.categoryLength);
   const scopes = parseScopes(draft.scopes, "profile.scopes");
   const policy: OutboundPolicy = { allowLoopback: options.allowHttpLoopback };
   const apiBaseUrl = draft.apiBaseUrl === "" ? "" : checkOutboundUrl(draft.apiBaseUrl, "profile.api_base_url", policy).href;
@@ -76,9 +77,11 @@ function checkUserInfoEndpoint(endpoint: string, apiBaseUrl: string, policy: Out
 
 function validateOAuth(d: ValidDraft, options: ValidationOptions & { policy: OutboundPolicy }): ValidDraft {
   if (d.clientId.trim() === "") throw invalidArgument("profile.client_id", "is required for oauth2 providers");
-  text("profile.client_id", d.clientId, 512);
+  text("profile.client_id", d.clientId, inputLimits.clientIdLength);
   if (d.clientSecret === "" && !options.hasStoredSecret) throw invalidArgument("profile.client_secret", "is required for oauth2 providers");
-  if (d.clientSecret.length > 2048) throw invalidArgument("profile.client_secret", "must be at most 2048 characters");
+  if (d.clientSecret.length > inputLimits.clientSecretLength) {
+    throw invalidArgument("profile.client_secret", `must be at most ${inputLimits.clientSecretLength} characters`);
+  }
   if (d.enableDiscovery) {
     if (d.issuer === "") throw invalidArgument("profile.issuer", "is required when enable_discovery is true");
   } else if (d.authUrl === "" || d.tokenUrl === "") {
@@ -96,7 +99,9 @@ function validateOAuth(d: ValidDraft, options: ValidationOptions & { policy: Out
   if (d.params.scopeSeparator !== undefined && (d.params.scopeSeparator === "" || d.params.scopeSeparator.length > 3)) {
     throw invalidArgument("profile.params.scope_separator", "must be 1 to 3 characters, such as \",\"");
   }
-  return { ...d, authUrl, tokenUrl };
+  const quirks = parseQuirks(d.params.quirks, "profile.params.quirks");
+  const keepTokenFields = parseKeepTokenFields(d.params.keepTokenFields, "profile.params.keep_token_fields");
+  return { ...d, authUrl, tokenUrl, params: { ...d.params, quirks, keepTokenFields } };
 }
 
 function validateStatic(d: ValidDraft, patterns: PatternEngine): ValidDraft {
@@ -105,8 +110,8 @@ function validateStatic(d: ValidDraft, patterns: PatternEngine): ValidDraft {
   }
   if (d.enableDiscovery) throw invalidArgument("profile.enable_discovery", "is only for oauth2 providers");
   const p = d.params;
-  if (Object.keys(p.authorizeParams).length > 0 || p.tokenEndpointAuthMethod !== "" || p.scopeSeparator !== undefined || p.skipScopeOnAuthorize || p.skipScopeOnExchange || p.narrowScopesOnRefresh || !p.pkce) {
-    throw invalidArgument("profile.params", "OAuth settings (authorize_params, token_endpoint_auth_method, scope_separator, skip_scope_*, pkce) are only for oauth2 providers");
+  if (Object.keys(p.authorizeParams).length > 0 || p.tokenEndpointAuthMethod !== "" || p.scopeSeparator !== undefined || p.skipScopeOnAuthorize || p.skipScopeOnExchange || p.narrowScopesOnRefresh || !p.pkce || p.quirks.length > 0 || p.keepTokenFields.length > 0) {
+    throw invalidArgument("profile.params", "OAuth settings (authorize_params, token_endpoint_auth_method, scope_separator, skip_scope_*, pkce, quirks, keep_token_fields) are only for oauth2 providers");
   }
   const defaults = defaultsFor(d.authType);
   const schema = p.credentialSchema ?? defaults.schema;

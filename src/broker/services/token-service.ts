@@ -1,7 +1,7 @@
 import { NexusError } from "../../shared/errors.ts";
 import type { Connection } from "../domain/connection.ts";
 import type { AuditLog, BrokerMetrics, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
-import { parseProviderName, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import { parseProviderName, parseUuid, parseWorkspaceId } from "../../shared/input-rules.ts";
 import { agentScope, assertMayUse, auditCaller, type Principal } from "../domain/principal.ts";
 import type { CachedAnswer, CredentialCache } from "./credential-cache.ts";
 import { type CredentialPayload, credentialPayload } from "./credential-payload.ts";

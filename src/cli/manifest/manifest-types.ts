@@ -17,6 +17,8 @@ export interface ManifestParams {
   readonly skip_scope_on_exchange?: boolean;
   readonly pkce?: boolean;
   readonly narrow_scopes_on_refresh?: boolean;
+  readonly quirks?: readonly string[];
+  readonly keep_token_fields?: readonly string[];
   readonly credential_schema?: JsonObject;
   readonly auth_strategy?: { readonly type: string; readonly config?: Readonly<Record<string, string>> };
 }

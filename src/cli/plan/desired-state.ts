@@ -43,6 +43,8 @@ export function providerFieldsOf(p: ManifestProvider): Fields<ProviderField> {
     "params.skip_scope_on_exchange": params.skip_scope_on_exchange ?? false,
     "params.pkce": params.pkce ?? true,
     "params.narrow_scopes_on_refresh": params.narrow_scopes_on_refresh ?? false,
+    "params.quirks": unique(params.quirks ?? []).sort(),
+    "params.keep_token_fields": unique(params.keep_token_fields ?? []),
     "params.credential_schema": params.credential_schema ?? defaults.schema,
     "params.auth_strategy": strategy,
   };

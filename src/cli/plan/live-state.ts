@@ -47,6 +47,8 @@ export function liveProvider(p: ProviderProfile): LiveProvider {
       "params.skip_scope_on_exchange": params?.skipScopeOnExchange ?? false,
       "params.pkce": params?.pkce ?? true,
       "params.narrow_scopes_on_refresh": params?.narrowScopesOnRefresh ?? false,
+      "params.quirks": [...(params?.quirks ?? [])].sort(),
+      "params.keep_token_fields": [...(params?.keepTokenFields ?? [])],
       "params.credential_schema": (params?.credentialSchema as Json | undefined) ?? null,
       "params.auth_strategy": strategy === undefined ? null : { type: strategy.type, config: { ...strategy.config } },
     },

@@ -24,6 +24,8 @@ export function providerProfile(p: DesiredProvider, withSecret: boolean): Messag
       skipScopeOnExchange: params.skip_scope_on_exchange ?? false,
       ...(params.pkce === undefined ? {} : { pkce: params.pkce }),
       narrowScopesOnRefresh: params.narrow_scopes_on_refresh ?? false,
+      quirks: [...(params.quirks ?? [])],
+      keepTokenFields: [...(params.keep_token_fields ?? [])],
       ...(params.credential_schema === undefined ? {} : { credentialSchema: params.credential_schema }),
       ...(params.auth_strategy === undefined ? {} : { authStrategy: { type: params.auth_strategy.type, config: { ...params.auth_strategy.config } } }),
     },

@@ -4,6 +4,7 @@ import { Agent as HttpsAgent } from "node:https";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { buildGateway } from "../../gateway/app.ts";
 import { createBrokerTransport } from "./broker-transport.ts";
+import { explainBusyPort } from "./busy-port.ts";
 import { loadGatewayConfig } from "../../gateway/config.ts";
 import type { Env } from "../../shared/config-reader.ts";
 import { createLogger } from "../../shared/logger.ts";
@@ -46,8 +47,13 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
     shutdownSignal: shutdown.signal,
     ...(site === undefined ? {} : { site }),
   });
-  const server = await serve({ app: gateway.app, port: options.port ?? config.port, host: config.host, logger, limits: config.serverLimits, registry,
-    ...(options.http1KeepAlive === undefined ? {} : { http1KeepAlive: options.http1KeepAlive }) });
+  const port = options.port ?? config.port;
+  const server = await explainBusyPort(port, "GATEWAY_PORT", () => serve({ app: gateway.app, port, host: config.host, logger, limits: config.serverLimits, registry,
+    ...(options.http1KeepAlive === undefined ? {} : { http1KeepAlive: options.http1KeepAlive }) })).catch(async (error: unknown) => {
+    await gateway.close();
+    agent.destroy();
+    throw error;
+  });
   logger.info("gateway listening", {
     host: config.host,
     port: server.port,

@@ -11,6 +11,7 @@ import { addProtocolErrorReasons } from "./protocol-error-reasons.ts";
 import { registerReflection } from "./reflection-service.ts";
 import { createRestTranscoder, type RestRouteInfo } from "./rest-transcoder.ts";
 import { toConnectError } from "../connect-errors.ts";
+import { inputPatterns } from "../input-rules.ts";
 
 /** Extra non-RPC route, for example a static page; answers undefined to pass. */
 export type PageHandler = (request: UniversalServerRequest, url: URL) => Promise<UniversalServerResponse | undefined>;
@@ -122,7 +123,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     }
     const page = await options.pages?.(request, url);
     if (page !== undefined) return page;
-    return errorResponse("not_found", `no route for ${request.method} ${url.pathname}`);
+    // The path in ErrorInfo lets a client tell "no such route here" (a wrong base URL) from a missing resource.
+    return errorResponse("not_found", `no route for ${request.method} ${url.pathname}`, { details: { metadata: { method: request.method, path: url.pathname } } });
   }
 
   async function handle(request: UniversalServerRequest): Promise<UniversalServerResponse> {
@@ -186,6 +188,6 @@ function oversizedHeader(header: Headers, limit: number): string | undefined {
  */
 export function redactPath(pathname: string): string {
   return pathname.split("/").map((segment) =>
-    /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(segment) || /^nx[a-z]*_/.test(segment) || (segment.length > 40 && !/^[0-9a-f-]{36}$/.test(segment))
+    inputPatterns.compactJws.test(segment) || /^nx[a-z]*_/.test(segment) || (segment.length > 40 && !inputPatterns.uuid.test(segment))
       ? "[redacted]" : segment).join("/");
 }
