@@ -85,6 +85,7 @@ export function zones(root = repoRoot): Zone[] {
         { text: "MCP tool servers", file: "docs/mcp.md" },
         { text: "Operating with the nexus command", file: "docs/cli.md" },
         { text: "Deploying Nexus", file: "docs/deploy.md" },
+        { text: "Releasing Nexus", file: "docs/releasing.md" },
         { text: "Troubleshooting", file: "docs/troubleshooting.md" },
       ],
     },

@@ -11,12 +11,15 @@ import { navLink, type Zone, zones } from "../navigation.ts";
 import { linkedSourceFiles, repoRoot, resolveLink, siteLink, sitePageFiles, sitePath, siteVersion, sourceViewPath } from "../site-pages.ts";
 import { sourceView } from "../source-views.ts";
 import { githubSlug } from "../slug.ts";
+import { htmlElements } from "../html-elements.ts";
 
 /** The theme's settings, plus the version the chip shows. */
 export interface NexusThemeConfig extends DefaultTheme.Config {
   /** VERSION at the root, the single source of the release's version. */
   readonly version: string;
 }
+
+type MarkdownIt = Parameters<NonNullable<MarkdownOptions["config"]>>[0];
 
 /** Everything at the root that holds no page: VitePress must not read it. */
 function excluded(): string[] {
@@ -53,7 +56,7 @@ function sidebar(): DefaultTheme.SidebarItem[] {
  * names; VitePress then checks it like any other and fails the build when it
  * leads nowhere.
  */
-function repositoryLinks(md: Parameters<NonNullable<MarkdownOptions["config"]>>[0]): void {
+function repositoryLinks(md: MarkdownIt): void {
   const pages = new Set(sitePageFiles());
   md.core.ruler.push("nexus_repository_links", (state) => {
     const realPath = (state.env as { realPath?: string }).realPath;
@@ -69,6 +72,27 @@ function repositoryLinks(md: Parameters<NonNullable<MarkdownOptions["config"]>>[
         const site = pages.has(path) ? sitePath(path) : sourceViewPath(path);
         token.attrSet("href", `/${site}${anchor === undefined ? "" : `#${anchor}`}`);
       }
+    }
+  });
+}
+
+/**
+ * A placeholder such as <key> written in prose is no HTML element: GitHub
+ * drops it, and Vue, which compiles every page, would fail the build on an
+ * element never closed. The site shows it as the text it is instead.
+ * (test/unit/docs-style.test.ts asks for backticks, so GitHub shows it too.)
+ */
+function placeholdersAsText(md: MarkdownIt): void {
+  const unknownTag = /^<\/?([A-Za-z][\w-]*)/;
+  const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  const isPlaceholder = (html: string) => {
+    const tag = unknownTag.exec(html)?.[1];
+    return tag !== undefined && !htmlElements.has(tag.toLowerCase());
+  };
+  md.core.ruler.push("nexus_placeholders_as_text", (state) => {
+    for (const token of state.tokens) {
+      if (token.type === "html_block" && isPlaceholder(token.content)) token.content = `<p>${escape(token.content)}</p>`;
+      for (const child of token.children ?? []) if (child.type === "html_inline" && isPlaceholder(child.content)) child.content = escape(child.content);
     }
   });
 }
@@ -96,7 +120,10 @@ export default defineConfigWithTheme<NexusThemeConfig>({
   markdown: {
     // The pages are read on GitHub too, and link to headings by GitHub's anchors.
     anchor: { slugify: githubSlug },
-    config: repositoryLinks,
+    config(md) {
+      repositoryLinks(md);
+      placeholdersAsText(md);
+    },
   },
   transformPageData: (pageData) => ({ markdown: markdownSource(pageData, sourceViews) }),
   themeConfig: {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { htmlElements } from "../../site/html-elements.ts";
 import { sitePageFiles } from "../../site/site-pages.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -44,6 +45,29 @@ function lines(markdown: string): Line[] {
 /** Inline code spans become a placeholder, so their content never counts as prose. */
 const withoutInlineCode = (text: string) => text.replace(/(`+)[^`]*?\1/g, "CODE");
 
+/**
+ * The page with every inline code span's content blanked out (to `x`, line
+ * breaks kept), also spans that run over a line break, so line-based rules
+ * see prose only. Fenced blocks stay as they are.
+ */
+function maskInlineCode(page: Line[]): Line[] {
+  const out = [...page];
+  for (let i = 0; i < page.length;) {
+    if (page[i]!.code) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < page.length && !page[j]!.code && page[j]!.text.trim() !== "") j++;
+    const masked = page.slice(i, Math.max(j, i + 1)).map((l) => l.text).join("\n")
+      .replace(/(`+)([\s\S]*?[^`])\1(?!`)/g, (_m, ticks: string, body: string) => `${ticks}${body.replace(/[^\n]/g, "x")}${ticks}`)
+      .split("\n");
+    masked.forEach((text, k) => (out[i + k] = { ...page[i + k]!, text }));
+    i = Math.max(j, i + 1);
+  }
+  return out;
+}
+
 /** Sentences in a stretch of prose: a stop followed by a capital (or a code span, a link, a parenthesis), or the end. */
 function sentences(text: string): number {
   const plain = withoutInlineCode(text).replace(/\b(?:e\.g|i\.e|etc|vs)\./g, "x");
@@ -72,12 +96,13 @@ function bulletItems(page: Line[]): { line: number; text: string }[] {
 
 /** Every rule, applied to one page. */
 export function styleFindings(markdown: string): Finding[] {
-  const page = lines(markdown);
+  const raw = lines(markdown);
+  const page = maskInlineCode(raw);
   const found: Finding[] = [];
 
   // No em dashes, in prose or code: the seeds' first writing rule. A colon, a comma, parentheses or a new
   // sentence says the same thing; an empty table cell says "none" in words.
-  for (const l of page) if (l.text.includes("\u2014")) found.push({ line: l.number, problem: "em dash" });
+  for (const l of raw) if (l.text.includes("\u2014")) found.push({ line: l.number, problem: "em dash" });
 
   // No bold for emphasis. Bold may label what follows (at the start of a paragraph, a list item or a table
   // cell, as in "**An API key** (nxa_...)"), and names a control on screen ("press **Start connection**");
@@ -111,6 +136,15 @@ export function styleFindings(markdown: string): Finding[] {
     if (open[2]!.trim() === "") found.push({ line: l.number, problem: "a fenced code block without a language (use text for output and diagrams)" });
   }
 
+  // No raw placeholders such as <key> in prose: GitHub drops an unknown tag and shows nothing, and the site
+  // would read it as HTML. In backticks (`<key>`) it shows as written. Real HTML elements and comments stay.
+  for (const l of page) {
+    if (l.code) continue;
+    for (const m of withoutInlineCode(l.text).matchAll(/<\/?([A-Za-z][\w-]*)(?=[\s/>])/g)) {
+      if (!htmlElements.has(m[1]!.toLowerCase())) found.push({ line: l.number, problem: `a raw <${m[1]}> outside code (write it in backticks)` });
+    }
+  }
+
   // No numbered sub-headers: "### 2. Configure" ties a heading to a position that edits change. Numbered
   // steps at the page's top level (## 1. Start Nexus) stay, since there the order is the content.
   for (const l of page) {
@@ -137,8 +171,9 @@ describe("the documentation's writing rules", () => {
       "make run",
       "```",
       "### 2. Configure",
+      "Send it as Authorization: Bearer <key>.",
     ].join("\n");
-    assert.deepEqual(styleFindings(bad).map((f) => f.line), [2, 3, 4, 5, 8]);
+    assert.deepEqual(styleFindings(bad).map((f) => f.line), [2, 3, 4, 5, 8, 9]);
     const good = [
       "# Title",
       "**An API key** (`nxa_...`). Press **Start connection** now.",
@@ -151,6 +186,7 @@ describe("the documentation's writing rules", () => {
       "output",
       "```",
       "## 1. Start Nexus",
+      "Send `Authorization: Bearer <key>`, see <https://example.com> and <a id=\"x\"></a><!-- a comment -->.",
     ].join("\n");
     assert.deepEqual(styleFindings(good), []);
   });
