@@ -100,7 +100,8 @@ function placeholdersAsText(md: MarkdownIt): void {
 /** The page's Markdown source, for "Copy as Markdown": the file itself, or a source view as generated. */
 function markdownSource(pageData: PageData, views: ReadonlySet<string>): string {
   const viewed = pageData.params?.file as string | undefined;
-  return viewed !== undefined ? sourceView(viewed, views) : readFileSync(join(repoRoot, pageData.filePath), "utf8");
+  if (viewed !== undefined) return sourceView(viewed, views);
+  return pageData.filePath === "" ? "" : readFileSync(join(repoRoot, pageData.filePath), "utf8"); // "" for a virtual page
 }
 
 const sourceViews = new Set(linkedSourceFiles());
