@@ -7,7 +7,7 @@ export NPM_CONFIG_UPDATE_NOTIFIER := false
 export NPM_CONFIG_FUND := false
 export NPM_CONFIG_AUDIT := false
 
-.PHONY: help install browser python deploy-tools generate docs check-gen lint typecheck packages client-package cli-package test run web build broker gateway migrate rewrap bench clean
+.PHONY: help install browser python deploy-tools generate docs check-gen lint typecheck packages client-package cli-package test run web build broker gateway migrate rewrap bench docs-site docs-serve release-check clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -60,8 +60,9 @@ client-package: install ## Only the agent client, @nexus-broker/client, into .ne
 cli-package: install ## Only the nexus command, @nexus-broker/cli, into .nexus/cli-package/
 	$(NPX) tsx scripts/build-package.ts cli
 
-test: install browser python deploy-tools check-gen lint packages ## Run every test against a real PostgreSQL
+test: install browser python deploy-tools check-gen lint packages docs-site ## Run every test against a real PostgreSQL
 	$(NPX) tsx test/support/run-tests.ts
+	@$(NPX) tsx scripts/release-check.ts stamp
 
 run: install ## Start Broker and Gateway with an embedded PostgreSQL and development keys (RUNTIME=deno for Deno)
 	$(NPX) tsx src/runtime/node/dev.ts --runtime=$(RUNTIME)
@@ -89,6 +90,21 @@ BENCH_ARGS ?=
 bench: build ## Benchmarks (not part of make test): refresh storm, then token retrieval with a 5-minute soak; see BENCHMARKS.md
 	$(NPX) tsx bench/refresh-storm.ts --built
 	$(NPX) tsx bench/token-retrieval.ts --built --soak 300 $(BENCH_ARGS)
+
+docs-site: install ## Build the documentation site from docs/ (VitePress) into .nexus/site
+	$(NPX) tsx scripts/build-docs-site.ts
+
+DOCS_PORT ?= 4173
+docs-serve: docs-site ## Build the documentation site and serve it on http://localhost:DOCS_PORT (default 4173)
+	$(NPX) vitepress preview site --port $(DOCS_PORT)
+
+TAG ?=
+release-check: install python ## Refuse TAG=vX.Y.Z unless it matches VERSION and CHANGELOG.md, run make test unless it passed on this commit, then build the release into .nexus/release/
+	@$(NPX) tsx scripts/release-check.ts check --tag "$(TAG)"
+	@$(NPX) tsx scripts/release-check.ts tested || { echo "release-check: running make test"; $(MAKE) --no-print-directory test; }
+	@$(NPX) tsx scripts/release-check.ts tested
+	$(MAKE) --no-print-directory packages build docs-site
+	$(NPX) tsx scripts/release-artifacts.ts
 
 clean: ## Remove node_modules and local development data (.nexus/, and the data it links to when run as root)
 	@# As root the data may live in a staging folder that .nexus/pgdata links to (src/runtime/node/postgres-placement.ts).

@@ -18,6 +18,7 @@ import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { readVersion } from "./version.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
@@ -58,15 +59,16 @@ export function buildPackage(spec: PackageSpec, outDir = join(root, spec.outDir)
   checkDependencies(spec, dist, (template.dependencies ?? {}) as Record<string, string>);
   // What tsc emitted maps back to what it read: x.js from x.ts, and imported JSON as itself.
   const emitted = walk(dist).map((f) => relative(dist, f)).filter((f) => f.endsWith(".js") || f.endsWith(".json"));
-  const inputs = [...emitted.map((f) => f.replace(/\.js$/, ".ts")), ...["package.json", "tsconfig.build.json", ...spec.files].map((f) => `${spec.dir}/${f}`)];
+  // VERSION too: a package built before the version changed is stale.
+  const inputs = [...emitted.map((f) => f.replace(/\.js$/, ".ts")), ...["package.json", "tsconfig.build.json", ...spec.files].map((f) => `${spec.dir}/${f}`), "VERSION"];
   writeFileSync(join(dist, "sources.json"), `${JSON.stringify({ sha256: hashes(inputs) }, null, 2)}\n`);
   return pack(packageDir, spec, template, outDir);
 }
 
 /** Stages package.json (with the version), `spec.files` and dist/ in `outDir`/package, and runs npm pack there. */
 function pack(packageDir: string, spec: PackageSpec, template: Record<string, unknown>, outDir: string): PackedPackage {
-  // The version is the repository's, read now, so packages/ holds no second copy to keep in step.
-  const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+  // The version is VERSION's, read now, so packages/ holds no second copy to keep in step.
+  const version = readVersion();
   const { name, ...rest } = template;
   const stage = join(outDir, "package");
   rmSync(stage, { recursive: true, force: true });

@@ -5,6 +5,10 @@ there, `pip install --no-index sdk/python` fails on a machine without an index. 
 the project (`backend-path`) and needs nothing: it writes the wheel (and the sdist) with zipfile and
 tarfile. It reads the `[project]` table of pyproject.toml, which keeps to a small TOML subset (strings and
 lists of strings) that `_read_project` parses, so it runs on Python 3.10, which has no tomllib.
+
+The version is dynamic: VERSION at the repository root is the single source of Nexus's version, and an sdist,
+which has no repository around it, carries it in PKG-INFO. Every wheel and sdist gets a nexus_sdk/_version.py
+that states the version outright, in place of the checkout's, which reads VERSION.
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ def get_requires_for_build_sdist(config_settings: Optional[dict[str, Any]] = Non
 
 
 def build_wheel(wheel_directory: str, config_settings: Optional[dict[str, Any]] = None, metadata_directory: Optional[str] = None) -> str:
-    files = {path.relative_to(ROOT).as_posix(): path.read_bytes() for path in _package_files()}
+    files = {path.relative_to(ROOT).as_posix(): _shipped(path) for path in _package_files()}
     return _write_wheel(Path(wheel_directory), files)
 
 
@@ -51,9 +55,30 @@ def build_sdist(sdist_directory: str, config_settings: Optional[dict[str, Any]] 
     name = f"{base}.tar.gz"
     with tarfile.open(Path(sdist_directory) / name, "w:gz", format=tarfile.PAX_FORMAT) as archive:
         for path in sources:
-            _add_to_tar(archive, f"{base}/{path.relative_to(ROOT).as_posix()}", path.read_bytes())
+            _add_to_tar(archive, f"{base}/{path.relative_to(ROOT).as_posix()}", _shipped(path))
         _add_to_tar(archive, f"{base}/PKG-INFO", _metadata(project))
     return name
+
+
+def version() -> str:
+    """The version to build: PKG-INFO's in an unpacked sdist, else VERSION at the repository root."""
+    pkg_info = ROOT / "PKG-INFO"
+    if pkg_info.is_file():
+        for line in pkg_info.read_text(encoding="utf-8").splitlines():
+            if line.startswith("Version: "):
+                return line[len("Version: "):].strip()
+        raise ValueError("PKG-INFO has no Version line")
+    repository_version = ROOT.parent.parent / "VERSION"
+    if not repository_version.is_file():
+        raise FileNotFoundError(f"{repository_version} is missing: build from the Nexus repository or from an sdist of it")
+    return repository_version.read_text(encoding="utf-8").strip()
+
+
+def _shipped(path: Path) -> bytes:
+    """A file as the wheel and sdist carry it: _version.py with the version written out, the rest as it is."""
+    if path == ROOT / PACKAGE / "_version.py":
+        return f'"""The package\'s version, written by the build backend from Nexus\'s VERSION."""\n__version__ = "{version()}"\n'.encode("utf-8")
+    return path.read_bytes()
 
 
 def _package_files() -> list[Path]:
@@ -119,6 +144,8 @@ def _read_project() -> dict[str, Any]:
                 pending = (key, value)
             else:
                 raise ValueError(f"pyproject.toml: [project] {key} is not a string or a list of strings")
+    if "version" in project.get("dynamic", []):
+        project["version"] = version()
     return project
 
 
