@@ -58,7 +58,8 @@ describe("the documentation site", () => {
     // The sidebar every page carries links each page, whatever its zone.
     const home = readFileSync(join(out, "index.html"), "utf8");
     const sidebar = home.slice(home.indexOf('class="VPSidebar'), home.indexOf('class="VPContent'));
-    for (const file of navigated) assert.ok(sidebar.includes(`href="${navLink(file)}${navLink(file) === "/" ? "" : ".html"}"`), `the sidebar links ${file}`);
+    // A folder's README is its index: linked as the folder (".../"), every other page with ".html".
+    for (const file of navigated) assert.ok(sidebar.includes(`href="${navLink(file)}${navLink(file).endsWith("/") ? "" : ".html"}"`), `the sidebar links ${file}`);
   });
 
   it("shows VERSION in the version chip", () => {
