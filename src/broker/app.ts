@@ -254,7 +254,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
         store: timed("status", createStatusRepository(deps.sql)), sealed: createSealedValueRepository(deps.sql), keys: deps.vault,
         migrationsKnown: deps.migrationsKnown ?? [], instanceId, now: deps.now,
       })));
-      router.service(AgentService, createAgentHandlers(createAgentService({ agents: agentStore, audit, randomUUID: deps.randomUUID })));
+      router.service(AgentService, createAgentHandlers(createAgentService({ agents: agentStore, audit, randomUUID: deps.randomUUID, cache: agentCache })));
       router.service(AuditService, createAuditHandlers(audit));
       router.service(AuthorizationService, createAuthorizationHandlers({
         callbacks: createCallbackService({
