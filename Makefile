@@ -7,7 +7,7 @@ export NPM_CONFIG_UPDATE_NOTIFIER := false
 export NPM_CONFIG_FUND := false
 export NPM_CONFIG_AUDIT := false
 
-.PHONY: help install browser generate docs check-gen lint typecheck client-package test run web build broker gateway migrate rewrap bench clean
+.PHONY: help install browser python deploy-tools generate docs check-gen lint typecheck packages client-package cli-package test run web build broker gateway migrate rewrap bench docs-site docs-serve release-check clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -21,19 +21,27 @@ install: node_modules/.package-lock.json ## Install dependencies (npm ci) when p
 browser: ## Install Debian's Chromium for the browser test when it is missing
 	@scripts/ensure-chromium.sh
 
+python: ## Install Debian's python3 and python3-venv for the Python SDK test when they are missing
+	@scripts/ensure-python.sh
+
+deploy-tools: ## Install Debian's nginx and Caddy for the deployment test when they are missing
+	@scripts/ensure-deploy-tools.sh
+
 generate: install ## Regenerate gen/ from proto/
 	$(NPX) buf generate
 
-docs: install ## Regenerate docs/api.md from the proto comments
+docs: install ## Regenerate docs/api.md from the proto comments, and docs/providers/ from providers/templates/
 	$(NPX) tsx scripts/api-reference.ts
+	$(NPX) tsx scripts/provider-templates.ts
 
-check-gen: install ## Fail when gen/ or docs/api.md is stale against proto/
+check-gen: install ## Fail when gen/, docs/api.md, docs/cli.md or the provider template outputs are stale
 	@rm -rf .nexus/gen-check && mkdir -p .nexus/gen-check
 	@$(NPX) buf generate -o .nexus/gen-check
 	@diff -r gen .nexus/gen-check/gen >/dev/null || { echo "gen/ is stale: run 'make generate' and commit gen/"; diff -r gen .nexus/gen-check/gen | head -20; exit 1; }
 	@rm -rf .nexus/gen-check
 	@$(NPX) tsx scripts/api-reference.ts --check
 	@$(NPX) tsx scripts/cli-reference.ts --check
+	@$(NPX) tsx scripts/provider-templates.ts --check
 
 lint: install ## buf lint, buf format and the TypeScript type check
 	$(NPX) buf lint
@@ -43,11 +51,18 @@ lint: install ## buf lint, buf format and the TypeScript type check
 typecheck: install
 	$(NPX) tsc -p tsconfig.json
 
-client-package: install ## Build the agent client (@nexus-broker/client) fresh and pack it into .nexus/client-package/
-	$(NPX) tsx scripts/build-client-package.ts
+packages: install ## Build the npm packages fresh and pack each into .nexus/NAME-package/ (both targets below)
+	$(NPX) tsx scripts/build-package.ts client cli
 
-test: install browser check-gen lint client-package ## Run every test against a real PostgreSQL
+client-package: install ## Only the agent client, @nexus-broker/client, into .nexus/client-package/
+	$(NPX) tsx scripts/build-package.ts client
+
+cli-package: install ## Only the nexus command, @nexus-broker/cli, into .nexus/cli-package/
+	$(NPX) tsx scripts/build-package.ts cli
+
+test: install browser python deploy-tools check-gen lint packages docs-site ## Run every test against a real PostgreSQL
 	$(NPX) tsx test/support/run-tests.ts
+	@$(NPX) tsx scripts/release-check.ts stamp
 
 run: install ## Start Broker and Gateway with an embedded PostgreSQL and development keys (RUNTIME=deno for Deno)
 	$(NPX) tsx src/runtime/node/dev.ts --runtime=$(RUNTIME)
@@ -76,5 +91,22 @@ bench: build ## Benchmarks (not part of make test): refresh storm, then token re
 	$(NPX) tsx bench/refresh-storm.ts --built
 	$(NPX) tsx bench/token-retrieval.ts --built --soak 300 $(BENCH_ARGS)
 
-clean: ## Remove node_modules and local development data (.nexus/)
+docs-site: install ## Build the documentation site from docs/ (VitePress) into .nexus/site
+	$(NPX) tsx scripts/build-docs-site.ts
+
+DOCS_PORT ?= 4173
+docs-serve: docs-site ## Build the documentation site and serve it on http://localhost:DOCS_PORT (default 4173)
+	$(NPX) vitepress preview site --port $(DOCS_PORT)
+
+TAG ?=
+release-check: install python ## Refuse TAG=vX.Y.Z unless it matches VERSION and CHANGELOG.md, run make test unless it passed on this commit, then build the release into .nexus/release/
+	@$(NPX) tsx scripts/release-check.ts check --tag "$(TAG)"
+	@$(NPX) tsx scripts/release-check.ts tested || { echo "release-check: running make test"; $(MAKE) --no-print-directory test; }
+	@$(NPX) tsx scripts/release-check.ts tested
+	$(MAKE) --no-print-directory packages build docs-site
+	$(NPX) tsx scripts/release-artifacts.ts
+
+clean: ## Remove node_modules and local development data (.nexus/, and the data it links to when run as root)
+	@# As root the data may live in a staging folder that .nexus/pgdata links to (src/runtime/node/postgres-placement.ts).
+	@t="$$(readlink -f .nexus/pgdata 2>/dev/null)"; case "$$t" in */pgdata-??????) rm -rf "$$t";; esac
 	rm -rf node_modules .nexus test-output

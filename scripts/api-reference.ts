@@ -22,6 +22,9 @@ import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-con
 import { http } from "../gen/google/api/annotations_pb.ts";
 import { field_behavior, FieldBehaviorSchema } from "../gen/google/api/field_behavior_pb.ts";
 import type { HttpRule } from "../gen/google/api/http_pb.ts";
+import { input_rule, InputRule, InputRuleSchema } from "../gen/nexus/common/v1/input_rules_pb.ts";
+import { codeForReason, errorDomain, httpStatusFor, oauthErrorFor, withReason } from "../src/shared/connect-errors.ts";
+import { errorReasons } from "../src/shared/errors.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
@@ -100,9 +103,18 @@ function typeCell(f: DescField): string {
   return f.scalar === undefined ? prefix + element : `\`${prefix}${element}\`${jsonHint(f.scalar)}`;
 }
 
-/** google.api.field_behavior as words: "required", "output only", "input only", ... (getOption gives [] when unset). */
+/**
+ * google.api.field_behavior as words ("required", "output only", "input only", ...; getOption gives [] when unset),
+ * then the field's input rule, linked to the rule's description.
+ */
 function behavior(f: DescField): string {
-  return getOption(f, field_behavior).map((b) => (FieldBehaviorSchema.value[b]?.name ?? String(b)).toLowerCase().replace(/_/g, " ")).join(", ");
+  const words = getOption(f, field_behavior).map((b) => (FieldBehaviorSchema.value[b]?.name ?? String(b)).toLowerCase().replace(/_/g, " "));
+  const rule = getOption(f, input_rule);
+  if (rule !== InputRule.UNSPECIFIED) {
+    const name = (InputRuleSchema.value[rule]?.name ?? String(rule)).replace(/^INPUT_RULE_/, "").toLowerCase();
+    words.push(`rule [${name}](#${anchor(InputRuleSchema.typeName)})`);
+  }
+  return words.join(", ");
 }
 
 function fieldTable(m: DescMessage): string[] {
@@ -173,14 +185,6 @@ function splitAuth(text: string): { body: string; auth: string } {
 }
 
 function errorsSection(): string[] {
-  const source = readFileSync(join(root, "src/shared/connect-errors.ts"), "utf8");
-  const mapping = /const codeByReason\b[\s\S]*?\n\};/.exec(source)?.[0] ?? "";
-  const pairs = [...mapping.matchAll(/^\s*(\w+):\s*Code\.(\w+),/gm)].map((x) => [x[1] ?? "", x[2] ?? ""] as const);
-  if (pairs.length === 0) throw new Error("src/shared/connect-errors.ts: found no `reason: Code.X` entries in codeByReason");
-  const domain = /errorDomain = "([^"]+)"/.exec(source)?.[1] ?? "";
-  // Reasons whose HTTP status is their own rather than their code's (413 for payload_too_large, ...).
-  const overrides = /const httpStatusByReason\b[\s\S]*?\n\};/.exec(source)?.[0] ?? "";
-  const ownStatus = new Map([...overrides.matchAll(/^\s*(\w+):\s*(\d{3}),/gm)].map((x) => [x[1] ?? "", x[2] ?? ""] as const));
   // The HTTP server answers a few reasons itself, with another status: errorResponse("reason", ..., { status: N }).
   // The pattern stays inside the call's parentheses (one level of nesting), so it never takes another call's status.
   const extra = new Map<string, Set<string>>();
@@ -191,25 +195,33 @@ function errorsSection(): string[] {
       extra.set(reason, (extra.get(reason) ?? new Set()).add(status));
     }
   }
-  const rows = pairs.map(([reason, codeName]) => {
-    const code = Code[codeName as keyof typeof Code];
-    if (code === undefined) throw new Error(`src/shared/connect-errors.ts: ${reason} maps to unknown Code.${codeName}`);
-    const status = ownStatus.get(reason) ?? String(codeToHttpStatus(code));
+  // Read from the mapping itself (src/shared/connect-errors.ts), reason by reason.
+  const rows = errorReasons.map((reason) => {
+    const status = String(httpStatusFor(withReason(reason, "")));
     const others = [...(extra.get(reason) ?? [])].filter((s) => s !== status);
-    return `| \`${reason}\` | \`${codeToString(code)}\` | ${others.length > 0 ? `${status} (${others.join(", ")})` : status} |`;
+    const oauth = oauthErrorFor(reason);
+    return `| \`${reason}\` | \`${codeToString(codeForReason(reason))}\` | ${others.length > 0 ? `${status} (${others.join(", ")})` : status} | \`${oauth.error}\` ${oauth.status} |`;
   });
   return [
     "## Errors",
     "",
     "Every error is Connect's error JSON, `{\"code\": \"<Connect code>\", \"message\": \"<reason>: <text>\", \"details\": [...]}`,",
     "sent with the HTTP status below over REST and Connect: its code's, except where a reason has its own (gRPC and",
-    "gRPC-Web carry the same code and details in trailers; payload_too_large stays `resource_exhausted` there, with no",
-    `retry hint). The reason is the first word of \`message\` and the \`reason\` of a \`google.rpc.ErrorInfo\` detail (domain \`${domain}\`):`,
-    "act on the reason, not on the text ([agents-http.md](agents-http.md#errors) says what to do about each).",
+    "gRPC-Web carry the same code and details in `grpc-status-details-bin`; payload_too_large stays `resource_exhausted`",
+    "there, with no retry hint). The details are the machine-readable part, the same on every protocol:",
+    "",
+    `- \`google.rpc.ErrorInfo\` (domain \`${errorDomain}\`): \`reason\`, below. The message starts with it too, for people;`,
+    "  programs act on the detail, not on the text ([agents-http.md](agents-http.md#errors) says what to do about each);",
+    "- `google.rpc.BadRequest`: for input at fault, one field violation with the field's path (`connection_id`,",
+    "  `spec.scopes`, `credentials.api_key`) and what is wrong with it;",
+    "- `google.rpc.RetryInfo`: when trying again can help, `retry_delay` says how long to wait first.",
+    "",
+    "REST token exchange (`POST /v1/token-exchange`) answers RFC 6749 error bodies instead, `{\"error\", \"error_description\"}`,",
+    "with the OAuth error and HTTP status of the last column (and `Retry-After` when there is a retry hint).",
     "From `src/shared/connect-errors.ts`:",
     "",
-    "| Reason | Connect code | HTTP status |",
-    "|---|---|---|",
+    "| Reason | Connect code | HTTP status | Token exchange (REST) |",
+    "|---|---|---|---|",
     ...rows,
     "",
     ...(rows.some((r) => r.includes("(")) ? ["A status in parentheses is one the HTTP server (`src/shared/server/`) sends for that reason itself, before any method runs.", ""] : []),

@@ -11,13 +11,15 @@ import { build } from "esbuild";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 export const entries = ["broker", "gateway", "migrate", "rewrap"] as const;
+/** Where `make build` writes the bundles; deploy/systemd's units run them from there. */
+export const defaultOutDir = `${root}.nexus/build/node`;
 
 /**
  * Writes `<outDir>/<entry>.mjs` for every entry. `outDir` must sit three
  * levels below the checkout, as src/runtime/node does, because the bundles
  * find sql/ relative to themselves.
  */
-export async function buildServices(outDir = `${root}.nexus/build/node`): Promise<void> {
+export async function buildServices(outDir = defaultOutDir): Promise<void> {
   await build({
     entryPoints: entries.map((e) => `${root}src/runtime/node/${e}.ts`),
     bundle: true,

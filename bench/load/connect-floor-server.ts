@@ -9,7 +9,8 @@
 import { createServer } from "node:http";
 import { fromJsonString } from "@bufbuild/protobuf";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { GatewayService, GetTokenResponseSchema } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
+import { GetTokenResponseSchema } from "../../gen/nexus/common/v1/token_pb.ts";
+import { GatewayService } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
 import { listenOnArgv } from "./listen-on-argv.ts";
 
 const answer = fromJsonString(GetTokenResponseSchema, process.env.BENCH_BODY ?? "{}");

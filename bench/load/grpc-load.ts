@@ -14,7 +14,7 @@
  */
 import { connect, constants } from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { GetTokenRequestSchema } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
+import { GetTokenRequestSchema } from "../../gen/nexus/common/v1/token_pb.ts";
 import { readConfig, type Recorder, warmUpThenMeasure } from "./worker-io.ts";
 
 /** The worker's stdin. */

@@ -9,9 +9,13 @@ import { StatusService } from "../../gen/nexus/broker/v1/status_service_pb.ts";
 import { TokenCacheService } from "../../gen/nexus/broker/v1/token_cache_service_pb.ts";
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
+import { noRequestScope, type RequestScope } from "../shared/request-scope.ts";
+import { observeRequests } from "../shared/server/observe-requests.ts";
+import { createRpcMetrics } from "../shared/server/rpc-metrics.ts";
+import { noTracing, type Tracing } from "../shared/tracing.ts";
 import { createApiKeyAuth, createApiKeyVerifier } from "../shared/server/api-key-auth.ts";
-import { createControlCharacterRule } from "../shared/server/control-character-rule.ts";
 import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
+import { createInputValidation } from "../shared/server/input-validation.ts";
 import type { BrokerConfig } from "./config.ts";
 import type { Sql } from "./db/sql.ts";
 import { createAgentHandlers } from "./handlers/agent-handlers.ts";
@@ -49,7 +53,7 @@ import { createAgentAuthenticator } from "./services/agent-authenticator.ts";
 import { createAgentCache } from "./services/agent-cache.ts";
 import { createAgentService } from "./services/agent-service.ts";
 import { createAuditService } from "./services/audit-service.ts";
-import { cacheInvalidatingAgents, cacheInvalidatingConnections, cacheInvalidatingProviders } from "./services/cache-invalidating-stores.ts";
+import { cacheInvalidatingConnections, cacheInvalidatingProviders } from "./services/cache-invalidating-stores.ts";
 import { createCallbackService } from "./services/callback-service.ts";
 import { createCaptureService } from "./services/capture-service.ts";
 import { createConnectionService } from "./services/connection-service.ts";
@@ -62,13 +66,14 @@ import { assertKeysLoaded } from "./services/key-rotation-service.ts";
 import { createEndpointResolver } from "./services/provider-endpoints.ts";
 import { createProviderService } from "./services/provider-service.ts";
 import { createReadCoalescer } from "./services/read-coalescer.ts";
+import { loadTemplateCatalogue } from "./templates/template-catalogue.ts";
+import { templateFiles } from "./templates/template-files.ts";
 import { createRefreshService } from "./services/refresh-service.ts";
 import { createSessionKeys } from "./services/session-keys.ts";
 import { createSessionService } from "./services/session-service.ts";
 import { createStatusService } from "./services/status-service.ts";
 import { createTokenChangeHub } from "./services/token-change-hub.ts";
 import { createTokenExchangeService } from "./services/token-exchange-service.ts";
-import type { ServiceDeps } from "./services/service-deps.ts";
 import { createTokenService } from "./services/token-service.ts";
 import type { Vault } from "./vault/vault.ts";
 
@@ -94,6 +99,10 @@ export interface BrokerDeps {
   readonly instanceId?: string;
   /** How often housekeeping sweeps and the connection gauge is updated. @default 30000 */
   readonly housekeepingIntervalMs?: number;
+  /** Carries each request's id to its log lines. @default none: no request ids in logs */
+  readonly requestScope?: RequestScope;
+  /** Spans around requests and queries. @default tracing off */
+  readonly tracing?: Tracing;
   /** Versions of the migrations this build carries, for the status (`nexus doctor`). */
   readonly migrationsKnown?: readonly string[];
 }
@@ -129,7 +138,8 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   await assertKeysLoaded(sealed, [...config.encryptionKeys.keys()]);
   await verifyKeyChecks({ checks: createVaultKeyCheckRepository(deps.sql), sealed, vault: deps.vault });
   const metrics = createBrokerMetrics(deps.registry);
-  const timed = <T extends object>(repo: string, target: T) => instrument(repo, target, metrics.dbOperation);
+  const tracing = deps.tracing ?? noTracing;
+  const timed = <T extends object>(repo: string, target: T) => instrument(repo, target, metrics.dbOperation, undefined, tracing);
   const random = deps.random ?? Math.random;
   const audit = createAuditService({
     store: timed("audit", createAuditRepository(deps.sql)),
@@ -156,41 +166,22 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   const tokenCache = caches.tokens;
   // Successful reads are audited as one event per connection and caller per second, with a count.
   const reads = createReadCoalescer({ audit, now: deps.now });
-  const services: ServiceDeps = {
-    providers: cacheInvalidatingProviders(timed("providers", createProviderRepository(deps.sql)), tokenCache),
-    connections: cacheInvalidatingConnections(timed("connections", createConnectionRepository(deps.sql)), tokenCache),
-    audit,
-    sealer: deps.vault,
-    endpoints: createEndpointResolver(discovery, allowHttpLoopback),
-    states: createStateSigner(config.stateKey, deps.now),
-    idTokens: createIdTokenVerifier({ fetch, now: deps.now }),
-    patterns: createCredentialPatterns(),
-    metrics,
-    fetch,
-    now: deps.now,
-    randomUUID: deps.randomUUID,
-    random,
-    logger: deps.logger,
-    settings: {
-      redirectUri: config.redirectUri,
-      capturePageUrl: `${base}/auth/capture`,
-      allowedReturnDomains: config.allowedReturnDomains,
-      refreshMarginSeconds: config.refreshMarginSeconds,
-      minRefreshIntervalSeconds: config.refreshMinIntervalSeconds,
-      allowHttpLoopback,
-      // A provider call always ends well inside the lease, so a lease never lapses under a live refresh.
-      providerTimeoutMs: Math.min(15_000, (config.refreshLeaseSeconds * 1000) / 2),
-      instanceId,
-      refreshLeaseSeconds: config.refreshLeaseSeconds,
-      refreshBackoffSeconds: config.refreshBackoffSeconds,
-      refreshGiveUpDays: config.refreshGiveUpDays,
-    },
-  };
+  const providers = cacheInvalidatingProviders(timed("providers", createProviderRepository(deps.sql)), tokenCache);
+  const connections = cacheInvalidatingConnections(timed("connections", createConnectionRepository(deps.sql)), tokenCache);
+  const endpoints = createEndpointResolver(discovery, allowHttpLoopback);
+  const states = createStateSigner(config.stateKey, deps.now);
+  const idTokens = createIdTokenVerifier({ fetch, now: deps.now });
+  const patterns = createCredentialPatterns();
+  // Checked here, so a broken template stops the Broker at start rather than at a registration.
+  const templates = loadTemplateCatalogue(templateFiles);
+  // A provider call always ends well inside the lease, so a lease never lapses under a live refresh.
+  const providerTimeoutMs = Math.min(15_000, (config.refreshLeaseSeconds * 1000) / 2);
+  const refreshTiming = { refreshMarginSeconds: config.refreshMarginSeconds, minRefreshIntervalSeconds: config.refreshMinIntervalSeconds };
   const refresher = createRefreshService({
-    connections: services.connections,
-    providers: services.providers,
-    endpoints: services.endpoints,
-    sealer: services.sealer,
+    connections,
+    providers,
+    endpoints,
+    sealer: deps.vault,
     fetch,
     audit,
     metrics,
@@ -202,14 +193,17 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     settings: {
       instanceId,
       leaseSeconds: config.refreshLeaseSeconds,
-      providerTimeoutMs: services.settings.providerTimeoutMs,
+      providerTimeoutMs,
       backoffSeconds: config.refreshBackoffSeconds,
       giveUpDays: config.refreshGiveUpDays,
       marginSeconds: config.refreshMarginSeconds,
       minIntervalSeconds: config.refreshMinIntervalSeconds,
     },
   });
-  const captures = createCaptureService(services);
+  const captures = createCaptureService({
+    states, connections, providers, patterns, sealer: deps.vault, fetch, audit, metrics,
+    settings: { allowHttpLoopback, providerTimeoutMs, ...refreshTiming },
+  });
   const agentStore = timed("agents", createAgentRepository(deps.sql));
   // Exchanges check every agent up a session's chain: through the cache the change feed keeps true.
   const cachedAgents = {
@@ -226,14 +220,12 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     agents: agentStore, ledger: timed("assertions", createAssertionLedger(deps.sql)), cache: agentCache, now: deps.now,
   }));
   const auth = await createApiKeyAuth({ keys: config.apiKeys, role: "key", publicProcedures: brokerPublicProcedures });
-  const text = createControlCharacterRule({
-    // Checked further in, with reasons of their own for the same characters: credential values by the
-    // provider's schema (credential_invalid), return URLs by their policy (return_url_rejected). The
-    // browser routes answer pages of their own and store no request text.
-    exemptFields: ["nexus.broker.v1.CaptureCredentialRequest.credentials", "nexus.broker.v1.StartConnectionRequest.return_url"],
-    exemptProcedures: [`/${AuthorizationService.typeName}/`],
+  // The browser routes answer pages of their own and store no request text.
+  const inputValidation = createInputValidation({ exemptProcedures: [`/${AuthorizationService.typeName}/`] });
+  const tokens = createTokenService({
+    connections, providers, sealer: deps.vault, refresher, audit: reads.log, metrics, now: deps.now,
+    ...(config.tokenCacheSeconds > 0 ? { cache: tokenCache } : {}),
   });
-  const tokens = createTokenService({ ...services, audit: reads.log }, refresher, config.tokenCacheSeconds > 0 ? tokenCache : undefined);
   const signingKeys = timed("session_keys", createSigningKeyRepository(deps.sql));
   const sessionKeys = createSessionKeys({
     store: signingKeys, sealer: deps.vault, now: deps.now,
@@ -242,22 +234,31 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   const sessionStore = timed("sessions", createSessionRepository(deps.sql));
   const sessionHandlers = createSessionHandlers({
     sessions: createSessionService({
-      sessions: sessionStore, connections: services.connections, agents: agentStore, keys: sessionKeys, audit, metrics,
+      sessions: sessionStore, connections, agents: agentStore, keys: sessionKeys, audit, metrics,
       now: deps.now, randomUUID: deps.randomUUID, settings: { maxTtlSeconds: config.sessionMaxTtlSeconds },
     }),
     exchange: createTokenExchangeService({
-      sessions: sessionStore, connections: services.connections, providers: services.providers, agents: cachedAgents, keys: sessionKeys, tokens, refresher,
+      sessions: sessionStore, connections, providers, agents: cachedAgents, keys: sessionKeys, tokens, refresher,
       audit, metrics, now: deps.now,
     }),
     keys: sessionKeys,
   });
-  const app = createHttpApp({
+  const rpcMetrics = createRpcMetrics(deps.registry, tracing);
+  const app = observeRequests(createHttpApp({
     routes: (router) => {
-      router.service(ProviderService, createProviderHandlers(createProviderService(services)));
+      router.service(ProviderService, createProviderHandlers(createProviderService({
+        providers, connections, endpoints, sealer: deps.vault, patterns, audit, templates, randomUUID: deps.randomUUID,
+        settings: { allowHttpLoopback },
+      }), { redirectUri: config.redirectUri }));
       router.service(ConnectionService, createConnectionHandlers({
-        handshakes: createHandshakeService(services),
+        handshakes: createHandshakeService({
+          providers, connections, states, endpoints, sealer: deps.vault, audit, now: deps.now, randomUUID: deps.randomUUID,
+          settings: { redirectUri: config.redirectUri, capturePageUrl: `${base}/auth/capture`, allowedReturnDomains: config.allowedReturnDomains },
+        }),
         tokens,
-        connections: createConnectionService(services),
+        connections: createConnectionService({
+          connections, providers, endpoints, sealer: deps.vault, fetch, audit, logger: deps.logger, settings: { providerTimeoutMs },
+        }),
         captures,
         cacheHints: { brokerId: instanceId, now: deps.now },
       }));
@@ -268,14 +269,18 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
         migrationsKnown: deps.migrationsKnown ?? [], instanceId, now: deps.now,
       })));
       // Read your writes: a disabled or rotated agent is refused by this Broker (and its Gateways) before the call returns.
-      router.service(AgentService, createAgentHandlers(createAgentService({ agents: cacheInvalidatingAgents(agentStore, caches.agents), audit, randomUUID: deps.randomUUID })));
+      router.service(AgentService, createAgentHandlers(createAgentService({ agents: agentStore, audit, randomUUID: deps.randomUUID, cache: caches.agents })));
       // Read your writes: reads counted a moment ago are part of the answer.
       router.service(AuditService, createAuditHandlers({ ...audit, list: (query) => (reads.flush(), audit.list(query)) }));
       router.service(AuthorizationService, createAuthorizationHandlers({
-        callbacks: createCallbackService(services), captures, logger: deps.logger, captureAction: "/auth/capture",
+        callbacks: createCallbackService({
+          states, connections, providers, endpoints, idTokens, sealer: deps.vault, fetch, audit, now: deps.now,
+          settings: { providerTimeoutMs, ...refreshTiming },
+        }),
+        captures, logger: deps.logger, captureAction: "/auth/capture",
       }));
     },
-    interceptors: [createErrorInterceptor(deps.logger), auth, agentAuth, text],
+    interceptors: [rpcMetrics.interceptor, createErrorInterceptor(deps.logger), auth, agentAuth, inputValidation],
     health: createDatabaseHealth(deps.sql, deps.now),
     registry: deps.registry,
     oauthErrorMethods: [`${SessionService.typeName}/ExchangeToken`],
@@ -285,7 +290,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       : config.metricsRequireApiKey ? await createApiKeyVerifier({ keys: config.apiKeys, role: "key" }) : "public",
     shutdownSignal: deps.shutdownSignal,
     logger: deps.logger,
-  });
+  }), { scope: deps.requestScope ?? noRequestScope, tracing, randomUUID: deps.randomUUID });
   const loop = startRefreshLoop({
     queue: timed("refresh_queue", createRefreshQueueRepository(deps.sql)),
     refresher,

@@ -1,10 +1,13 @@
 import { createConfigReader, type Env, keyHint } from "../shared/config-reader.ts";
 import type { LogLevel } from "../shared/logger.ts";
+import { readListenHost } from "../shared/listen-host.ts";
 import { readServerLimits, type ServerLimits } from "../shared/server-limits.ts";
 
 /** The Broker's configuration, decoded and validated. */
 export interface BrokerConfig {
   readonly port: number;
+  /** The address BROKER_PORT is bound on. */
+  readonly host: string;
   readonly databaseUrl: string;
   /** Vault keys by key id, and the id new ciphertexts are sealed with. */
   readonly encryptionKeys: ReadonlyMap<string, Uint8Array>;
@@ -66,6 +69,7 @@ const keyIdPattern = /^[A-Za-z0-9_-]{1,32}$/;
 export function loadBrokerConfig(env: Env): BrokerConfig {
   const r = createConfigReader(env);
   const port = r.port("BROKER_PORT", 8080);
+  const host = readListenHost(r, "BROKER_HOST");
   const databaseUrl = r.string("DATABASE_URL", {
     required: "Set it to a PostgreSQL URL such as postgres://user:password@localhost:5432/nexus.",
   });
@@ -127,6 +131,7 @@ export function loadBrokerConfig(env: Env): BrokerConfig {
   if (metricsPort !== 0 && metricsPort === port) r.problem("METRICS_PORT must differ from BROKER_PORT (or be 0 to serve metrics on BROKER_PORT).");
   const config = {
     port,
+    host,
     databaseUrl: databaseUrl ?? "",
     encryptionKeys,
     activeKeyId,

@@ -25,6 +25,8 @@ export interface CliIo {
   readonly interrupted: AbortSignal;
   /** The fetch the Broker is reached with. */
   readonly fetch: typeof fetch;
+  /** What `--version` prints: the version of the package the command came in. @default "0.0.0-dev" */
+  readonly version?: string;
 }
 
 /** A failure the command reports in one line and turns into exit code 1. */

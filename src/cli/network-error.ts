@@ -17,18 +17,17 @@ const reasons: Record<string, string> = {
 /**
  * Why a call never reached the Broker, in a few words ("connection refused",
  * "host not found"), or undefined when it did reach it. fetch reports every
- * network failure as "fetch failed"; the reason is in its cause chain.
+ * network failure as a TypeError ("fetch failed"); the system error code
+ * (ECONNREFUSED, ...) is further down its cause chain. Read from the errors'
+ * types and codes, never from their messages.
  */
 export function networkFailure(error: unknown): string | undefined {
   if (!(error instanceof ConnectError)) return undefined;
   if (error.code === Code.DeadlineExceeded) return "no answer in time";
-  const causes: unknown[] = [];
+  const causes: Error[] = [];
   for (let c: unknown = error.cause; c instanceof Error && causes.length < 5; c = c.cause) causes.push(c);
-  if (!causes.some((c) => c instanceof Error && /fetch failed|network|socket/i.test(c.message))) return undefined;
-  for (const c of causes) {
-    const code = (c as { code?: unknown }).code;
-    if (typeof code === "string") return reasons[code] ?? code;
-  }
-  const last = causes.at(-1);
-  return last instanceof Error ? last.message : "fetch failed";
+  const codes = causes.map((c) => (c as { code?: unknown }).code).filter((code): code is string => typeof code === "string");
+  if (!causes.some((c) => c instanceof TypeError) && codes.length === 0) return undefined;
+  const known = codes.find((code) => reasons[code] !== undefined);
+  return known !== undefined ? reasons[known] : codes[0] ?? "fetch failed";
 }

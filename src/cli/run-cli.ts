@@ -22,7 +22,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       "Talks to the Broker's admin API: NEXUS_BROKER_URL and NEXUS_ADMIN_KEY, or the flags below.")
     .option("--broker-url <url>", "the Broker's URL (default: $NEXUS_BROKER_URL)")
     .option("--admin-key <key>", "one of the Broker's API_KEY values (default: $NEXUS_ADMIN_KEY)")
-    .version(io.env.NEXUS_VERSION ?? "0.0.0-dev", "-V, --version", "print the version")
+    .version(io.version ?? "0.0.0-dev", "-V, --version", "print the version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({
@@ -51,18 +51,23 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 }
 
-/** One line for a failure: a Broker refusal by its reason, a local one by its message; never a stack or a secret. */
+/**
+ * One line for a failure: a Broker refusal by its reason (from the ErrorInfo
+ * detail, never parsed from the text), a local one by its message; never a
+ * stack or a secret.
+ */
 export function describe(error: unknown): string {
   if (error instanceof CliError) return error.message;
   if (error instanceof ConnectError) {
-    const reason = error.findDetails(ErrorInfoSchema)[0]?.reason;
+    const info = error.findDetails(ErrorInfoSchema)[0];
+    const reason = info?.reason;
     const message = decodeURIComponent(error.rawMessage);
     if (error.code === Code.Canceled) return "interrupted";
     const network = reason === undefined ? networkFailure(error) : undefined;
     if (network !== undefined) return `the Broker is not reachable (${network}); check NEXUS_BROKER_URL and that the Broker is running`;
     if (reason === "unauthenticated") return "the Broker refused the admin key; check NEXUS_ADMIN_KEY";
-    // A server without the admin API has no route for it: most often the Gateway's URL given for the Broker's.
-    if ((reason === undefined && error.code === Code.Unimplemented) || (reason === "not_found" && /no route for \w+ \/nexus\.broker\./.test(message))) {
+    // A server without the admin API has no route for it (ErrorInfo names the path): most often the Gateway's URL given for the Broker's.
+    if ((reason === undefined && error.code === Code.Unimplemented) || (reason === "not_found" && info?.metadata.path?.startsWith("/nexus.broker.") === true)) {
       return "NEXUS_BROKER_URL does not serve the Broker's admin API: is it the Gateway's URL? (the Broker listens on port 8080 by default)";
     }
     return reason === undefined || message.startsWith(`${reason}:`) ? message : `${reason}: ${message}`;

@@ -1,4 +1,5 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { inputPatterns } from "../shared/input-rules.ts";
 
 /** The colours a cell may be painted in (on a terminal only). */
 export type Colour = "red" | "green" | "yellow" | "dim" | "bold";
@@ -37,7 +38,8 @@ function parts(cell: Cell | undefined): { text: string; colour: Colour | undefin
   return typeof cell === "string" ? { text: oneLine(cell), colour: undefined } : { text: oneLine(cell.text), colour: cell.colour };
 }
 
-const oneLine = (text: string) => text.replace(/[\u0000-\u001f\u007f]+/g, " ");
+const controlRuns = new RegExp(`${inputPatterns.controlCharacter.source}+`, "gu");
+const oneLine = (text: string) => text.replace(controlRuns, " ");
 
 /** Display width in columns: one per code point (names and ids are ASCII; this is close enough for the rest). */
 export function displayWidth(text: string): number {

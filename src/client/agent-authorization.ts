@@ -2,6 +2,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import type { JWK } from "jose";
 import { type AssertionSigner, createAssertionSigner } from "./assertion-signer.ts";
 import { NexusClientError } from "./nexus-client-error.ts";
+import { isSignedJws } from "../shared/input-rules.ts";
 
 /**
  * A registered agent that proves itself with a key pair: its id and either
@@ -27,8 +28,6 @@ export interface AgentAuthorizationOptions {
   readonly audience?: string | undefined;
   readonly now: () => number;
 }
-
-const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /**
  * The interceptor that puts the agent's credential in `Authorization: Bearer`
@@ -59,7 +58,7 @@ export function agentAuthorization(options: AgentAuthorizationOptions): Intercep
       if (error instanceof NexusClientError) throw error;
       throw signingFailed(`the signer threw (${error instanceof Error ? error.message : "unknown error"})`, error);
     }
-    if (typeof assertion !== "string" || !jwtShape.test(assertion)) throw signingFailed("the signer returned something that is not a compact JWT");
+    if (typeof assertion !== "string" || !isSignedJws(assertion)) throw signingFailed("the signer returned something that is not a compact JWT");
     req.header.set("authorization", `Bearer ${assertion}`);
     return next(req);
   };

@@ -6,6 +6,7 @@ import { type AgentIdentity, agentAuthorization } from "./agent-authorization.ts
 import { type ClientLogger, completeLogger } from "./client-logger.ts";
 import type { ClientMetrics } from "./client-metrics.ts";
 import { type Credential, toCredential } from "./credential.ts";
+import { inputRulesInterceptor } from "./input-rules-interceptor.ts";
 import { interceptTransport } from "./intercept-transport.ts";
 import { NexusClientError } from "./nexus-client-error.ts";
 import {
@@ -117,7 +118,8 @@ export interface NexusClient {
  * Creates a client of the Nexus Gateway over Connect (default), gRPC-Web or
  * any Connect transport. The agent's credential goes in `Authorization:
  * Bearer` via an interceptor: its API key, or a freshly signed assertion for
- * every request (each retry and each poll included). `unavailable`-class
+ * every request (each retry and each poll included). Input that breaks the
+ * contract's input rules fails before it is sent. `unavailable`-class
  * errors are retried with backoff, nothing else is.
  */
 export function createNexusClient(options: NexusClientOptions): NexusClient {
@@ -129,7 +131,7 @@ export function createNexusClient(options: NexusClientOptions): NexusClient {
   const sleep: Sleep = sleepWith(timers);
   const metrics = options.metrics;
   const auth = agentAuthorization({ baseUrl: options.baseUrl, apiKey: options.apiKey, agent: options.agent, audience: options.audience, now });
-  const rpc = createClient(GatewayService, buildTransport(options, [auth]));
+  const rpc = createClient(GatewayService, buildTransport(options, [inputRulesInterceptor, auth]));
 
   function call<T>(what: string, run: (o: { signal?: AbortSignal; timeoutMs?: number }) => Promise<T>, o: NexusCallOptions = {}): Promise<T> {
     const callOptions = { ...(o.signal === undefined ? {} : { signal: o.signal }), ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) };

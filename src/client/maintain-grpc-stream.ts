@@ -58,7 +58,7 @@ export interface GrpcStreamHandlers<O> {
 export interface MaintainGrpcStreamOptions<S extends DescService, O> {
   readonly client: Pick<NexusClient, "getToken" | "refresh">;
   readonly connectionId: string;
-  /** A transport to the PROVIDER's service, e.g. `grpcTransport("https://stream.acme.example")` from `nexus/client/node`. */
+  /** A transport to the PROVIDER's service, e.g. `grpcTransport("https://stream.acme.example")` from `@nexus-broker/client/node`. */
   readonly transport: Transport;
   /** The generated service, e.g. `FeedService` from `./gen/acme/feed/v1/feed_pb.ts`. */
   readonly service: S;

@@ -26,7 +26,8 @@ export {
   type GrpcStreamCall, type GrpcStreamCloseInfo, type GrpcStreamHandlers, type GrpcStreamInfo, maintainGrpcStream, type MaintainGrpcStreamOptions,
 } from "./maintain-grpc-stream.ts";
 export { maintainWebSocket, type MaintainWebSocketOptions, type WebSocketCloseInfo, type WebSocketHandlers } from "./maintain-web-socket.ts";
-export { NexusClientError } from "./nexus-client-error.ts";
+export { type FieldViolation, NexusClientError } from "./nexus-client-error.ts";
+export { inputLimits } from "../shared/input-rules.ts";
 export type { CreateSessionInput, ExchangedCredential, ExchangeOptions, IssuedSession, SessionInfo } from "./session.ts";
 export type { Timers } from "./abortable-sleep.ts";
 export { createTokenCache, type TokenCache, type TokenCacheOptions, type TokenKey } from "./token-cache.ts";

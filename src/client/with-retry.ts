@@ -29,8 +29,8 @@ export interface RetryContext {
  * resource_exhausted with a retry hint) with exponential backoff and full
  * jitter; any other error (invalid_argument, not_found, failed_precondition,
  * unauthenticated, payload_too_large, ...) is thrown at once, because sending
- * the same request again cannot change the answer. A `retry_after_seconds` hint from the Gateway lengthens
- * the wait, within `maxDelayMs`. An abort ends the wait at once with the
+ * the same request again cannot change the answer. A retry hint from the Gateway (google.rpc.RetryInfo)
+ * lengthens the wait, within `maxDelayMs`. An abort ends the wait at once with the
  * signal's reason. Every failure is thrown as a NexusClientError.
  */
 export async function withRetry<T>(operation: () => Promise<T>, ctx: RetryContext): Promise<T> {
@@ -43,8 +43,7 @@ export async function withRetry<T>(operation: () => Promise<T>, ctx: RetryContex
       if (ctx.signal?.aborted) throw ctx.signal.reason;
       const error = toNexusClientError(thrown);
       if (!error.retryable || attempt + 1 >= attempts) throw error;
-      const hintMs = Number(error.metadata.retry_after_seconds ?? 0) * 1000;
-      const delayMs = Math.min(bounds.maxMs, Math.max(backoffDelay(attempt, bounds, ctx.random), Number.isFinite(hintMs) ? hintMs : 0));
+      const delayMs = Math.min(bounds.maxMs, Math.max(backoffDelay(attempt, bounds, ctx.random), error.retryAfterMs ?? 0));
       ctx.logger.warn("nexus call failed; retrying", { call: ctx.what, reason: error.reason, attempt: attempt + 1, delay_ms: delayMs });
       await ctx.sleep(delayMs, ctx.signal);
     }

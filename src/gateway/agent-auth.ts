@@ -1,6 +1,7 @@
 import { createContextKey, type Interceptor, type UnaryRequest } from "@connectrpc/connect";
-import type { ExchangeTokenRequest } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
+import type { ExchangeTokenRequest } from "../../gen/nexus/common/v1/session_pb.ts";
 import { NexusError } from "../shared/errors.ts";
+import { inputLimits, inputPatterns } from "../shared/input-rules.ts";
 import { createApiKeyVerifier, presentedKey } from "../shared/server/api-key-auth.ts";
 import { kCaller } from "../shared/request-context.ts";
 
@@ -8,9 +9,9 @@ import { kCaller } from "../shared/request-context.ts";
 export const kAgentCredential = createContextKey<string>("", { description: "agent credential" });
 
 /** Longest credential the Gateway forwards: an assertion signed with a 4096-bit RSA key fits easily. */
-const maxCredentialLength = 4096;
-// The signature part may be empty: an unsigned JWT (alg none) goes on to be refused as an assertion, for what it is.
-const credentialShape = /^(nxa_[0-9A-Za-z]+|[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
+const maxCredentialLength = inputLimits.agentCredentialLength;
+// An unsigned JWT (alg none) goes on to be refused as an assertion, for what it is.
+const isCredentialShaped = (presented: string) => /^nxa_[0-9A-Za-z]+$/.test(presented) || inputPatterns.compactJws.test(presented);
 
 /**
  * The Gateway's authentication of agents, on every procedure that is not
@@ -36,7 +37,7 @@ export async function createAgentAuth(options: { unscopedKeys: readonly string[]
     const identity = options.unscopedKeys.length > 0 ? await unscoped.verify(presented) : undefined;
     if (identity !== undefined) {
       request.contextValues.set(kCaller, identity);
-    } else if (presented.length <= maxCredentialLength && credentialShape.test(presented)) {
+    } else if (presented.length <= maxCredentialLength && isCredentialShaped(presented)) {
       request.contextValues.set(kAgentCredential, presented);
     } else {
       throw new NexusError("agent_key_invalid", "invalid agent credential: not a current API key of a registered agent");

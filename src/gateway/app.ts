@@ -2,8 +2,12 @@ import type { Registry } from "prom-client";
 import { GatewayService } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
-import { createControlCharacterRule } from "../shared/server/control-character-rule.ts";
+import { noRequestScope, type RequestScope } from "../shared/request-scope.ts";
+import { observeRequests } from "../shared/server/observe-requests.ts";
+import { createRpcMetrics } from "../shared/server/rpc-metrics.ts";
+import { noTracing, type Tracing } from "../shared/tracing.ts";
 import { createHttpApp, type HttpApp } from "../shared/server/http-app.ts";
+import { createInputValidation } from "../shared/server/input-validation.ts";
 import { type BrokerTransportFactory, createBrokerClients } from "./broker-clients.ts";
 import { createAgentAuth } from "./agent-auth.ts";
 import { createBrokerHealth } from "./broker-health.ts";
@@ -24,6 +28,12 @@ export interface GatewayDeps {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly shutdownSignal: AbortSignal;
+  /** Carries each request's id to its log lines and Broker calls. @default none: no request ids in logs */
+  readonly requestScope?: RequestScope;
+  /** @default tracing off */
+  readonly tracing?: Tracing;
+  /** Makes request ids. @default crypto.randomUUID */
+  readonly randomUUID?: () => string;
   /** The web app's files, served at `/` for paths no RPC or REST route takes; none when absent. */
   readonly site?: ReadonlyMap<string, StaticFile>;
   /** A collision-resistant digest (SHA-256) of an agent's API key: the token cache keys on it, never on the key. */
@@ -67,15 +77,14 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     ? { brokerId: undefined, stop: async () => {} }
     : startTokenChangeWatch({ open: (signal) => broker.tokenCache.watchTokenChanges({}, { signal }), cache, logger: deps.logger });
   const tokens = createCachedTokenReads({ broker, cache, watch, reporter, metrics, digest: deps.digest });
-  const app = createHttpApp({
+  const tracing = deps.tracing ?? noTracing;
+  const rpcMetrics = createRpcMetrics(deps.registry, tracing);
+  const app = observeRequests(createHttpApp({
     routes: (router) => {
       router.service(GatewayService, createGatewayHandlers(broker, deps.logger, config.publicUrl, { tokens }));
     },
-    interceptors: [createErrorInterceptor(deps.logger), auth, createControlCharacterRule({
-      // Checked at the Broker, with reasons of their own for the same characters: credential values by
-      // the provider's schema (credential_invalid), return URLs by their policy (return_url_rejected).
-      exemptFields: ["nexus.gateway.v1.CaptureCredentialRequest.credentials", "nexus.gateway.v1.RequestConnectionRequest.return_url"],
-    })],
+    // The same input rules as the Broker's (the contract names them), so nothing malformed reaches it.
+    interceptors: [rpcMetrics.interceptor, createErrorInterceptor(deps.logger), auth, createInputValidation()],
     health: createBrokerHealth(broker, deps.now),
     registry: deps.registry,
     oauthErrorMethods: [`${GatewayService.typeName}/ExchangeToken`],
@@ -83,7 +92,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     shutdownSignal: deps.shutdownSignal,
     ...(deps.site === undefined ? {} : { pages: createStaticSite(deps.site) }),
     logger: deps.logger,
-  });
+  }), { scope: deps.requestScope ?? noRequestScope, tracing, randomUUID: deps.randomUUID ?? (() => crypto.randomUUID()) });
   return {
     app,
     async close(options = {}) {

@@ -1,10 +1,13 @@
 import { createConfigReader, type Env } from "../shared/config-reader.ts";
 import type { LogLevel } from "../shared/logger.ts";
+import { readListenHost } from "../shared/listen-host.ts";
 import { readServerLimits, type ServerLimits } from "../shared/server-limits.ts";
 
 /** The Gateway's configuration, decoded and validated. It holds no vault key and no database. */
 export interface GatewayConfig {
   readonly port: number;
+  /** The address GATEWAY_PORT is bound on. */
+  readonly host: string;
   /** Where the Broker listens, without a trailing slash. */
   readonly brokerUrl: URL;
   /** The key the Gateway presents to the Broker. */
@@ -35,6 +38,7 @@ const originPattern = /^https?:\/\/(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/;
 export function loadGatewayConfig(env: Env): GatewayConfig {
   const r = createConfigReader(env);
   const port = r.port("GATEWAY_PORT", 8090);
+  const host = readListenHost(r, "GATEWAY_HOST");
   const brokerUrl = r.url("BROKER_URL", { default: "http://127.0.0.1:8080" });
   const brokerApiKey = r.string("BROKER_API_KEY", {
     required: "Set it to one of the Broker's API_KEY values.",
@@ -53,6 +57,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   const publicUrl = r.url("GATEWAY_PUBLIC_URL", { default: `http://localhost:${port}` });
   const config = {
     port,
+    host,
     publicUrl: (publicUrl?.href ?? `http://localhost:${port}/`).replace(/\/$/, ""),
     brokerUrl: brokerUrl ?? new URL("http://127.0.0.1:8080"),
     brokerApiKey: brokerApiKey ?? "",

@@ -1,7 +1,9 @@
 /**
  * The one error type of Nexus. Every failure a caller can act on carries a
- * reason from a closed set; `connect-errors.ts` maps each reason to exactly one
- * Connect code. Services throw these and never see Connect.
+ * reason from a closed set, and may name the input field at fault and when a
+ * retry can help; `connect-errors.ts` maps all of it, in one place, onto the
+ * wire (a Connect code and HTTP status, and google.rpc.ErrorInfo, BadRequest
+ * and RetryInfo details). Services throw these and never see Connect.
  *
  * Messages are for humans and never hold a secret (token, key, code, state).
  */
@@ -75,8 +77,10 @@ export type ErrorReason = (typeof errorReasons)[number];
 
 /** Options of {@linkcode NexusError}. */
 export interface NexusErrorOptions {
-  /** The input field at fault, for `invalid_argument` and its kin. */
+  /** The input field at fault, for `invalid_argument` and its kin, as a path (`spec.scopes`, `credentials.api_key`). */
   field?: string;
+  /** What is wrong with `field`, without naming it (`must be a UUID`); the message when absent. */
+  description?: string;
   /** Seconds after which a retry may succeed, for `unavailable` kinds. */
   retryAfterSeconds?: number;
   /** The underlying error, kept for logs and never sent to callers. */
@@ -89,6 +93,8 @@ export class NexusError extends Error {
   readonly reason: ErrorReason;
   /** The input field at fault, when there is one. */
   readonly field: string | undefined;
+  /** What is wrong with the field, for a google.rpc.BadRequest field violation. */
+  readonly description: string | undefined;
   /** Seconds after which a retry may succeed, when known. */
   readonly retryAfterSeconds: number | undefined;
 
@@ -97,13 +103,14 @@ export class NexusError extends Error {
     this.name = "NexusError";
     this.reason = reason;
     this.field = options.field;
+    this.description = options.field === undefined ? undefined : options.description ?? message;
     this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 
 /** Shorthand for an `invalid_argument` error naming the field at fault. */
 export function invalidArgument(field: string, message: string): NexusError {
-  return new NexusError("invalid_argument", `${field}: ${message}`, { field });
+  return new NexusError("invalid_argument", `${field}: ${message}`, { field, description: message });
 }
 
 /** Tells whether a string is one of the closed set of reasons. */

@@ -33,6 +33,8 @@ export interface LoggerOptions {
   now?: () => number;
   /** Fields added to every line, for example `{ service: "broker" }`. */
   base?: LogFields;
+  /** Fields of the moment, read at each line: the request in progress (`request_id`). */
+  context?: () => LogFields | undefined;
 }
 
 const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -52,7 +54,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const base = options.base ?? {};
   function emit(level: LogLevel, message: string, fields: LogFields | undefined, extra: LogFields): void {
     if (rank[level] < threshold) return;
-    const line = { time: new Date(now()).toISOString(), level, msg: message, ...base, ...extra, ...fields };
+    const line = { time: new Date(now()).toISOString(), level, msg: message, ...base, ...options.context?.(), ...extra, ...fields };
     options.write(`${JSON.stringify(redact(line, 0))}\n`);
   }
   function make(extra: LogFields): Logger {

@@ -16,6 +16,8 @@ export interface CaptureFields {
   readonly first: HTMLElement | undefined;
   /** The entered values by property name; empty optional values are left out. */
   values(): Record<string, string>;
+  /** Marks the control of a property the Broker refused (`aria-invalid`) and focuses it; the others are cleared. */
+  markInvalid(name: string | undefined): void;
 }
 
 function isObject(value: JsonValue | undefined): value is JsonObject {
@@ -87,6 +89,16 @@ export function renderCaptureFields(schema: JsonObject): CaptureFields {
         if (control.value !== "" || required.has(name)) out[name] = control.value;
       }
       return out;
+    },
+    markInvalid(name) {
+      for (const [property, control] of controls) {
+        if (property === name) {
+          control.setAttribute("aria-invalid", "true");
+          control.focus();
+        } else {
+          control.removeAttribute("aria-invalid");
+        }
+      }
     },
   };
 }

@@ -1,7 +1,9 @@
 /**
  * The "Connection" section: the current connection id, its live status and,
- * once active, its credential. "Check again" follows the same id anew.
+ * once active, its credential and the calls an agent makes for it. "Check
+ * again" follows the same id anew.
  */
+import { renderAgentSnippets } from "./agent-snippets.ts";
 import { watchConnection } from "./connection-watch.ts";
 import { renderCredential } from "./credential-view.ts";
 import { h, moveFocus, replace } from "./dom.ts";
@@ -20,6 +22,8 @@ export interface ConnectionElements {
 /** What the panel needs from the page. */
 export interface ConnectionPanelDeps {
   readonly client: GatewayClient;
+  /** Where agents reach the Gateway (this page's origin), for the snippets. */
+  readonly gatewayUrl: string;
   readonly elements: ConnectionElements;
   readonly announce: (message: string) => void;
   readonly showProblem: (context: string, problem: Problem, offerRestart: boolean, near: HTMLElement) => void;
@@ -76,8 +80,9 @@ export function createConnectionPanel(deps: ConnectionPanelDeps): ConnectionPane
           credential(credential) {
             replace(el.credential, credential === undefined
               ? h("p", {}, "The connection holds no credential.")
-              : renderCredential(credential, { announce: deps.announce }));
-            deps.announce("Connection active. Its credential is shown below with secrets masked.");
+              : renderCredential(credential, { announce: deps.announce }),
+            renderAgentSnippets(deps.gatewayUrl, id, { announce: deps.announce }));
+            deps.announce("Connection active. Its credential is shown below with secrets masked, then the calls an agent makes for it.");
           },
         }, { signal: controller.signal });
       } catch (error) {

@@ -6,7 +6,7 @@
  */
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
+import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { GatewayService } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
 
 /** A GatewayService client. */
@@ -44,6 +44,8 @@ export interface Problem {
   readonly message: string;
   /** What the user can do about it, when we know. */
   readonly hint?: string;
+  /** The input field at fault, e.g. `credentials.api_key`, when the Gateway named one. */
+  readonly field?: string;
 }
 
 const hints: Readonly<Record<string, string>> = {
@@ -71,17 +73,20 @@ function codeReason(code: Code): string {
 }
 
 /**
- * Explains any failure of a call. The reason comes from the ErrorInfo detail
- * when the server sent one, else from the `reason: ` prefix every Nexus error
- * message carries, else from the Connect code (a network failure is `unavailable`).
+ * Explains any failure of a call from its code and details, never its text:
+ * the reason from the ErrorInfo detail (else the Connect code; a network
+ * failure is `unavailable`), the field from the BadRequest detail. The
+ * sentence shown is the message without the reason Nexus puts in front of it
+ * for people reading raw errors.
  */
 export function explainError(error: unknown): Problem {
   const e = ConnectError.from(error);
-  const prefix = /^([a-z][a-z0-9_]*): /.exec(e.rawMessage);
-  const info = e.findDetails(ErrorInfoSchema).find((i) => i.reason !== "");
-  const reason = info?.reason ?? prefix?.[1] ?? codeReason(e.code);
-  const message = prefix === null ? e.rawMessage : e.rawMessage.slice(prefix[0].length);
-  return problem(reason, message === "" ? "The call failed." : message);
+  const reason = e.findDetails(ErrorInfoSchema).find((i) => i.reason !== "")?.reason ?? codeReason(e.code);
+  const field = e.findDetails(BadRequestSchema)[0]?.fieldViolations[0]?.field;
+  const prefix = `${reason}: `;
+  const message = e.rawMessage.startsWith(prefix) ? e.rawMessage.slice(prefix.length) : e.rawMessage;
+  const p = problem(reason, message === "" ? "The call failed." : message);
+  return field === undefined ? p : { ...p, field };
 }
 
 /** A problem from a reason code that arrived without a call (the return URL's `error=`). */

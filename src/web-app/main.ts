@@ -18,6 +18,7 @@ import { byId, h, moveFocus, replace } from "./dom.ts";
 import { createGatewayClient, explainError, type Problem, problem } from "./gateway-client.ts";
 import { renderProviderList, renderProviderOptions, usesConsent } from "./providers-view.ts";
 import { createSessionMemory, loadServerConfig } from "./session-memory.ts";
+import { inputLimits } from "../shared/input-rules.ts";
 
 const el = {
   status: byId("status", HTMLElement),
@@ -42,6 +43,9 @@ function sessionStorageOrUndefined(): Storage | undefined {
   }
 }
 
+// The contract's limit, so the browser stops the user where the Gateway would.
+el.workspace.maxLength = inputLimits.workspaceIdLength;
+
 const memory = createSessionMemory(sessionStorageOrUndefined());
 const client = createGatewayClient({ baseUrl: location.origin, agentKey: () => el.agentKey.value });
 let providers: readonly ProviderInfo[] = [];
@@ -49,6 +53,7 @@ let capture: { readonly state: string; readonly fields: CaptureFields } | undefi
 
 const connection = createConnectionPanel({
   client,
+  gatewayUrl: location.origin,
   elements: {
     section: byId("connection", HTMLElement),
     title: byId("connection-title", HTMLHeadingElement),
@@ -185,8 +190,10 @@ async function submitCapture(event: SubmitEvent): Promise<void> {
     replace(el.captureFields);
     void connection.follow(captured.connectionId, { focus: true });
   } catch (error) {
-    // The form stays, with what was typed: most failures are a mistyped key.
-    showProblem("The credential was not accepted", explainError(error), true, el.capture);
+    // The form stays, with what was typed: most failures are a mistyped key, and the Broker names the field.
+    const p = explainError(error);
+    showProblem("The credential was not accepted", p, true, el.capture);
+    capture?.fields.markInvalid(p.field?.startsWith("credentials.") === true ? p.field.slice("credentials.".length) : undefined);
   } finally {
     setBusy(el.captureForm, false);
   }

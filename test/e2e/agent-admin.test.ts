@@ -39,8 +39,12 @@ describe("agent administration on the Broker (REST)", () => {
   const agentOf = (r: JsonReply) => r.body.agent as Json;
   /** The reason and field of an error answer. */
   const errorOf = (r: JsonReply) => {
-    const info = (r.body.details as { debug?: { reason?: string; metadata?: { field?: string } } }[] | undefined)?.[0]?.debug;
-    return { status: r.status, code: r.body.code, reason: info?.reason, field: info?.metadata?.field };
+    // The reason is in ErrorInfo, the field at fault in BadRequest (the one error model).
+    type Detail = { type?: string; debug?: { reason?: string; fieldViolations?: { field?: string }[] } };
+    const details = (r.body.details as Detail[] | undefined) ?? [];
+    const info = details.find((d) => d.type === "google.rpc.ErrorInfo")?.debug;
+    const field = details.find((d) => d.type === "google.rpc.BadRequest")?.debug?.fieldViolations?.[0]?.field;
+    return { status: r.status, code: r.body.code, reason: info?.reason, field };
   };
   /** Resolves a workspace through the Gateway with `credential`; the error when refused. */
   const resolveWith = (credential: string, workspace: string) => restClient(stack.gateway.url, credential).resolve(workspace, "keyed");

@@ -219,7 +219,7 @@ describe("Broker security: code exchange, id_token and refresh (C-16…C-29, C-3
       assert.match(r.body.message as string, /^provider_unavailable: /, name);
       if (retryAfter !== undefined) {
         const details = JSON.stringify(r.body.details ?? []);
-        assert.match(details, new RegExp(`"retry_after_seconds":"${retryAfter}"`), `${name}: no retry hint in ${details}`);
+        assert.match(details, new RegExp(`"type":"google.rpc.RetryInfo","debug":\\{"retryDelay":"${retryAfter}s"\\}`), `${name}: no retry hint in ${details}`);
       }
       assert.deepEqual(await h.connection(id), { status: "active", reason: "" }, name);
       const [backoff] = await h.stack.db.sql<{ wait: number }[]>`select extract(epoch from next_attempt_at - now())::float8 as wait from credentials where connection_id = ${id}`;

@@ -167,13 +167,15 @@ describe("authenticatedFetch, the token cache and typed errors against a real Ga
 
     it("invalid_argument and unauthenticated, not retried", async () => {
       const before = counter.count("GetToken");
+      // Refused by the contract's input rule before anything is sent.
       const bad = await clientError(client.getToken("not-a-uuid"));
-      assert.deepEqual([bad.code, bad.reason], ["invalid_argument", "invalid_argument"]);
+      assert.deepEqual([bad.code, bad.reason, bad.field], ["invalid_argument", "invalid_argument", "connection_id"]);
       assert.match(bad.message, /connection_id/);
+      assert.equal(counter.count("GetToken") - before, 0);
       const wrongKey = createNexusClient({ baseUrl: stack.gatewayUrl, apiKey: "not-an-agent-key-0123456789", fetch: counter.fetch, logger });
       const denied = await clientError(wrongKey.getToken(crypto.randomUUID()));
       assert.equal(denied.code, "unauthenticated");
-      assert.equal(counter.count("GetToken") - before, 2);
+      assert.equal(counter.count("GetToken") - before, 1);
     });
 
     it("attention_required once the provider revoked the grant", async () => {

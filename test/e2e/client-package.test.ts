@@ -1,5 +1,5 @@
 /**
- * The agent client as a user gets it: the tarball `make client-package`
+ * The agent client as a user gets it: the tarball `make packages`
  * packs (built now when there is none), installed with plain `npm install`
  * into a fresh project outside the repository, then used as its README says,
  * against a stack set up as `make run` sets it up: the README's agent with
@@ -15,10 +15,10 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { build } from "esbuild";
 import { type Browser, chromium } from "playwright-core";
-import { staleInputs } from "../../scripts/build-client-package.ts";
+import { packageSpecs, staleInputs } from "../../scripts/build-package.ts";
 import { docsBlock, type DocsStack, startDocsStack } from "../support/docs-stack.ts";
 import { restClient } from "../support/gateway-clients.ts";
-import { createPackageProject, type PackageProject, packedClient, type RunResult } from "../support/package-project.ts";
+import { createPackageProject, type PackageProject, packedTarball, type RunResult } from "../support/package-project.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 const userFiles = join(root, "test/e2e/client-package-user");
@@ -48,7 +48,7 @@ describe("the @nexus-broker/client package, installed from its tarball into a ne
   let env: Record<string, string>;
 
   before(async () => {
-    const tarball = packedClient();
+    const tarball = packedTarball(packageSpecs.client);
     project = await createPackageProject(tarball);
     installed = join(project.dir, "node_modules/@nexus-broker/client");
     page = await startPageServer(pageFiles);
@@ -93,11 +93,11 @@ describe("the @nexus-broker/client package, installed from its tarball into a ne
 
   it("is a fresh build of the sources as they are now, at the repository's version, with only its dependencies", async () => {
     const stamp = JSON.parse(await readFile(join(installed, "dist/sources.json"), "utf8")) as { sha256: Record<string, string> };
-    assert.deepEqual(staleInputs(stamp), [], "the tarball was packed from older sources (proto/ through gen/, or src/client): run make client-package");
+    assert.deepEqual(staleInputs(packageSpecs.client, stamp), [], "the tarball was packed from older sources (proto/ through gen/, or src/client): run make packages");
     assert.ok("gen/nexus/gateway/v1/gateway_service_pb.ts" in stamp.sha256 && "src/shared/until-aborted.ts" in stamp.sha256, "the generated code travels inside");
     assert.ok(!Object.keys(stamp.sha256).some((f) => /^(gen\/(grpc|nexus\/broker)|src\/(broker|gateway|runtime))\//.test(f)), "nothing server-side is inside");
     // The check can fail: a file changed since the build is named.
-    assert.deepEqual(staleInputs({ sha256: { ...stamp.sha256, "src/client/mod.ts": "0".repeat(64) } }), ["src/client/mod.ts"]);
+    assert.deepEqual(staleInputs(packageSpecs.client, { sha256: { ...stamp.sha256, "src/client/mod.ts": "0".repeat(64) } }), ["src/client/mod.ts"]);
 
     const manifest = JSON.parse(await readFile(join(installed, "package.json"), "utf8")) as Record<string, unknown>;
     const rootManifest = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string; dependencies: Record<string, string> };

@@ -7,7 +7,10 @@
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import { after, before, describe, it } from "node:test";
-import { connectJsonClient, GatewayCallError, grpcClient, grpcWebClient, restClient, type GatewayTestClient } from "../support/gateway-clients.ts";
+import type { JsonObject } from "@bufbuild/protobuf";
+import { ConnectError } from "@connectrpc/connect";
+import { errorFromJson } from "@connectrpc/connect/protocol-connect";
+import { connectJsonClient, detailsOf, GatewayCallError, grpcClient, grpcWebClient, restClient, type GatewayTestClient } from "../support/gateway-clients.ts";
 import { grpcJsClient, type GrpcJsError } from "../support/grpc-js.ts";
 import { envelope, nestedGroups, rawGrpc, rawGrpcWeb } from "../support/raw-rpc.ts";
 import { startStack, type TestStack } from "../support/stack.ts";
@@ -44,9 +47,10 @@ describe("hostile input: every malformed request is a 4xx with a reason", () => 
     assert.deepEqual(faults, [], "no request was logged as an internal error");
   }
   async function connectError(res: Response): Promise<{ status: number; code: string; message: string; reason: string | undefined; field: string | undefined }> {
-    const body = (await res.json()) as { code: string; message: string; details?: { debug?: { reason?: string; metadata?: { field?: string } } }[] };
-    const debug = body.details?.[0]?.debug;
-    return { status: res.status, code: body.code, message: body.message, reason: debug?.reason, field: debug?.metadata?.field };
+    const body = (await res.json()) as JsonObject;
+    const error = errorFromJson(body, undefined, new ConnectError("not an error body"));
+    const { reason, field } = detailsOf(error);
+    return { status: res.status, code: String(body.code), message: String(body.message), reason, field: field?.path };
   }
   const adminJson = () => ({ "content-type": "application/json", "x-api-key": stack.adminKey });
 

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { registerAgent } from "../support/agents.ts";
+import { docsBlock } from "../support/docs-stack.ts";
 import { startStack, type TestStack } from "../support/stack.ts";
 
 const run = promisify(execFile);
@@ -17,7 +18,19 @@ function readmeBlock(name: string): string {
   return m[1]!;
 }
 
-describe("the README's commands work as written", () => {
+describe("the README's requirements", () => {
+  it("names the Node.js version package.json's engines needs, as the quickstart does", () => {
+    const engines = (JSON.parse(readFileSync(`${root}package.json`, "utf8")) as { engines: { node: string } }).engines.node;
+    const version = /^>=(\d+\.\d+)$/.exec(engines)?.[1];
+    assert.ok(version, `engines.node is a plain lower bound: ${engines}`);
+    for (const file of ["README.md", "docs/quickstart.md"]) {
+      const stated = /You need Node\.js ([\d.]+) or newer/.exec(readFileSync(`${root}${file}`, "utf8"))?.[1];
+      assert.equal(stated, version, `${file} states the Node.js requirement of package.json`);
+    }
+  });
+});
+
+describe("the README's commands work as written, and the pages' marked blocks this stack can run", () => {
   let stack: TestStack;
   let env: Record<string, string>;
   before(async () => {
@@ -46,5 +59,16 @@ describe("the README's commands work as written", () => {
     assert.match(agentsPart!, /\{"code":"not_found","message":"connection_not_found: /);
     assert.match(agentsPart!, /\{"code":"permission_denied","message":"provider_not_allowed: /);
     assert.ok(!agentsPart!.includes("sk_test_alice"), "the second agent never sees alice's key");
+  });
+
+  it("docs/providers.md: the query-parameter provider registers as written, with the strategy it names", async () => {
+    // providers.md calls the admin key API_KEY.
+    const { stdout } = await run("bash", ["-c", `set -euo pipefail\n${docsBlock("docs/providers.md", "provider-query-param")}`], { cwd: root, env: { ...env, API_KEY: stack.adminKey }, timeout: 60_000 });
+    const created = JSON.parse(stdout) as { id: string; name: string };
+    assert.equal(created.name, "openweather");
+    const read = await fetch(`${stack.broker.url}/providers/${created.id}`, { headers: { "x-api-key": stack.adminKey } });
+    const profile = (await read.json()) as { auth_type: string; params: { auth_strategy: unknown } }; // REST answers the profile itself
+    assert.equal(profile.auth_type, "query_param");
+    assert.deepEqual(profile.params.auth_strategy, { type: "query_param", config: { param_name: "appid", credential_field: "api_key" } });
   });
 });

@@ -76,12 +76,14 @@ describe("rewrap during a refresh storm with two Brokers", () => {
     rewrap.stderr!.on("data", (d) => (output += d));
     const code = await new Promise<number | null>((resolve) => rewrap.once("exit", resolve));
     assert.equal(code, 0, output);
+    const duringRewrap = forced.length;
     // Keep the storm going a little past the rewrap, then let it settle.
     await new Promise((r) => setTimeout(r, 3000));
     storming = false;
     await storm;
-    t.diagnostic(`${forced.length} forced refreshes during the rewrap: ${forced.filter((s) => s === 200).length} answered 200`);
-    assert.ok(forced.length >= 30, `the storm ran (${forced.length} forced refreshes)`);
+    t.diagnostic(`${forced.length} forced refreshes (${duringRewrap} while the rewrap ran): ${forced.filter((s) => s === 200).length} answered 200`);
+    // How many fit depends on the host's speed; what matters is that refreshes overlapped the rewrap at all.
+    assert.ok(duringRewrap >= 3, `the storm overlapped the rewrap (${duringRewrap} forced refreshes before it ended)`);
     assert.deepEqual([...new Set(forced)], [200], "no forced refresh failed or hung on a lease");
 
     const keys = await db.sql<{ keyId: string; n: number }[]>`select key_id, count(*)::int as n from credentials group by key_id`;

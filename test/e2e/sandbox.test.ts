@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
+import { statSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type Sandbox, startSandbox } from "../../src/runtime/node/sandbox/start-sandbox.ts";
 import { brokerRest, deliverCallback } from "../support/broker-api.ts";
 import { startStack, type TestStack } from "../support/stack.ts";
+import { until } from "../support/until.ts";
 
 /** A minimal browser: a cookie jar, following redirects by hand, posting forms. */
 function browser() {
@@ -51,24 +56,23 @@ describe("the development sandbox", () => {
     }
   });
 
-  it("lets a user pick a test user and consent on real pages, and the connection works", async () => {
+  /** Starts a sandbox connection and goes through its login (as `user`) and consent pages; returns the connection id. */
+  async function connectThroughPages(user: string, check: { login?: (html: string) => void; consent?: (html: string) => void } = {}): Promise<string> {
     const started = await brokerRest(stack, "POST", "/connections", { workspace_id: "newcomer", provider_name: "sandbox", return_url: "http://localhost:8090/" });
     const b = browser();
     let res = await b.go(started.body.auth_url as string);
     let url = new URL(res.headers.get("location")!, sandbox.issuer);
     res = await b.go(url.href);
     const login = await res.text();
-    assert.match(login, /<legend>Choose a test user<\/legend>/);
-    assert.match(login, /<label><input type="radio" name="user" value="alice" checked>/);
+    check.login?.(login);
     const loginAction = /action="([^"]+\/login)"/.exec(login)![1]!;
-    res = await b.go(new URL(loginAction, sandbox.issuer).href, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "user=bob" });
+    res = await b.go(new URL(loginAction, sandbox.issuer).href, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `user=${user}` });
     for (let hop = 0; hop < 5 && res.status >= 300 && res.status < 400; hop++) {
       url = new URL(res.headers.get("location")!, url);
       res = await b.go(url.href);
     }
     const consent = await res.text();
-    assert.match(consent, /Signed in as <strong>Bob Example<\/strong>/);
-    assert.match(consent, /<code>openid<\/code>/);
+    check.consent?.(consent);
     res = await b.go(new URL(/action="([^"]+\/confirm)"/.exec(consent)![1]!, sandbox.issuer).href, { method: "POST" });
     for (let hop = 0; hop < 5; hop++) {
       url = new URL(res.headers.get("location")!, url);
@@ -78,11 +82,67 @@ describe("the development sandbox", () => {
     const back = await deliverCallback(stack, url);
     assert.equal(back.status, 303);
     assert.match(back.headers.get("location")!, /status=success/);
-    const token = await brokerRest(stack, "GET", `/connections/${started.body.connection_id}/token`);
-    const access = (token.body.credentials as Record<string, string>).access_token;
-    const me = await fetch(`${sandbox.issuer}/me`, { headers: { authorization: `Bearer ${access}` } });
-    assert.equal(((await me.json()) as { email: string }).email, "bob@sandbox.nexus.test");
+    return started.body.connection_id as string;
+  }
+
+  /** The sandbox user an access token belongs to, by its userinfo. */
+  async function emailOf(access: string, issuer = sandbox.issuer): Promise<string> {
+    const me = await fetch(`${issuer}/me`, { headers: { authorization: `Bearer ${access}` } });
+    return ((await me.json()) as { email: string }).email;
+  }
+
+  it("lets a user pick a test user and consent on real pages, and the connection works", async () => {
+    const id = await connectThroughPages("bob", {
+      login: (html) => {
+        assert.match(html, /<legend>Choose a test user<\/legend>/);
+        assert.match(html, /<label><input type="radio" name="user" value="alice" checked>/);
+      },
+      consent: (html) => {
+        assert.match(html, /Signed in as <strong>Bob Example<\/strong>/);
+        assert.match(html, /<code>openid<\/code>/);
+      },
+    });
+    const token = await brokerRest(stack, "GET", `/connections/${id}/token`);
+    assert.equal(await emailOf((token.body.credentials as Record<string, string>).access_token!), "bob@sandbox.nexus.test");
     assert.ok((token.body.expires_at as number) - Date.now() / 1000 <= 121, "short-lived tokens");
+  });
+
+  /**
+   * A forced refresh once it reaches the current sandbox: a restarted sandbox has a new port, and the Broker
+   * reads a provider's row for refreshes at most every 5 s, so until then it may still call the closed one.
+   */
+  function refreshReaching(id: string) {
+    return until("a refresh that reaches the current sandbox", async () => {
+      const r = await brokerRest(stack, "POST", `/connections/${id}/refresh`);
+      return /\(network_error\)/.test(r.body.message as string) ? undefined : r;
+    }, 30_000, 500);
+  }
+
+  it("keeps its grants in its state file: after a restart the refresh token it issued still refreshes", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "nexus-sandbox-"));
+    const stateFile = join(dir, "sandbox.json");
+    const start = (file?: string) => startSandbox({ port: 0, brokerBaseUrl: stack.brokerEnv.BASE_URL!, broker: { url: stack.broker.url, apiKey: stack.adminKey }, ...(file ? { stateFile: file } : {}) });
+    try {
+      await sandbox.close();
+      sandbox = await start(stateFile);
+      const id = await connectThroughPages("alice");
+      await sandbox.close();
+      assert.equal((statSync(stateFile).mode & 0o777).toString(8), "600", "live tokens: the owner's alone");
+
+      sandbox = await start(stateFile);
+      const refreshed = await refreshReaching(id);
+      assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+      assert.equal(await emailOf((refreshed.body.credentials as Record<string, string>).access_token!), "alice@sandbox.nexus.test");
+      assert.equal((await brokerRest(stack, "GET", `/connections/${id}`)).body.status, "active");
+
+      // Without the file, as before: the new provider knows no grant, and the connection needs the user again.
+      await sandbox.close();
+      sandbox = await start();
+      const lost = await refreshReaching(id);
+      assert.match(lost.body.message as string, /^attention_required: /);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("accepts only its test key for the sandbox-api provider", async () => {

@@ -64,14 +64,16 @@ describe("narrowed provider tokens and the connection's own grant", () => {
       const clearances = [["openid"], ["openid", "profile"], ["openid", "email"], ["openid", "email", "profile"]];
       const sessions = await Promise.all(clearances.map((scopes) => a.createSession({ connection_id: f.connectionId, agent_id: f.agents.B.id, scopes, ttl_seconds: 300 })));
       const gateways = [f.gatewayUrl, gateway2.url];
-      const exchanges = Array.from({ length: 24 }, (_, i) => sessionClients.REST(gateways[i % 2]!, f.agents.B.apiKey).exchange({ subject_token: sessions[i % sessions.length]!.session_token }));
+      // Each narrowed token is tried at userinfo as soon as it arrives: tokens live 6 s, so checking them one by
+      // one after the whole burst could outlast a token minted early on a slow host and blame the grant.
+      const exchanges = Array.from({ length: 24 }, async (_, i) => {
+        const x = await sessionClients.REST(gateways[i % 2]!, f.agents.B.apiKey).exchange({ subject_token: sessions[i % sessions.length]!.session_token });
+        return { i, claims: await userinfo(f.idp, x.access_token) };
+      });
       const forced = Array.from({ length: 4 }, () => fetch(`${gateways[1]}/v1/refresh/${f.connectionId}`, { method: "POST", headers: { authorization: `Bearer ${f.agents.A.apiKey}` } }));
       const results = await Promise.all(exchanges);
       assert.deepEqual((await Promise.all(forced)).map((r) => r.status), [200, 200, 200, 200]);
-      for (const [i, x] of results.entries()) {
-        const claims = await userinfo(f.idp, x.access_token);
-        assert.equal(typeof claims, "object", `exchange ${i}: HTTP ${String(claims)} at userinfo`);
-      }
+      for (const { i, claims } of results) assert.equal(typeof claims, "object", `exchange ${i}: HTTP ${String(claims)} at userinfo`);
       // The grant survived: one more refresh of the connection works, and its token has every scope.
       const res = await fetch(`${f.gatewayUrl}/v1/refresh/${f.connectionId}`, { method: "POST", headers: { authorization: `Bearer ${f.agents.A.apiKey}` } });
       assert.equal(res.status, 200);

@@ -8,11 +8,14 @@
  * width. Screenshots of each step go to test-output/web-app/.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { buildWebApp } from "../../src/runtime/node/build-web-app.ts";
 import { type Sandbox, startSandbox } from "../../src/runtime/node/sandbox/start-sandbox.ts";
@@ -20,9 +23,12 @@ import type { RunningService } from "../../src/runtime/node/start-broker.ts";
 import { startGateway } from "../../src/runtime/node/start-gateway.ts";
 import { freePort } from "../support/free-port.ts";
 import { type RegisteredAgent, registerAgent } from "../support/agents.ts";
+import { registerProvider } from "../support/broker-api.ts";
 import { startStack, type TestStack } from "../support/stack.ts";
 
+const root = new URL("../../", import.meta.url).pathname;
 const shots = new URL("../../test-output/web-app/", import.meta.url).pathname;
+const run = promisify(execFile);
 const chromiumArgs = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -123,6 +129,8 @@ describe("the web app in a browser", () => {
     }, { port: 0, logWrite: (l) => void stack.logs.push(l) });
     gateway = gatewayService.url;
     sandbox = await startSandbox({ port: 0, brokerBaseUrl: baseUrl, broker: { url: stack.broker.url, apiKey: stack.adminKey } });
+    // A provider registered from a template: the list shows the template's setup notes.
+    await registerProvider(stack, { name: "github", template: "github", client_id: "Iv1.0123456789abcdef", client_secret: "not-a-real-secret" });
     browser = await chromium.launch({ executablePath: process.env.NEXUS_CHROMIUM ?? "/usr/bin/chromium", headless: true, args: chromiumArgs });
     context = await browser.newContext({ viewport: { width: 1024, height: 900 } });
     page = await context.newPage();
@@ -155,8 +163,20 @@ describe("the web app in a browser", () => {
     assert.match(text, /Sandbox OpenID provider/);
     assert.equal(await page.getByRole("textbox", { name: "Agent key" }).inputValue(), agentKey, "prefilled from /config.json");
     assert.match(agentKey, /^nxa_/, "a registered agent's key");
-    assert.deepEqual(await page.locator("#provider option").allInnerTexts(), ["Choose a provider…", "sandbox (oauth2)", "sandbox-api (api_key)"]);
+    assert.deepEqual(await page.locator("#provider option").allInnerTexts(), ["Choose a provider…", "github (oauth2)", "sandbox (oauth2)", "sandbox-api (api_key)"]);
     await screenshot(page, "providers");
+  });
+
+  it("shows a templated provider's setup notes: where to create the app, the redirect URI, the steps", async () => {
+    const item = page.locator("#providers li", { has: page.getByRole("heading", { name: "github", exact: true }) });
+    assert.match(await item.innerText(), /template github/);
+    await item.getByText("Setup notes: GitHub (OAuth app)").click();
+    const notes = await item.locator("details").innerText();
+    assert.match(notes, new RegExp(`Redirect URI to give the provider: ${stack.brokerEnv.BASE_URL}/auth/callback`));
+    assert.match(notes, /Authorization callback URL/);
+    assert.equal(await item.getByRole("link", { name: "Provider documentation" }).getAttribute("href"),
+      "https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps");
+    await screenshot(page, "template-setup-notes");
   });
 
   it("gives every input and select a label", async () => {
@@ -181,6 +201,18 @@ describe("the web app in a browser", () => {
     await waitForStatus(page, "active");
     await page.getByRole("button", { name: "Reveal access_token" }).waitFor();
     assert.equal(new URL(page.url()).search, "", "the return query was cleaned from the address bar");
+
+    // Focus lands on the Connection heading with the page's ordinary focus ring, which must not read as an error.
+    const focus = await page.evaluate(() => {
+      const e = document.activeElement as HTMLElement;
+      const style = getComputedStyle(e);
+      const accent = getComputedStyle(document.querySelector("#start-form button[type=submit]")!).backgroundColor;
+      return { id: e.id, outlineStyle: style.outlineStyle, outlineWidth: style.outlineWidth, outlineColor: style.outlineColor, accent };
+    });
+    assert.deepEqual([focus.id, focus.outlineStyle, focus.outlineWidth], ["connection-title", "solid", "3px"], "a visible focus ring");
+    assert.equal(focus.outlineColor, focus.accent, "the ring is the accent colour of the buttons");
+    const [r, g, b] = (focus.outlineColor.match(/\d+/g) ?? []).map(Number) as [number, number, number];
+    assert.ok(b > r + 60 && b > g + 60, `the ring is blue, not red or orange: ${focus.outlineColor}`);
 
     oauthConnectionId = await page.locator("#connection-id").innerText();
     assert.match(oauthConnectionId, /^[0-9a-f-]{36}$/);
@@ -207,6 +239,41 @@ describe("the web app in a browser", () => {
     await page.getByRole("button", { name: "Check again" }).click();
     await waitForStatus(page, "active");
     assert.equal(await page.locator("#connection-id").innerText(), oauthConnectionId);
+  });
+
+  it("shows the curl, TypeScript and Python calls an agent makes for the active connection, with no key in them", async (t) => {
+    const text = async (id: string) => page.locator(`#snippet-${id}`).innerText();
+    const [curl, typescript, python] = [await text("curl"), await text("typescript"), await text("python")];
+    assert.equal(curl, `curl -s -H "Authorization: Bearer $NEXUS_AGENT_KEY" \\\n  '${gateway}/v1/token/${oauthConnectionId}'`);
+    assert.ok(typescript.includes('import { createNexusClient } from "@nexus-broker/client";'), typescript);
+    assert.ok(typescript.includes(`baseUrl: "${gateway}",\n  apiKey: process.env.NEXUS_AGENT_KEY,`), typescript);
+    assert.ok(typescript.includes(`const connectionId = "${oauthConnectionId}";\nconst credential = await nexus.getToken(connectionId);`), typescript);
+    assert.ok(python.includes("from nexus_sdk import NexusClient"), python);
+    assert.ok(python.includes(`NexusClient("${gateway}", os.environ["NEXUS_AGENT_KEY"])`), python);
+    assert.ok(python.includes(`connection_id = "${oauthConnectionId}"\ncredential = nexus.get_token(connection_id)`), python);
+    assert.ok(!(await page.content()).includes(agentKey), "the agent key is in no snippet, nor anywhere in the DOM");
+    assert.match(await page.locator(".snippets").innerText(), /Set NEXUS_AGENT_KEY to the agent’s key first/);
+    await page.locator(".snippets").scrollIntoViewIfNeeded();
+    await screenshot(page, "oauth-snippets");
+
+    // As pasted, with the key in the environment: curl and the TypeScript client both get the credential.
+    const env = { ...process.env, NEXUS_AGENT_KEY: agentKey };
+    const fromCurl = await run("bash", ["-c", curl], { env });
+    assert.match(fromCurl.stdout, /"strategy":\{"type":"oauth2"/);
+    const dir = join(root, "test-output", "web-app-snippets");
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "agent.ts"), typescript);
+    const fromTypeScript = await run(process.execPath, ["--import", "tsx", join(dir, "agent.ts")], { cwd: root, env });
+    assert.equal(fromTypeScript.stdout, "oauth2 [ 'access_token', 'token_type', 'scope' ]\n");
+    // The Python SDK lives in sdk/python when this repository has it, and needs python3.
+    const sdk = join(root, "sdk", "python");
+    const python3 = await run("python3", ["--version"]).then(() => true, () => false);
+    if (existsSync(join(sdk, "nexus_sdk")) && python3) {
+      const fromPython = await run("python3", ["-c", python], { env: { ...env, PYTHONPATH: sdk } });
+      assert.equal(fromPython.stdout, "oauth2 ['access_token', 'token_type', 'scope']\n");
+    } else {
+      t.diagnostic("the Python snippet was checked as text only: no sdk/python here, or no python3");
+    }
   });
 
   it("refuses the connection to another registered agent's key, and says why", async () => {
@@ -237,11 +304,19 @@ describe("the web app in a browser", () => {
     assert.deepEqual((await unlabelledControls(page)).unlabelled, []);
     await screenshot(page, "capture-form");
 
-    await key.fill("sk_wrong_key_1234");
+    // Past the browser's own check, the Broker names the field (google.rpc.BadRequest): the app marks that control.
+    await key.evaluate((e) => e.removeAttribute("required"));
     await page.getByRole("button", { name: "Connect", exact: true }).click();
     const alert = page.getByRole("alert");
-    await alert.filter({ hasText: "credential_invalid" }).waitFor();
+    await alert.filter({ hasText: "api_key is required" }).waitFor();
+    assert.equal(await key.getAttribute("aria-invalid"), "true");
+    assert.ok(await key.evaluate((e) => e === document.activeElement), "focus on the field at fault");
+
+    await key.fill("sk_wrong_key_1234");
+    await page.getByRole("button", { name: "Connect", exact: true }).click();
+    await alert.filter({ hasText: "the provider rejected" }).waitFor();
     assert.match(await alert.innerText(), /Reason: credential_invalid/);
+    assert.equal(await key.getAttribute("aria-invalid"), null, "the provider refused the credential as a whole: no field is marked");
     assert.ok(await page.locator("#capture").isVisible(), "the form stays");
     assert.equal(await key.inputValue(), "sk_wrong_key_1234");
     await screenshot(page, "capture-error");
@@ -302,15 +377,16 @@ describe("the web app in a browser", () => {
       const p = await phone.newPage();
       await p.goto(gateway);
       await p.locator("#providers").getByRole("heading", { name: "sandbox-api", exact: true }).waitFor();
-      assert.ok(await pageWidth(p) <= 360, `no horizontal scroll: ${await pageWidth(p)}`);
+      await p.getByText("Setup notes: GitHub (OAuth app)").click();
+      assert.ok(await pageWidth(p) <= 360, `no horizontal scroll, setup notes open: ${await pageWidth(p)}`);
       await screenshot(p, "phone-start");
 
       // Keyboard only: type into the focused field, pick with the arrow keys, Tab to the button, Enter.
       await p.locator("#workspace").focus();
       await p.keyboard.type("phone");
       await p.keyboard.press("Tab");
-      await p.keyboard.press("ArrowDown");
-      await p.keyboard.press("ArrowDown");
+      // github (from a template), sandbox, sandbox-api.
+      for (let i = 0; i < 3; i++) await p.keyboard.press("ArrowDown");
       assert.equal(await p.locator("#provider").inputValue(), "sandbox-api");
       await p.keyboard.press("Tab");
       const focused = await p.evaluate(() => {

@@ -5,7 +5,7 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { Registry } from "prom-client";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
+import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { AuditService as AuditServiceDesc } from "../../gen/nexus/broker/v1/audit_service_pb.ts";
 import type { AuditEventInput, AuditStore } from "../../src/broker/domain/ports.ts";
 import { createAuditHandlers } from "../../src/broker/handlers/audit-handlers.ts";
@@ -363,7 +363,7 @@ describe("AuditService RPCs through a router", () => {
         assert.ok(e.rawMessage.startsWith("invalid_argument:"), e.rawMessage);
         const info = e.findDetails(ErrorInfoSchema)[0];
         assert.equal(info?.reason, "invalid_argument");
-        assert.equal(info?.metadata["field"], field);
+        assert.equal(e.findDetails(BadRequestSchema)[0]?.fieldViolations[0]?.field, field);
         return true;
       });
     }

@@ -48,8 +48,8 @@ export const rules: readonly Rule[] = [
     name: "broker domain is pure",
     applies: under("src/broker/domain/"),
     // Packages resolve to "" and are forbidden too: the domain imports nothing but itself, the error type
-    // and rules shared with the Gateway and clients (plain constants).
-    forbids: (t) => !t.startsWith("src/broker/domain/") && t !== "src/shared/errors.ts" && t !== "src/shared/assertion-algorithms.ts",
+    // and rules shared with the Gateway and clients (plain constants and the input rules).
+    forbids: (t) => !t.startsWith("src/broker/domain/") && !["src/shared/errors.ts", "src/shared/assertion-algorithms.ts", "src/shared/input-rules.ts"].includes(t),
   },
   {
     name: "the Gateway reaches the Broker only over RPC",
@@ -67,9 +67,9 @@ export const rules: readonly Rule[] = [
     forbids: (t, s) => ["src/broker/", "src/gateway/", "src/runtime/", "src/client/"].some((p) => t.startsWith(p)) || s === "postgres" || isNode(s),
   },
   {
-    name: "the web app runs in the browser: only the contract and its own files",
+    name: "the web app runs in the browser: only the contract, the input rules and its own files",
     applies: under("src/web-app/"),
-    forbids: (t) => ["src/broker/", "src/gateway/", "src/runtime/", "src/shared/", "src/client/"].some((p) => t.startsWith(p)),
+    forbids: (t) => ["src/broker/", "src/gateway/", "src/runtime/", "src/shared/", "src/client/"].some((p) => t.startsWith(p)) && t !== inputRulesFile,
   },
   {
     name: "shared code depends on no process",
@@ -111,6 +111,65 @@ export function checkArchitecture(files: readonly SourceFile[]): Violation[] {
       const code = file.source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
       const m = globalPattern.exec(code);
       if (m) violations.push({ file: file.path, specifier: m[1]!, rule: "core code uses web-platform APIs, not runtime globals" });
+    }
+  }
+  return violations;
+}
+
+/** Where input rules are defined: every limit and pattern, once (issue 20). */
+export const inputRulesFile = "src/shared/input-rules.ts";
+
+/**
+ * Input rules written outside {@linkcode inputRulesFile}: one of its patterns
+ * spelled out again (`[0-9a-f]{8}-[0-9a-f]{4}...`), or a value compared
+ * with one of its limits as a number literal on a line that refuses input
+ * (`if (v.length > 2048) throw ...`, `if (limit > 500) throw ...`). `patterns` and `limits` are the shared
+ * module's own, so a new one is covered the moment it is added there. A
+ * comparison is `x.length > N` (or `.size`, `limit`, `pageSize`) with N one
+ * of the limits (10 or more), on a line that throws or rejects.
+ */
+export function checkRulesDefinedOnce(files: readonly SourceFile[], patterns: Readonly<Record<string, RegExp>>, limits: Readonly<Record<string, unknown>>): Violation[] {
+  const bodies = Object.values(patterns).map((p) => p.source.replace(/^\^/, "").replace(/\$$/, ""));
+  const numbers = new Set(Object.values(limits).flatMap((v) => (typeof v === "number" ? [v] : Object.values(v as Record<string, number>))).filter((n) => n >= 10));
+  const refusal = /\bthrow\b|invalidArgument\(|new NexusError\(|\breject\(/;
+  const comparison = /(?:\.length|\.size|\blimit|\bpageSize)\s*(?:>=?|<=?)\s*(\d[\d_]*)/g;
+  const violations: Violation[] = [];
+  for (const file of files) {
+    if (file.path === inputRulesFile || !file.path.startsWith("src/")) continue;
+    for (const body of bodies) {
+      if (file.source.includes(body)) violations.push({ file: file.path, specifier: body, rule: "input rules are defined once, in src/shared/input-rules.ts" });
+    }
+    for (const line of file.source.split("\n")) {
+      if (!refusal.test(line)) continue;
+      for (const m of line.matchAll(comparison)) {
+        if (numbers.has(Number(m[1]!.replaceAll("_", "")))) violations.push({ file: file.path, specifier: line.trim(), rule: "input rules are defined once, in src/shared/input-rules.ts" });
+      }
+    }
+  }
+  return violations;
+}
+
+/** Code that only clients of Nexus run: they read errors from their details. */
+const clientSide = (p: string) => ["src/client/", "src/web-app/", "src/cli/"].some((d) => p.startsWith(d));
+
+/**
+ * Places where the client, the web app or the CLI parse an error's message
+ * text (a reason, a field or a hint read out of it with a regular
+ * expression, split or search) instead of reading its details.
+ */
+export function checkNoMessageParsing(files: readonly SourceFile[]): Violation[] {
+  const patterns = [
+    // /.../.exec(e.rawMessage), pattern.test(error.message)
+    /\.(?:exec|test)\(\s*[\w.?!]*\b(?:rawMessage|message)\b\s*\)/,
+    // e.rawMessage.match(/.../), message.replace(/.../, ...), .split(": ")
+    /\b(?:rawMessage|message)\s*\.\s*(?:match|matchAll|replace|replaceAll|search|split)\s*\(/,
+  ];
+  const violations: Violation[] = [];
+  for (const file of files) {
+    if (!clientSide(file.path)) continue;
+    const code = file.source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
+    for (const line of code.split("\n")) {
+      if (patterns.some((p) => p.test(line))) violations.push({ file: file.path, specifier: line.trim(), rule: "clients read errors from their details, never from the message text" });
     }
   }
   return violations;

@@ -29,6 +29,7 @@ function adminUrl(): Promise<string> {
     const port = await freePort();
     const pg = await startEmbeddedPostgres({
       dataDir: join(tmpdir(), `nexus-test-${process.pid}-${port}`, "data"), port, persistent: false, fast: true,
+      ...(process.env.NEXUS_DEV_PG_DIR ? { stageDir: process.env.NEXUS_DEV_PG_DIR } : {}),
     });
     await pg.ensureDatabase("nexus_template");
     const sql = createSql(pg.url("nexus_template"), { max: 1 });

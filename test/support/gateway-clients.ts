@@ -2,24 +2,49 @@ import { type DescMessage, fromBinary, fromJson, type JsonObject, type JsonValue
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
+import { errorFromJson } from "@connectrpc/connect/protocol-connect";
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.ts";
 import {
-  CaptureCredentialResponseSchema, CheckConnectionResponseSchema, GatewayService, GetCaptureSchemaResponseSchema,
-  ListProvidersResponseSchema, RequestConnectionRequestSchema, RequestConnectionResponseSchema,
+  CaptureCredentialResponseSchema, CheckConnectionResponseSchema, GatewayService, ListProvidersResponseSchema,
+  RequestConnectionRequestSchema, RequestConnectionResponseSchema,
 } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
+import { GetCaptureSchemaResponseSchema } from "../../gen/nexus/common/v1/capture_pb.ts";
 import { CredentialSchema } from "../../gen/nexus/common/v1/credential_pb.ts";
 import { grpcJsClient } from "./grpc-js.ts";
 
-/** An error as any protocol reports it: the Connect code name, the reason, and (REST) the HTTP status. */
+/** What an error's details say: the reason (ErrorInfo), the field at fault (BadRequest), the retry hint (RetryInfo). */
+export interface ErrorDetails {
+  readonly reason: string | undefined;
+  readonly field?: { readonly path: string; readonly description: string } | undefined;
+  readonly retryAfterSeconds?: number | undefined;
+}
+
+/** Reads {@linkcode ErrorDetails} from the google.rpc details of an error, on whatever protocol it came. */
+export function detailsOf(error: Pick<ConnectError, "findDetails">): ErrorDetails {
+  const violation = error.findDetails(BadRequestSchema)[0]?.fieldViolations[0];
+  const delay = error.findDetails(RetryInfoSchema)[0]?.retryDelay;
+  return {
+    reason: error.findDetails(ErrorInfoSchema)[0]?.reason,
+    field: violation === undefined ? undefined : { path: violation.field, description: violation.description },
+    retryAfterSeconds: delay === undefined ? undefined : Number(delay.seconds),
+  };
+}
+
+/** An error as any protocol reports it: the Connect code name, its details, and (REST) the HTTP status. */
 export class GatewayCallError extends Error {
   readonly code: string;
   readonly reason: string | undefined;
   readonly httpStatus: number | undefined;
-  constructor(code: string, reason: string | undefined, message: string, httpStatus?: number) {
+  readonly field: ErrorDetails["field"];
+  readonly retryAfterSeconds: number | undefined;
+  constructor(code: string, details: ErrorDetails | string | undefined, message: string, httpStatus?: number) {
     super(message);
+    const d: ErrorDetails = typeof details === "object" ? details : { reason: details };
     this.code = code;
-    this.reason = reason;
+    this.reason = d.reason;
+    this.field = d.field;
+    this.retryAfterSeconds = d.retryAfterSeconds;
     this.httpStatus = httpStatus;
   }
 }
@@ -51,8 +76,9 @@ export function restClient(baseUrl: string, key?: string): GatewayTestClient {
     });
     const json = (await res.json()) as JsonObject;
     if (!res.ok) {
-      const details = (json.details as { debug?: { reason?: string } }[] | undefined) ?? [];
-      throw new GatewayCallError(String(json.code), details[0]?.debug?.reason, String(json.message), res.status);
+      // Connect's error JSON: the details decode as they do for Connect clients.
+      const error = errorFromJson(json, undefined, new ConnectError("not an error body"));
+      throw new GatewayCallError(String(json.code), detailsOf(error), String(json.message), res.status);
     }
     return json;
   }
@@ -78,7 +104,7 @@ function connectEsClient(protocol: string, transport: Transport, key?: string): 
       return toJson(schema, (await run()) as never, { useProtoFieldName: true, alwaysEmitImplicit: true }) as JsonObject;
     } catch (error) {
       const e = ConnectError.from(error);
-      throw new GatewayCallError(codeNames[e.code]!, e.findDetails(ErrorInfoSchema)[0]?.reason, e.rawMessage);
+      throw new GatewayCallError(codeNames[e.code]!, detailsOf(e), e.rawMessage);
     }
   }
   const credential = async (run: () => Promise<{ credential?: unknown }>) => call(CredentialSchema, async () => (await run()).credential);
@@ -117,8 +143,9 @@ export function grpcClient(baseUrl: string, key?: string): GatewayTestClient & {
       // The reason travels as google.rpc.Status in grpc-status-details-bin, as any gRPC stack sends it.
       const bin = e.metadata?.get("grpc-status-details-bin")?.[0] as Uint8Array | undefined;
       const status = bin === undefined ? undefined : fromBinary(StatusSchema, bin);
-      const info = status?.details.map((any) => anyUnpack(any, ErrorInfoSchema)).find((x) => x !== undefined);
-      throw new GatewayCallError(codeNames[e.code]!, info?.reason, e.details);
+      const findDetails = ((schema: DescMessage) => (status?.details ?? []).flatMap((any) => anyUnpack(any, schema) ?? [])) as ConnectError["findDetails"];
+      // grpc-js hands over grpc-message as sent, percent-encoded (gRPC's HTTP/2 spec).
+      throw new GatewayCallError(codeNames[e.code]!, detailsOf({ findDetails }), decodeURIComponent(e.details));
     }
   }
   const credential = async (method: string, req: object) => ((await call(method, req)).credential as JsonObject | undefined) ?? {};

@@ -1,5 +1,5 @@
 /**
- * A user's project outside the repository, for tests of the packed client:
+ * A user's project outside the repository, for tests of the packed packages:
  * a fresh temporary folder with a package.json, the tarball installed with
  * plain `npm install`, and processes run in it with only PATH and HOME from
  * our environment (no tsx loader, no NODE_OPTIONS).
@@ -9,15 +9,15 @@ import { existsSync, readdirSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildClientPackage } from "../../scripts/build-client-package.ts";
+import { buildPackage, type PackageSpec } from "../../scripts/build-package.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
-const packDir = join(root, ".nexus/client-package");
 
-/** The tarball `make client-package` packed (make test builds it fresh first), or one packed now when there is none. */
-export function packedClient(): string {
+/** The tarball `make packages` packed (make test builds them fresh first), or one packed now when there is none. */
+export function packedTarball(spec: PackageSpec): string {
+  const packDir = join(root, spec.outDir);
   const tarballs = existsSync(packDir) ? readdirSync(packDir).filter((f) => f.endsWith(".tgz")) : [];
-  return tarballs.length === 1 ? join(packDir, tarballs[0]!) : buildClientPackage(packDir).tarball;
+  return tarballs.length === 1 ? join(packDir, tarballs[0]!) : buildPackage(spec).tarball;
 }
 
 /** What a finished process printed. */
@@ -30,6 +30,8 @@ export interface RunResult {
 /** Options of {@linkcode PackageProject.run}. */
 export interface RunOptions {
   readonly env?: Record<string, string>;
+  /** Where to run instead of the project. */
+  readonly cwd?: string;
   /** Called with each line of stdout as it arrives. */
   readonly onLine?: (line: string) => void;
   /** Killed after this long. @default 60_000 */
@@ -47,14 +49,14 @@ export interface PackageProject {
 
 /** Creates the project and installs `tarball` into it (dependencies from the npm cache, else the registry). */
 export async function createPackageProject(tarball: string): Promise<PackageProject> {
-  const dir = await mkdtemp(join(tmpdir(), "nexus-client-user-"));
+  const dir = await mkdtemp(join(tmpdir(), "nexus-package-user-"));
   const { PATH = "", HOME = "" } = process.env;
   const base = { PATH, HOME, NPM_CONFIG_UPDATE_NOTIFIER: "false", NO_COLOR: "1" };
   const project: PackageProject = {
     dir,
     write: (name, text) => writeFile(join(dir, name), text),
     run: (command, args, options = {}) => new Promise((resolve, reject) => {
-      const child = spawn(command, args, { cwd: dir, env: { ...base, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(command, args, { cwd: options.cwd ?? dir, env: { ...base, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       let partial = "";

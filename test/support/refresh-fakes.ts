@@ -155,7 +155,7 @@ export function oauthProvider(overrides: Partial<Provider> = {}): Provider {
   return {
     id: "p1", name: "acme", authType: "oauth2", clientId: "client", clientSecretCt: null, keyId: null,
     issuer: "", enableDiscovery: false, authUrl: "https://idp.example/authorize", tokenUrl: "https://idp.example/token",
-    scopes: [], params: defaultProviderParams, description: "", category: "", apiBaseUrl: "", userInfoEndpoint: "", aliases: [],
+    scopes: [], params: defaultProviderParams, description: "", category: "", apiBaseUrl: "", userInfoEndpoint: "", aliases: [], revocationUrl: "", template: "", templateValues: {},
     createdAt: new Date(0), updatedAt: new Date(0), deletedAt: null, version: 1n, ...overrides,
   };
 }

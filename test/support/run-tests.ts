@@ -29,7 +29,15 @@ const files = process.argv.slice(2).length > 0 ? process.argv.slice(2) : findTes
 const port = await freePort();
 const dataDir = join(tmpdir(), `nexus-test-${process.pid}`, "data");
 const started = Date.now();
-const pg = await startEmbeddedPostgres({ dataDir, port, persistent: false, fast: true });
+const pg = await startEmbeddedPostgres({
+  dataDir, port, persistent: false, fast: true,
+  onNotice: (sentence) => process.stderr.write(`${sentence}\n`),
+  ...(process.env.NEXUS_DEV_PG_DIR ? { stageDir: process.env.NEXUS_DEV_PG_DIR } : {}),
+}).catch((error: unknown) => {
+  // One sentence that says why and what to do, not a stack trace.
+  process.stderr.write(`The tests cannot start PostgreSQL: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
 process.stderr.write(`PostgreSQL ready on port ${port} in ${Date.now() - started} ms\n`);
 await pg.ensureDatabase("nexus_template");
 const sql = createSql(pg.url("nexus_template"), { max: 1 });

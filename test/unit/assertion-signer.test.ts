@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, type JWK, jwtVerify } from "jose";
 import { createAssertionSigner, createNexusClient, NexusClientError } from "../../src/client/mod.ts";
+import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { withReason } from "../../src/shared/connect-errors.ts";
 
 const agentId = "6f1d2c3b-4a59-4e6f-8a7b-9c0d1e2f3a4b";
 const audience = "https://nexus-gateway.example.com";
@@ -21,7 +23,7 @@ function recordingFetch(): { fetch: typeof fetch; seen: string[] } {
   const seen: string[] = [];
   const fake: typeof fetch = async (input, init) => {
     seen.push(new Request(input, init).headers.get("authorization") ?? "");
-    return new Response(JSON.stringify({ code: "not_found", message: "connection_not_found: no connection" }), { status: 404, headers: { "content-type": "application/json" } });
+    return new Response(new TextDecoder().decode(errorToJsonBytes(withReason("connection_not_found", "no connection"), {})), { status: 404, headers: { "content-type": "application/json" } });
   };
   return { fetch: fake, seen };
 }

@@ -9,7 +9,8 @@ import { after, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { ConnectionService, GetTokenResponseSchema } from "../../gen/nexus/broker/v1/connection_service_pb.ts";
+import { ConnectionService } from "../../gen/nexus/broker/v1/connection_service_pb.ts";
+import { GetTokenResponseSchema } from "../../gen/nexus/common/v1/token_pb.ts";
 import { createBrokerTransport } from "../../src/runtime/node/broker-transport.ts";
 import { reasonOf, withReason } from "../../src/shared/connect-errors.ts";
 
@@ -97,9 +98,12 @@ describe("the Gateway's transport to the Broker", () => {
     const early = new AbortController();
     early.abort();
     await assert.rejects(client(url).getToken({ connectionId: id }, { signal: early.signal }), codeOf(Code.Canceled));
+    // "During" means the Broker has the request: abort once it arrived, not after a fixed delay a slow host outlasts.
     const late = new AbortController();
-    setTimeout(() => late.abort(), 50);
-    await assert.rejects(client(url).getToken({ connectionId: id }, { signal: late.signal }), codeOf(Code.Canceled));
+    const call = client(url).getToken({ connectionId: id }, { signal: late.signal });
+    while (seen.length === 0) await new Promise((r) => setTimeout(r, 5));
+    late.abort();
+    await assert.rejects(call, codeOf(Code.Canceled));
     await seen.at(-1)!.closed;
   });
 

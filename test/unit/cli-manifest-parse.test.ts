@@ -58,7 +58,7 @@ describe("parseManifest()", () => {
       "  - name: crm", "    auth_type: oauth2", "    scopes: read", "agents:", "  - name: bot", "  - name: bot", "    api_key: x",
     ].join("\n");
     assert.deepEqual(problemsOf(text), [
-      '5:5 $.providers[0].colour unknown key "colour" (expected one of: name, auth_type, client_id, client_secret, issuer, enable_discovery, auth_url, token_url, scopes, params, description, category, api_base_url, user_info_endpoint, aliases)',
+      '5:5 $.providers[0].colour unknown key "colour" (expected one of: name, template, template_values, auth_type, client_id, client_secret, issuer, enable_discovery, auth_url, token_url, revocation_url, scopes, params, description, category, api_base_url, user_info_endpoint, aliases)',
       '6:11 $.providers[1].name duplicate provider name "crm" (first at line 3)',
       "8:13 $.providers[1].scopes must be an array",
       '11:11 $.agents[1].name duplicate agent name "bot" (first at line 10)',
@@ -88,6 +88,14 @@ describe("parseManifest()", () => {
     assert.deepEqual(problemsOf("providers: []\n"), ['1:1 $ missing required key "version"']);
     assert.deepEqual(problemsOf("# nothing\n"), ["1:1 $ is empty; a manifest starts with version: 1"]);
     assert.match(problemsOf('{"version": 1, "agents": [{"name": bot}]}', "m.json")[0]!, /not valid JSON/);
+  });
+
+  it("takes a template in place of auth_type, and says so when a provider has neither", () => {
+    assert.deepEqual(problemsOf("version: 1\nproviders:\n  - name: google\n    template: google\n    template_values: {}\n"), []);
+    assert.deepEqual(problemsOf("version: 1\nproviders:\n  - name: google\n    client_id: c\n"),
+      ["3:5 $.providers[0] needs auth_type, or a template that sets it (see GET /provider-templates)"]);
+    assert.deepEqual(problemsOf("version: 1\nproviders:\n  - name: ms\n    template: microsoft\n    template_values: { tenant: 3 }\n"),
+      ["5:32 $.providers[0].template_values.tenant must be a string"]);
   });
 
   it("names the file in its message, with one line per problem", () => {

@@ -185,3 +185,25 @@ describe("readServerLimits(), through both loaders", () => {
     assert.equal(defaultMaxConnections(1), 1);
   });
 });
+
+describe("BROKER_HOST and GATEWAY_HOST", () => {
+  const cases: [string, string, (env: Record<string, string>) => { host: string }, () => Record<string, string>][] = [
+    ["BROKER_HOST", "loadBrokerConfig", loadBrokerConfig, validBroker],
+    ["GATEWAY_HOST", "loadGatewayConfig", loadGatewayConfig, () => ({ BROKER_API_KEY: "k".repeat(20) })],
+  ];
+  for (const [variable, name, load, valid] of cases) {
+    it(`${name}() listens on every IPv4 interface by default and takes an address in ${variable}`, () => {
+      assert.equal(load(valid()).host, "0.0.0.0");
+      for (const host of ["127.0.0.1", "10.1.2.3", "::1", "::", "fd00::5", "localhost"]) {
+        assert.equal(load({ ...valid(), [variable]: ` ${host} ` }).host, host);
+      }
+    });
+
+    it(`${name}() refuses a ${variable} that is not an address, naming the variable`, () => {
+      for (const host of ["nexus.example.com", "256.1.1.1", "127.0.0.1:8080", "http://127.0.0.1", "1.2.3"]) {
+        const problems = problemsOf(() => load({ ...valid(), [variable]: host }));
+        assert.deepEqual(problems, [`${variable} must be an IP address to listen on, such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface); got "${host}".`]);
+      }
+    });
+  }
+});

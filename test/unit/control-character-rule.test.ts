@@ -1,7 +1,7 @@
 /**
- * The one rule on request text (security.md C-48): NUL and other control
- * characters anywhere in a request are refused with the field named, before
- * any handler runs.
+ * The rule on request text (security.md C-48), part of the one validation
+ * step of both services: NUL and other control characters anywhere in a
+ * request are refused with the field named, before any handler runs.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -9,10 +9,11 @@ import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { reflect } from "@bufbuild/protobuf/reflect";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { CreateProviderRequestSchema, ProviderService } from "../../gen/nexus/broker/v1/provider_service_pb.ts";
-import { CaptureCredentialRequestSchema } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
+import { CaptureCredentialRequestSchema } from "../../gen/nexus/common/v1/capture_pb.ts";
+import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { createErrorInterceptor } from "../../src/shared/connect-errors.ts";
-import { createControlCharacterRule, findControlCharacter } from "../../src/shared/server/control-character-rule.ts";
+import { findControlCharacter } from "../../src/shared/server/control-character-rule.ts";
+import { createInputValidation } from "../../src/shared/server/input-validation.ts";
 import { createLogger } from "../../src/shared/logger.ts";
 
 function findIn(json: JsonObject, exempt: string[] = []) {
@@ -53,11 +54,11 @@ describe("findControlCharacter", () => {
     const message = fromJson(CaptureCredentialRequestSchema, { state: "s", credentials: { api_key: "k\u0000" } });
     const r = reflect(CaptureCredentialRequestSchema, message);
     assert.deepEqual(findControlCharacter(r), { field: "credentials.api_key", codePoint: 0 });
-    assert.equal(findControlCharacter(r, new Set(["nexus.gateway.v1.CaptureCredentialRequest.credentials"])), undefined);
+    assert.equal(findControlCharacter(r, new Set(["nexus.common.v1.CaptureCredentialRequest.credentials"])), undefined);
   });
 });
 
-describe("createControlCharacterRule", () => {
+describe("createInputValidation: control characters", () => {
   const logger = createLogger({ level: "error", write: () => {} });
   let reached = 0;
   const transport = createRouterTransport((router) => router.service(ProviderService, {
@@ -65,7 +66,7 @@ describe("createControlCharacterRule", () => {
       reached++;
       return {};
     },
-  }), { router: { interceptors: [createErrorInterceptor(logger), createControlCharacterRule()] } });
+  }), { router: { interceptors: [createErrorInterceptor(logger), createInputValidation()] } });
   const client = createClient(ProviderService, transport);
 
   it("refuses a request holding NUL as invalid_argument naming the field, before the handler runs", async () => {
@@ -77,7 +78,9 @@ describe("createControlCharacterRule", () => {
     assert.match(error.rawMessage, /^invalid_argument: profile\.params\.authorize_params\.prompt: must not contain control characters \(found U\+0000\)$/);
     const info = error.findDetails(ErrorInfoSchema)[0];
     assert.equal(info?.reason, "invalid_argument");
-    assert.equal(info?.metadata.field, "profile.params.authorize_params.prompt");
+    assert.deepEqual(error.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => [v.field, v.description]), [
+      ["profile.params.authorize_params.prompt", "must not contain control characters (found U+0000)"],
+    ]);
     assert.equal(reached, 0);
   });
 

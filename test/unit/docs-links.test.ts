@@ -1,6 +1,6 @@
 /**
  * The documentation a newcomer follows must not lead nowhere: every relative
- * link in README.md, BENCHMARKS.md and docs/ names a file that exists, and
+ * link in README.md, BENCHMARKS.md, docs/ and docs/providers/ names a file that exists, and
  * every #anchor names a heading of that file.
  */
 import assert from "node:assert/strict";
@@ -9,7 +9,7 @@ import { dirname, join, normalize } from "node:path";
 import { describe, it } from "node:test";
 
 const root = new URL("../../", import.meta.url).pathname;
-const pages = ["README.md", "BENCHMARKS.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)]
+const pages = ["README.md", "BENCHMARKS.md", ...["docs", "docs/providers"].flatMap((dir) => readdirSync(join(root, dir)).filter((f) => f.endsWith(".md")).map((f) => `${dir}/${f}`))]
   .filter((p) => existsSync(join(root, p)));
 
 /** GitHub's heading anchors (lower case, punctuation dropped, spaces to hyphens) and explicit `<a id>`s. */

@@ -12,7 +12,10 @@ import { registerHealth, type HealthSource, type ServingStatus } from "../../src
 import { registerReflection } from "../../src/shared/server/reflection-service.ts";
 
 const gatewayFile = "nexus/gateway/v1/gateway_service.proto";
-const closureMembers = ["google/api/annotations.proto", "google/protobuf/descriptor.proto", "nexus/common/v1/credential.proto"];
+const closureMembers = [
+  "google/api/annotations.proto", "google/protobuf/descriptor.proto", "nexus/common/v1/credential.proto", "nexus/common/v1/token.proto",
+  "nexus/common/v1/capture.proto", "nexus/common/v1/input_rules.proto",
+];
 
 /** A health source the test flips by hand, counting how often it is asked. */
 function fakeSource(initial: ServingStatus): HealthSource & { status: ServingStatus; calls: number } {
@@ -103,10 +106,10 @@ describe("server reflection", () => {
   for (const symbol of [
     "nexus.gateway.v1.GatewayService",
     "nexus.gateway.v1.GatewayService.GetToken",
-    "nexus.gateway.v1.GetTokenRequest",
-    ".nexus.gateway.v1.GetTokenRequest",
-    "nexus.gateway.v1.GetTokenRequest.connection_id",
-    "nexus.gateway.v1.CaptureCredentialRequest.CredentialsEntry",
+    "nexus.gateway.v1.RequestConnectionRequest",
+    ".nexus.gateway.v1.RequestConnectionRequest",
+    "nexus.gateway.v1.RequestConnectionRequest.user_id",
+    "nexus.gateway.v1.CheckConnectionResponse",
   ]) {
     it(`finds the file and its closure for symbol ${symbol}`, async () => {
       const [answer] = await reflect({ case: "fileContainingSymbol", value: symbol });
@@ -116,11 +119,13 @@ describe("server reflection", () => {
       const service = registry.getService("nexus.gateway.v1.GatewayService");
       assert.equal(service?.file.proto.name, gatewayFile);
       assert.ok(service.methods.some((m) => m.name === "GetToken"));
-      assert.ok(registry.getMessage("nexus.gateway.v1.CaptureCredentialRequest")?.field.credentials?.fieldKind === "map");
+      assert.ok(registry.getMessage("nexus.common.v1.CaptureCredentialRequest")?.field.credentials?.fieldKind === "map");
     });
   }
 
   for (const [symbol, file] of [
+    ["nexus.common.v1.GetTokenRequest", "nexus/common/v1/token.proto"],
+    ["nexus.common.v1.InputRule", "nexus/common/v1/input_rules.proto"],
     ["grpc.health.v1.HealthCheckResponse.ServingStatus", "grpc/health/v1/health.proto"],
     ["grpc.health.v1.HealthCheckResponse.SERVICE_UNKNOWN", "grpc/health/v1/health.proto"],
     ["google.protobuf.Struct", "google/protobuf/struct.proto"],

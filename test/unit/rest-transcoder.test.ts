@@ -16,7 +16,7 @@ import type { UniversalServerRequest, UniversalServerResponse } from "@connectrp
 import { errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { http } from "../../gen/google/api/annotations_pb.ts";
 import { CustomHttpPatternSchema, HttpRuleSchema } from "../../gen/google/api/http_pb.ts";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
+import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { AuditService, ListAuditEventsRequestSchema } from "../../gen/nexus/broker/v1/audit_service_pb.ts";
 import { AuthorizationService, SubmitCaptureRequestSchema } from "../../gen/nexus/broker/v1/authorization_service_pb.ts";
 import { ProviderProfileSchema, ProviderService } from "../../gen/nexus/broker/v1/provider_service_pb.ts";
@@ -270,7 +270,7 @@ function errorOf(reply: Reply): { code: Code; message: string; reason: string | 
   assert.equal(reply.header.get("content-type"), "application/json");
   const error = errorFromJsonBytes(enc.encode(reply.text), undefined, new ConnectError("not an error body"));
   const info = error.findDetails(ErrorInfoSchema)[0];
-  return { code: error.code, message: error.rawMessage, reason: info?.reason, field: info?.metadata["field"] };
+  return { code: error.code, message: error.rawMessage, reason: info?.reason, field: error.findDetails(BadRequestSchema)[0]?.fieldViolations[0]?.field };
 }
 
 const json = { "content-type": "application/json" };

@@ -3,14 +3,15 @@
  * agent service (create and update) and by its tests. Pure, no I/O.
  */
 import { invalidArgument } from "../../shared/errors.ts";
-import { providerNamePattern, type JsonObject } from "./provider.ts";
+import { inputLimits, isName } from "../../shared/input-rules.ts";
+import type { JsonObject } from "./provider.ts";
 
 import { assertionAlgorithms } from "../../shared/assertion-algorithms.ts";
 
 export { assertionAlgorithms };
 
-const maxKeys = 10;
-const maxJwksBytes = 32 * 1024;
+const maxKeys = inputLimits.jwksKeys;
+const maxJwksBytes = inputLimits.jwksBytes;
 /** JWK members that only private or symmetric keys have. */
 const privateMembers = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 const keyTypes = new Set(["RSA", "EC", "OKP"]);
@@ -19,19 +20,19 @@ const keyTypes = new Set(["RSA", "EC", "OKP"]);
 export function parseAgentName(name: string, field = "agent.name"): string {
   const trimmed = name.trim();
   if (trimmed === "") throw invalidArgument(field, "is required");
-  if (trimmed.length > 64 || !providerNamePattern.test(trimmed)) {
-    throw invalidArgument(field, "must be lowercase kebab-case (letters, digits and single dashes), at most 64 characters");
+  if (!isName(trimmed)) {
+    throw invalidArgument(field, `must be lowercase kebab-case (letters, digits and single dashes), at most ${inputLimits.nameLength} characters`);
   }
   return trimmed;
 }
 
 /** Provider names an agent may connect to: unique, each a valid provider name; empty means all. */
 export function parseAllowedProviders(names: readonly string[], field = "agent.allowed_providers"): string[] {
-  if (names.length > 200) throw invalidArgument(field, "lists more than 200 providers");
+  if (names.length > inputLimits.allowedProviders) throw invalidArgument(field, `lists more than ${inputLimits.allowedProviders} providers`);
   const out: string[] = [];
   for (const raw of names) {
     const name = raw.trim().toLowerCase();
-    if (name.length > 64 || !providerNamePattern.test(name)) throw invalidArgument(field, `"${raw.slice(0, 64)}" is not a provider name`);
+    if (!isName(name)) throw invalidArgument(field, `"${raw.slice(0, inputLimits.nameLength)}" is not a provider name`);
     if (!out.includes(name)) out.push(name);
   }
   return out;
@@ -60,7 +61,9 @@ export function parseJwks(value: JsonObject | null | undefined, field = "agent.j
     if (typeof jwk.kty !== "string" || !keyTypes.has(jwk.kty)) throw invalidArgument(`${at}.kty`, "must be RSA, EC or OKP (asymmetric keys only)");
     const secret = privateMembers.find((m) => m in jwk);
     if (secret !== undefined) throw invalidArgument(at, `holds private key material ("${secret}"); register the public key only`);
-    if (typeof jwk.kid !== "string" || jwk.kid === "" || jwk.kid.length > 128) throw invalidArgument(`${at}.kid`, "is required: assertions name their key by kid");
+    if (typeof jwk.kid !== "string" || jwk.kid === "" || jwk.kid.length > inputLimits.kidLength) {
+      throw invalidArgument(`${at}.kid`, `is required (at most ${inputLimits.kidLength} characters): assertions name their key by kid`);
+    }
     if (kids.has(jwk.kid)) throw invalidArgument(`${at}.kid`, `"${jwk.kid}" is used twice`);
     kids.add(jwk.kid);
     if (jwk.alg !== undefined && !(assertionAlgorithms as readonly unknown[]).includes(jwk.alg)) {
@@ -73,6 +76,6 @@ export function parseJwks(value: JsonObject | null | undefined, field = "agent.j
 
 /** An agent's description: at most 2,000 characters. */
 export function parseAgentDescription(text: string, field = "agent.description"): string {
-  if (text.length > 2000) throw invalidArgument(field, "is longer than 2000 characters");
+  if (text.length > inputLimits.descriptionLength) throw invalidArgument(field, `is longer than ${inputLimits.descriptionLength} characters`);
   return text;
 }

@@ -5,18 +5,18 @@
  * fit the schema. Pure.
  */
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
+import { codePoints, credentialRefusal, hasControlCharacters, inputLimits, inputPatterns } from "../../shared/input-rules.ts";
 import { type AuthType, defaultCredentialSchema, defaultStrategy, type Json, type JsonObject, type Strategy } from "./provider.ts";
 
 const schemaField = "profile.params.credential_schema";
 const strategyField = "profile.params.auth_strategy";
 
 /** Property names: safe as form field names, HTML ids and log keys. */
-export const credentialFieldPattern = /^[a-z][a-z0-9_]{0,63}$/;
-/** Longest value a field may hold when its schema gives no maxLength. */
-export const maxCredentialLength = 8192;
-/** Longest `pattern`: matching time grows with pattern size times value length. */
-export const maxPatternLength = 512;
-const maxProperties = 20;
+const credentialFieldPattern = inputPatterns.credentialField;
+/** Longest value a field may hold, and the default maxLength. */
+const maxCredentialLength = inputLimits.credentialValueLength;
+const maxPatternLength = inputLimits.credentialPatternLength;
+const maxProperties = inputLimits.credentialFields;
 
 /**
  * Runs `pattern`s. The Broker passes a linear-time engine (RE2), so that no
@@ -33,8 +33,6 @@ export interface PatternEngine {
 
 const topKeywords: ReadonlySet<string> = new Set(["type", "properties", "required", "additionalProperties", "title", "description"]);
 const propertyKeywords: ReadonlySet<string> = new Set(["type", "title", "description", "format", "minLength", "maxLength", "pattern", "enum", "default"]);
-// Newlines included: a key with a line break is a paste accident or header injection (C-51).
-const controlChars = /[\u0000-\u001f\u007f]/u;
 const headerToken = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const awsName = /^[a-z0-9-]+$/;
 
@@ -136,13 +134,7 @@ export function requiredFields(schema: JsonObject): ReadonlySet<string> {
 }
 
 function badCredential(name: string, message: string): never {
-  throw new NexusError("credential_invalid", `${name} ${message}`, { field: `credentials.${name}` });
-}
-
-function codePoints(value: string): number {
-  let count = 0;
-  for (const _ of value) count++;
-  return count;
+  throw credentialRefusal(name, message);
 }
 
 /**
@@ -173,7 +165,8 @@ export function validateCredentials(schema: JsonObject, credentials: Readonly<Re
       if (required.has(name)) badCredential(name, "is required");
       continue;
     }
-    if (controlChars.test(value)) badCredential(name, "must not contain control characters or line breaks");
+    // Newlines included: a value with a line break is a paste accident or header injection (C-51).
+    if (hasControlCharacters(value)) badCredential(name, "must not contain control characters or line breaks");
     const length = codePoints(value);
     const max = typeof prop.maxLength === "number" ? prop.maxLength : maxCredentialLength;
     if (length > max) badCredential(name, `must be at most ${max} characters`);
@@ -204,7 +197,7 @@ const strategyRules: Readonly<Record<string, StrategyRule>> = {
 
 /** Value checks beyond "present": `undefined` means fine, else the problem. */
 function configProblem(key: string, value: string): string | undefined {
-  if (controlChars.test(value)) return "must not contain control characters";
+  if (hasControlCharacters(value)) return "must not contain control characters";
   if (key === "value_prefix") return undefined;
   if (value === "") return "must not be empty";
   if (key === "header_name" && !headerToken.test(value)) return "is not a valid HTTP header name";

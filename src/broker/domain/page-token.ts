@@ -3,7 +3,7 @@
  * callers, and checked when it comes back. Pure, no I/O.
  */
 import { invalidArgument } from "../../shared/errors.ts";
-import { parseUuid } from "./input-rules.ts";
+import { parseUuid } from "../../shared/input-rules.ts";
 
 /** The cursor after `row`: the next page starts below it. */
 export function encodePageToken(row: { readonly createdAt: Date; readonly id: string }): string {

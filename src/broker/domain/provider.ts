@@ -50,6 +50,10 @@ export interface ProviderParams {
   /** The provider narrows an access token's scopes on a refresh that asks for fewer (sessions use it). */
   readonly narrowScopesOnRefresh: boolean;
   readonly pkce: boolean;
+  /** Names of provider quirks (`params.quirks`), from the closed list in oauth/quirks.ts, checked at registration. */
+  readonly quirks: readonly string[];
+  /** Token-response fields (names or dotted paths) exposed in the credential (`params.keep_token_fields`). */
+  readonly keepTokenFields: readonly string[];
   readonly credentialSchema: JsonObject | undefined;
   readonly authStrategy: Strategy | undefined;
 }
@@ -60,6 +64,8 @@ export interface ProviderSettings {
   readonly enableDiscovery: boolean;
   readonly authUrl: string;
   readonly tokenUrl: string;
+  /** RFC 7009 endpoint when not discovered; empty: none (or the discovered one). */
+  readonly revocationUrl: string;
   readonly scopes: readonly string[];
   readonly params: ProviderParams;
   readonly description: string;
@@ -67,6 +73,10 @@ export interface ProviderSettings {
   readonly apiBaseUrl: string;
   readonly userInfoEndpoint: string;
   readonly aliases: readonly string[];
+  /** The provider template it was registered from; empty when none. */
+  readonly template: string;
+  /** The template's placeholder values (a tenant, a shop: never secrets). */
+  readonly templateValues: Readonly<Record<string, string>>;
 }
 
 /** A provider as stored. Its client secret stays sealed until a token request needs it. */
@@ -84,10 +94,6 @@ export interface Provider extends ProviderSettings {
   readonly version: bigint;
 }
 
-/** Lowercase kebab-case, as names and aliases must be. */
-export const providerNamePattern = /^[a-z0-9]+(-[a-z0-9]+)*$/;
-export const maxProviderNameLength = 64;
-
 /** Default params: PKCE on, space-separated scopes, no extras. */
 export const defaultProviderParams: ProviderParams = {
   authorizeParams: {},
@@ -97,6 +103,8 @@ export const defaultProviderParams: ProviderParams = {
   skipScopeOnExchange: false,
   narrowScopesOnRefresh: false,
   pkce: true,
+  quirks: [],
+  keepTokenFields: [],
   credentialSchema: undefined,
   authStrategy: undefined,
 };

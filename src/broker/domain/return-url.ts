@@ -4,22 +4,7 @@
  * `ALLOWED_RETURN_DOMAINS`.
  */
 import { NexusError } from "../../shared/errors.ts";
-
-/** Longest return URL accepted; longer ones are a smell, not a use case. */
-export const maxReturnUrlLength = 2048;
-
-/** Hosts where plain http is tolerated, for local development. */
-const loopbackHosts: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
-// Checked on the raw string, before parsing: the WHATWG parser silently drops
-// tabs and newlines and treats `\` as `/` in special URLs, which is exactly how
-// `/\evil`, `/\t/evil` and `host\t.evil` bypasses slip past prefix checks.
-const controlChars = /[\u0000-\u001f\u007f]/u;
-const whitespace = /\s/u;
-
-function reject(message: string): never {
-  throw new NexusError("return_url_rejected", message, { field: "return_url" });
-}
+import { parseReturnUrl } from "../../shared/input-rules.ts";
 
 /** Host labels: none empty, so `.example.org`, `..example.org` and `a..example.org` have no place. */
 function labelsOk(name: string): boolean {
@@ -47,14 +32,13 @@ function hostAllowed(host: string, allowedDomains: readonly string[]): boolean {
 }
 
 /**
- * Checks a return URL against the policy and returns it parsed.
- *
- * Accepted: an absolute `https:` URL (or `http:` on localhost, 127.0.0.1 or
- * [::1]) with no user name or password, whose host (case-insensitive, port
- * ignored, IDNs in punycode) equals an entry of `allowedDomains` or is a real
- * subdomain of a `*.suffix` entry (no empty labels; the apex only if listed).
- * Rejected before parsing: more than 2048 characters, a backslash, a control
- * character or whitespace anywhere, and a leading `/` (paths and `//host`).
+ * Checks a return URL against the policy and returns it parsed: the shape
+ * every return URL must have (the input rule `parseReturnUrl`: absolute,
+ * `https:` or `http:` on localhost, 127.0.0.1 or [::1], at most 2048
+ * characters, no credentials, backslash, control character or whitespace,
+ * no leading `/`), and a host (case-insensitive, port ignored, IDNs in
+ * punycode) that equals an entry of `allowedDomains` or is a real subdomain
+ * of a `*.suffix` entry (no empty labels; the apex only if listed).
  *
  * @param allowedDomains lowercase host names, optionally with a leading `*.`;
  *   IDN entries must be given in punycode, as the URL parser yields hosts.
@@ -62,26 +46,11 @@ function hostAllowed(host: string, allowedDomains: readonly string[]): boolean {
  *   names the problem and echoes at most the host.
  */
 export function checkReturnUrl(raw: string, allowedDomains: readonly string[]): URL {
-  if (raw === "") reject("return_url is empty");
-  if (raw.length > maxReturnUrlLength) reject(`return_url is longer than ${maxReturnUrlLength} characters`);
-  if (raw.includes("\\")) reject("return_url must not contain a backslash");
-  if (controlChars.test(raw) || whitespace.test(raw)) reject("return_url must not contain control characters or whitespace");
-  if (raw.startsWith("/")) reject("return_url must be an absolute URL, not a path or a scheme-relative URL");
-
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return reject("return_url must be an absolute URL");
-  }
-
+  const url = parseReturnUrl(raw);
   const host = url.hostname.toLowerCase();
-  const secure = url.protocol === "https:";
-  const loopbackHttp = url.protocol === "http:" && loopbackHosts.has(host);
-  if (!secure && !loopbackHttp) reject("return_url must use https (http only for localhost)");
-  if (url.username !== "" || url.password !== "") reject("return_url must not contain a user name or password");
-  if (host === "") reject("return_url has no host");
-  if (!hostAllowed(host, allowedDomains)) reject(`return_url host ${host} is not an allowed return domain`);
+  if (!hostAllowed(host, allowedDomains)) {
+    throw new NexusError("return_url_rejected", `return_url host ${host} is not an allowed return domain`, { field: "return_url" });
+  }
   return url;
 }
 

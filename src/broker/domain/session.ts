@@ -2,7 +2,8 @@
  * Sessions and their clearance: what a session is, and the rules that keep a
  * child inside its parent and an exchange inside its session. Pure, no I/O.
  */
-import { invalidArgument, NexusError } from "../../shared/errors.ts";
+import { NexusError } from "../../shared/errors.ts";
+import { inputLimits } from "../../shared/input-rules.ts";
 
 /** A session as stored. Never its token: tokens are signed on creation and not kept. */
 export interface Session {
@@ -43,20 +44,6 @@ export function sessionStatus(chain: readonly Session[], now: number): "active" 
   if (chain.some((s) => s.revokedAt !== null)) return "revoked";
   if (chain.some((s) => s.expiresAt.getTime() <= now)) return "expired";
   return "active";
-}
-
-const hostPattern = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-/** Host names a credential may be sent to: lowercase, unique, each a name or `*.suffix` (a real subdomain of it). */
-export function parseAllowedHosts(hosts: readonly string[], field = "allowed_hosts"): string[] {
-  if (hosts.length > 50) throw invalidArgument(field, "lists more than 50 hosts");
-  const out: string[] = [];
-  for (const raw of hosts) {
-    const host = raw.trim().toLowerCase().replace(/\.$/, "");
-    if (host.length > 253 || !hostPattern.test(host) || host === "*") throw invalidArgument(field, `"${raw.slice(0, 80)}" is not a host name or *.domain pattern`);
-    if (!out.includes(host)) out.push(host);
-  }
-  return out;
 }
 
 /** Whether `host` is covered by `pattern` (an exact name, or `*.suffix` for any real subdomain). */
@@ -109,6 +96,6 @@ export function clearanceWithin(requested: readonly string[], ceiling: readonly 
 /** The scopes an exchange asks for (space-separated; empty: the whole clearance), each within the session's clearance. */
 export function exchangeScopes(scope: string, clearance: readonly string[]): string[] {
   const requested = scope.split(" ").filter((s) => s !== "");
-  if (requested.length > 100) throw new NexusError("invalid_scope", "asks for more than 100 scopes");
+  if (requested.length > inputLimits.scopes) throw new NexusError("invalid_scope", `asks for more than ${inputLimits.scopes} scopes`, { field: "scope" });
   return clearanceWithin(requested, clearance, "the session's clearance");
 }

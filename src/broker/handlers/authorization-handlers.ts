@@ -49,7 +49,7 @@ export function createAuthorizationHandlers(deps: AuthorizationHandlerDeps): Ser
         reason: error.reason,
       }));
     }
-    deps.logger.error("browser route failed", { err: error });
+    deps.logger.error("browser route failed: a fault in Nexus, the browser was shown an error page; report it with this line", { err: error });
     return respond(ctx, 500, renderMessagePage({ title: "Something went wrong", message: "Nexus could not finish this step. Try again later.", reason: "internal" }));
   }
 

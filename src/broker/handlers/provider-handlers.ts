@@ -4,14 +4,19 @@ import type { Provider } from "../domain/provider.ts";
 import type { ProviderService } from "../services/provider-service.ts";
 import { callerOf } from "./caller.ts";
 import { applyPatch, draftFromProto, providerToDraft, providerToProto } from "./provider-mapping.ts";
+import { profileWithTemplate, templateToProto } from "./template-mapping.ts";
 
-/** The ProviderService RPCs: proto in, proto out. Errors are mapped by the error interceptor. */
-export function createProviderHandlers(providers: ProviderService): ServiceImpl<typeof ProviderServiceDesc> {
+/**
+ * The ProviderService RPCs: proto in, proto out. Errors are mapped by the
+ * error interceptor. `redirectUri` (BASE_URL/auth/callback) goes into the
+ * templates' setup notes.
+ */
+export function createProviderHandlers(providers: ProviderService, options: { readonly redirectUri: string }): ServiceImpl<typeof ProviderServiceDesc> {
   const toProto = (p: Provider) => providerToProto(p, providers.secretFingerprint(p));
   const expected = (version: bigint) => (version === 0n ? {} : { expectedVersion: version });
   return {
     async createProvider(req, ctx: HandlerContext) {
-      const p = await providers.create(draftFromProto(req.profile), callerOf(ctx), ctx.signal);
+      const p = await providers.create(draftFromProto(profileWithTemplate(req.profile, providers)), callerOf(ctx), ctx.signal);
       ctx.responseHeader.set("x-http-code", "201");
       ctx.responseHeader.set("location", `/providers/${p.id}`);
       return { id: p.id, name: p.name };
@@ -26,7 +31,8 @@ export function createProviderHandlers(providers: ProviderService): ServiceImpl<
       return { provider: toProto(await providers.getByName(req.name)) };
     },
     async updateProvider(req, ctx) {
-      const p = await providers.update(req.id, draftFromProto(req.profile), callerOf(ctx), { signal: ctx.signal, ...expected(req.expectedVersion) });
+      const profile = profileWithTemplate(req.profile, providers);
+      const p = await providers.update(req.id, draftFromProto(profile), callerOf(ctx), { signal: ctx.signal, ...expected(req.expectedVersion) });
       return { provider: toProto(p) };
     },
     async patchProvider(req, ctx) {
@@ -45,6 +51,9 @@ export function createProviderHandlers(providers: ProviderService): ServiceImpl<
     },
     async fingerprintSecrets(req) {
       return { fingerprints: providers.fingerprintSecrets(req.secrets) };
+    },
+    async listProviderTemplates() {
+      return { templates: providers.listTemplates().map((t) => templateToProto(t, options.redirectUri)) };
     },
   };
 }

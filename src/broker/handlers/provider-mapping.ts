@@ -23,8 +23,9 @@ export function providerToProto(p: Provider, clientSecretFingerprint = ""): Prov
 export function providerToDraft(p: Provider): ProviderDraft {
   return {
     name: p.name, authType: p.authType, clientId: p.clientId, clientSecret: "", issuer: p.issuer,
-    enableDiscovery: p.enableDiscovery, authUrl: p.authUrl, tokenUrl: p.tokenUrl, scopes: p.scopes, params: p.params,
+    enableDiscovery: p.enableDiscovery, authUrl: p.authUrl, tokenUrl: p.tokenUrl, revocationUrl: p.revocationUrl, scopes: p.scopes, params: p.params,
     description: p.description, category: p.category, apiBaseUrl: p.apiBaseUrl, userInfoEndpoint: p.userInfoEndpoint, aliases: p.aliases,
+    template: p.template, templateValues: p.templateValues,
   };
 }
 
@@ -34,8 +35,9 @@ export function draftFromProto(p: ProviderProfile | undefined): ProviderDraft {
   return {
     name: p.name.toLowerCase(), authType: p.authType.trim().toLowerCase(), clientId: p.clientId.trim(), clientSecret: p.clientSecret,
     issuer: p.issuer.trim(), enableDiscovery: p.enableDiscovery, authUrl: p.authUrl.trim(), tokenUrl: p.tokenUrl.trim(),
-    scopes: p.scopes, params: paramsFromProto(p.params), description: p.description, category: p.category,
+    revocationUrl: p.revocationUrl.trim(), scopes: p.scopes, params: paramsFromProto(p.params), description: p.description, category: p.category,
     apiBaseUrl: p.apiBaseUrl.trim(), userInfoEndpoint: p.userInfoEndpoint.trim(), aliases: p.aliases.map((a) => a.toLowerCase()),
+    template: p.template.trim().toLowerCase(), templateValues: { ...p.templateValues },
   };
 }
 
@@ -53,6 +55,8 @@ function paramsFromProto(p: ProviderProfile["params"]): ProviderParams {
     skipScopeOnExchange: p.skipScopeOnExchange,
     narrowScopesOnRefresh: p.narrowScopesOnRefresh,
     pkce: p.pkce ?? true,
+    quirks: [...p.quirks],
+    keepTokenFields: [...p.keepTokenFields],
     credentialSchema: p.credentialSchema as JsonObject | undefined as ProviderParams["credentialSchema"],
     authStrategy: p.authStrategy === undefined ? undefined : { type: p.authStrategy.type, config: { ...p.authStrategy.config } },
   };
@@ -61,8 +65,9 @@ function paramsFromProto(p: ProviderProfile["params"]): ProviderParams {
 function draftToProto(d: ProviderDraft): MessageInitShape<typeof ProviderProfileSchema> {
   return {
     name: d.name, authType: d.authType, clientId: d.clientId, issuer: d.issuer, enableDiscovery: d.enableDiscovery,
-    authUrl: d.authUrl, tokenUrl: d.tokenUrl, scopes: [...d.scopes], description: d.description, category: d.category,
+    authUrl: d.authUrl, tokenUrl: d.tokenUrl, revocationUrl: d.revocationUrl, scopes: [...d.scopes], description: d.description, category: d.category,
     apiBaseUrl: d.apiBaseUrl, userInfoEndpoint: d.userInfoEndpoint, aliases: [...d.aliases],
+    template: d.template, templateValues: { ...d.templateValues },
     params: {
       authorizeParams: { ...d.params.authorizeParams },
       tokenEndpointAuthMethod: d.params.tokenEndpointAuthMethod,
@@ -71,6 +76,8 @@ function draftToProto(d: ProviderDraft): MessageInitShape<typeof ProviderProfile
       skipScopeOnExchange: d.params.skipScopeOnExchange,
       narrowScopesOnRefresh: d.params.narrowScopesOnRefresh,
       ...(d.params.pkce ? {} : { pkce: false }),
+      quirks: [...d.params.quirks],
+      keepTokenFields: [...d.params.keepTokenFields],
       ...(d.params.credentialSchema === undefined ? {} : { credentialSchema: d.params.credentialSchema as JsonObject }),
       ...(d.params.authStrategy === undefined
         ? {}
@@ -88,6 +95,7 @@ const patchable: Record<string, (d: ProviderDraft, p: ProviderDraft) => Partial<
   enable_discovery: (_, p) => ({ enableDiscovery: p.enableDiscovery }),
   auth_url: (_, p) => ({ authUrl: p.authUrl }),
   token_url: (_, p) => ({ tokenUrl: p.tokenUrl }),
+  revocation_url: (_, p) => ({ revocationUrl: p.revocationUrl }),
   scopes: (_, p) => ({ scopes: p.scopes }),
   params: (_, p) => ({ params: p.params }),
   description: (_, p) => ({ description: p.description }),
@@ -104,6 +112,8 @@ const paramPaths: Record<string, (cur: ProviderParams, p: ProviderParams) => Par
   skip_scope_on_exchange: (_, p) => ({ skipScopeOnExchange: p.skipScopeOnExchange }),
   narrow_scopes_on_refresh: (_, p) => ({ narrowScopesOnRefresh: p.narrowScopesOnRefresh }),
   pkce: (_, p) => ({ pkce: p.pkce }),
+  quirks: (_, p) => ({ quirks: p.quirks }),
+  keep_token_fields: (_, p) => ({ keepTokenFields: p.keepTokenFields }),
   credential_schema: (_, p) => ({ credentialSchema: p.credentialSchema }),
   auth_strategy: (_, p) => ({ authStrategy: p.authStrategy }),
 };
@@ -119,6 +129,9 @@ export function applyPatch(current: ProviderDraft, patch: ProviderDraft, paths: 
       if (apply === undefined) throw invalidArgument("update_mask", `"${raw}" is not a field of params`);
       next = { ...next, params: { ...next.params, ...apply(next.params, patch.params) } };
       continue;
+    }
+    if (path === "template" || path === "template_values") {
+      throw invalidArgument("update_mask", `"${raw}" changes with UpdateProvider (PUT /providers/{id}), which applies the template again; a PATCH changes the fields themselves`);
     }
     const apply = patchable[path];
     if (apply === undefined) throw invalidArgument("update_mask", `"${raw}" is not a field that can be changed`);

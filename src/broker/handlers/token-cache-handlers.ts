@@ -3,9 +3,8 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { TokenCacheService, WatchTokenChangesResponseSchema } from "../../../gen/nexus/broker/v1/token_cache_service_pb.ts";
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
-import { parseUuid } from "../domain/input-rules.ts";
+import { isName } from "../../shared/input-rules.ts";
 import type { BrokerMetrics } from "../domain/ports.ts";
-import { maxProviderNameLength, providerNamePattern } from "../domain/provider.ts";
 import type { ReadCoalescer } from "../services/read-coalescer.ts";
 import type { TokenChange, TokenChangeHub } from "../services/token-change-hub.ts";
 import { principalOf } from "./caller.ts";
@@ -74,13 +73,14 @@ export function createTokenCacheHandlers(deps: TokenCacheHandlerDeps): ServiceIm
         const lastMs = timestampMs(r.lastTime);
         if (!(firstMs <= lastMs)) throw invalidArgument(`reads[${i}].last_time`, "must not be before first_time");
         // A metric label is a registered provider's name or "unknown", never free text.
-        const providerName = providerNamePattern.test(r.providerName) && r.providerName.length <= maxProviderNameLength ? r.providerName : "unknown";
+        const providerName = isName(r.providerName) ? r.providerName : "unknown";
+        // The ids were checked (and read in lowercase) by the contract's input rules.
         return {
-          connectionId: parseUuid(r.connectionId, `reads[${i}].connection_id`),
-          ...(r.providerId === "" ? {} : { providerId: parseUuid(r.providerId, `reads[${i}].provider_id`) }),
+          connectionId: r.connectionId,
+          ...(r.providerId === "" ? {} : { providerId: r.providerId }),
           providerName,
           caller: r.caller,
-          ...(r.agentId === "" ? {} : { agentId: parseUuid(r.agentId, `reads[${i}].agent_id`) }),
+          ...(r.agentId === "" ? {} : { agentId: r.agentId }),
           count, firstMs, lastMs,
         };
       });

@@ -4,6 +4,7 @@
  */
 import { invalidArgument } from "../../shared/errors.ts";
 import { pkceMethod } from "./pkce.ts";
+import { inputPatterns } from "../../shared/input-rules.ts";
 
 /** Input of {@linkcode buildAuthorizationUrl}. */
 export interface AuthorizationUrlInput {
@@ -78,7 +79,7 @@ export function joinScopes(scopes: readonly string[], separator = " "): string {
   if (separator === "") throw invalidArgument("params.scope_separator", "must not be empty");
   for (const scope of scopes) {
     // RFC 6749 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-    if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(scope) || scope.includes(separator)) {
+    if (!inputPatterns.scope.test(scope) || scope.includes(separator)) {
       throw invalidArgument("scopes", `"${scope}" is not a valid scope`);
     }
   }

@@ -1,5 +1,6 @@
 import { errors, jwtVerify, SignJWT } from "jose";
 import { NexusError } from "../../shared/errors.ts";
+import { inputPatterns, isStateShaped, stateRefusal } from "../../shared/input-rules.ts";
 
 /** What a handshake state names. */
 export interface StateClaims {
@@ -23,8 +24,6 @@ export interface StateSigner {
 }
 
 const audience = "nexus-handshake";
-const maxStateLength = 1024;
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Handshake states are compact HS256 JWTs signed with STATE_KEY: the handshake
@@ -48,9 +47,7 @@ export function createStateSigner(key: Uint8Array, now: () => number): StateSign
     async check(state) {
       if (state === undefined || state === "") return { ok: false, reason: "state_missing" };
       // Refuse before any crypto: oversized or oddly shaped input is never a state we made.
-      if (state.length > maxStateLength || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(state)) {
-        return { ok: false, reason: "state_invalid" };
-      }
+      if (!isStateShaped(state)) return { ok: false, reason: "state_invalid" };
       try {
         const { payload } = await jwtVerify(state, key, { algorithms: ["HS256"], audience, currentDate: new Date(now()) });
         const claims = claimsOf(payload);
@@ -69,7 +66,7 @@ export function createStateSigner(key: Uint8Array, now: () => number): StateSign
 function claimsOf(payload: Record<string, unknown>): StateClaims | undefined {
   const { jti, cid, pid } = payload;
   if (typeof jti !== "string" || typeof cid !== "string" || typeof pid !== "string") return undefined;
-  if (!uuid.test(jti) || !uuid.test(cid) || !uuid.test(pid)) return undefined;
+  if (![jti, cid, pid].every((id) => inputPatterns.uuid.test(id))) return undefined;
   return { handshakeId: jti, connectionId: cid, providerId: pid };
 }
 
@@ -77,9 +74,8 @@ function claimsOf(payload: Record<string, unknown>): StateClaims | undefined {
 export function stateError(check: Extract<StateCheck, { ok: false }>): NexusError {
   switch (check.reason) {
     case "state_missing":
-      return new NexusError("state_missing", "the state parameter is missing", { field: "state" });
     case "state_invalid":
-      return new NexusError("state_invalid", "the state is not one Nexus issued, or it was altered", { field: "state" });
+      return stateRefusal(check.reason);
     case "state_expired":
       return new NexusError("state_expired", "the handshake expired; start the connection again");
   }

@@ -1,8 +1,10 @@
 /**
- * PKCE (RFC 7636) with S256 only, and random tokens for `state` and `nonce`.
- * Every flow uses PKCE, confidential clients included (security.md S-01, S-02).
+ * PKCE (RFC 7636) with S256 only, on oauth4webapi, and random tokens for
+ * `state` and `nonce`. Every flow uses PKCE, confidential clients included
+ * (security.md S-01, S-02).
  */
 import { base64url } from "jose";
+import * as oauth from "oauth4webapi";
 
 /** A PKCE pair: the verifier is kept secret; the challenge goes in the authorization URL. */
 export interface Pkce {
@@ -17,14 +19,13 @@ export const pkceMethod = "S256";
 
 /** Creates a fresh verifier and its S256 challenge. */
 export async function createPkce(): Promise<Pkce> {
-  const verifier = randomToken(32);
+  const verifier = oauth.generateRandomCodeVerifier();
   return { verifier, challenge: await pkceChallenge(verifier) };
 }
 
 /** The S256 challenge of `verifier`. */
-export async function pkceChallenge(verifier: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
-  return base64url.encode(new Uint8Array(digest));
+export function pkceChallenge(verifier: string): Promise<string> {
+  return oauth.calculatePKCECodeChallenge(verifier);
 }
 
 /**

@@ -17,7 +17,11 @@ export type JsonObjectBody = Record<string, unknown>;
  * treat as a transient failure rather than a bad answer.
  */
 export async function readJsonObject(response: Response, maxBytes = maxProviderBodyBytes): Promise<JsonObjectBody | undefined> {
-  const text = await readLimitedText(response, maxBytes);
+  return parseJsonObject(await readLimitedText(response, maxBytes));
+}
+
+/** The JSON object `text` holds, or `undefined` (absent, not JSON, or JSON that is not an object). */
+export function parseJsonObject(text: string | undefined): JsonObjectBody | undefined {
   if (text === undefined) return undefined;
   let value: unknown;
   try {
@@ -29,7 +33,7 @@ export async function readJsonObject(response: Response, maxBytes = maxProviderB
 }
 
 /** Reads at most `maxBytes` of a body as UTF-8; `undefined` if it is absent or longer; rejects if the stream fails. */
-export async function readLimitedText(response: Response, maxBytes: number): Promise<string | undefined> {
+export async function readLimitedText(response: Response, maxBytes = maxProviderBodyBytes): Promise<string | undefined> {
   if (response.body === null) return undefined;
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -60,4 +64,13 @@ export async function readLimitedText(response: Response, maxBytes: number): Pro
 /** Discards a body we will not read, so the connection can be reused. */
 export async function discardBody(response: Response): Promise<void> {
   await response.body?.cancel().catch(() => {});
+}
+
+/**
+ * A 200 carrying `body` as JSON: how an answer Nexus has already read,
+ * capped and adapted is handed to oauth4webapi, which checks the status and
+ * content type of what it processes.
+ */
+export function jsonResponse(body: Readonly<Record<string, unknown>>): Response {
+  return new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } });
 }

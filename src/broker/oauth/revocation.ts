@@ -1,11 +1,14 @@
 /**
- * Token revocation (RFC 7009), used on disconnect (security.md S-25, C-62).
+ * Token revocation (RFC 7009) on oauth4webapi, used on disconnect
+ * (security.md S-25, C-62).
  */
+import * as oauth from "oauth4webapi";
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
-import { applyClientAuthentication } from "./client-authentication.ts";
-import { type FetchLike, fetchFailureKind, fetchWithTimeout } from "./fetch-with-timeout.ts";
+import { clientAuthentication, clientMetadata } from "./client-authentication.ts";
+import { type FetchLike, fetchFailureKind } from "./fetch-with-timeout.ts";
+import { providerHttp } from "./provider-http.ts";
 import { discardBody } from "./read-json-object.ts";
-import type { TokenClient } from "./token-endpoint.ts";
+import { isInsecureRefusal, type TokenClient } from "./token-endpoint.ts";
 
 /**
  * The outcome of a revocation: `revoked` (done; RFC 7009 answers 200 even for
@@ -42,24 +45,31 @@ export async function revokeToken(
   } catch {
     throw invalidArgument("revocation_endpoint", `"${client.revocationEndpoint}" is not an absolute URL`);
   }
-  const body = new URLSearchParams({ token, token_type_hint: hint });
-  const headers = new Headers({ accept: "application/json", "content-type": "application/x-www-form-urlencoded;charset=UTF-8" });
-  applyClientAuthentication(client, headers, body);
   let response: Response;
   try {
-    response = await fetchWithTimeout(options.fetch, url, { method: "POST", headers, body }, {
-      signal: options.signal,
-      timeoutMs: options.timeoutMs ?? 15_000,
-    });
+    response = await oauth.revocationRequest(
+      { issuer: url.origin, revocation_endpoint: url.href },
+      clientMetadata(client.clientId),
+      clientAuthentication(client),
+      token,
+      {
+        ...providerHttp(url, { fetch: options.fetch, signal: options.signal, timeoutMs: options.timeoutMs ?? 15_000, quirks: client.quirks ?? [] }),
+        additionalParameters: { token_type_hint: hint },
+      },
+    );
   } catch (error) {
     if (fetchFailureKind(error, options.signal) === "aborted") throw error;
-    // The outbound policy refused the endpoint: asking again will not change that.
-    return error instanceof NexusError ? "unsupported" : "retry";
+    // The outbound policy (or oauth4webapi, for plain http) refused the endpoint: asking again will not change that.
+    return error instanceof NexusError || isInsecureRefusal(error) ? "unsupported" : "retry";
   }
   return processRevocationResponse(response);
 }
 
-/** Classifies a revocation response by status alone; the body is discarded unread. */
+/**
+ * Classifies a revocation response by status alone, the body discarded
+ * unread: oauth4webapi's processRevocationResponse accepts only a 200 and
+ * does not tell a retry from a refusal, which the disconnect flow needs.
+ */
 export async function processRevocationResponse(response: Response): Promise<RevocationOutcome> {
   const status = response.status;
   await discardBody(response);

@@ -1,15 +1,32 @@
 /**
- * The token endpoint (RFC 6749 4.1.3, 6): code exchange and refresh, split
- * into a request step that does I/O and a pure step that classifies the
- * response, so tests can feed synthetic Responses to the latter.
+ * The token endpoint (RFC 6749 4.1.3, 6) on oauth4webapi: code exchange and
+ * refresh, split into a request step that does I/O and a step that reads and
+ * classifies the answer, so tests can feed synthetic Responses to the latter.
+ * oauth4webapi builds and authenticates the requests and checks successful
+ * answers, the ID token's claims included; token-answer.ts and the provider's
+ * quirks adapt what providers really send to what it checks.
  */
+import * as oauth from "oauth4webapi";
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import { OutboundRefusedError } from "../domain/outbound-url-policy.ts";
 import { joinScopes } from "./authorization-url.ts";
-import { applyClientAuthentication, type ClientCredentials } from "./client-authentication.ts";
-import { type FetchLike, fetchFailureKind, fetchWithTimeout } from "./fetch-with-timeout.ts";
-import { discardBody, readJsonObject } from "./read-json-object.ts";
-import { parseRetryAfter } from "./retry-after.ts";
+import { clientAuthentication, type ClientCredentials, clientMetadata } from "./client-authentication.ts";
+import { type FetchLike, fetchFailureKind } from "./fetch-with-timeout.ts";
+import { idTokenAlgorithms, idTokenClockToleranceSeconds } from "./id-token.ts";
+import { providerHttp } from "./provider-http.ts";
+import { keepTokenFields, type QuirkName } from "./quirks.ts";
+import { jsonResponse } from "./read-json-object.ts";
+import {
+  brokenBody,
+  failureOf,
+  invalidTokenResponse,
+  normaliseTokenBody,
+  readTokenAnswer,
+  type TokenFailure,
+  tokenTypeOf,
+} from "./token-answer.ts";
+
+export { maxExpiresInSeconds } from "./token-answer.ts";
 
 /** What is traded for tokens. */
 export type TokenGrant =
@@ -22,6 +39,8 @@ export interface TokenClient extends ClientCredentials {
   tokenEndpoint: string;
   /** Joins `grant.scopes` (default a space). */
   scopeSeparator?: string;
+  /** The provider's quirks (`params.quirks`). */
+  quirks?: readonly QuirkName[];
 }
 
 /** Options of {@linkcode requestToken}. */
@@ -30,6 +49,19 @@ export interface TokenRequestOptions {
   signal?: AbortSignal;
   /** Deadline of the request (default 15 s). */
   timeoutMs?: number;
+}
+
+/** What reading an answer checks and keeps besides the RFC 6749 fields. */
+export interface TokenProcessing {
+  quirks?: readonly QuirkName[];
+  /** `params.keep_token_fields`: extra fields exposed in the credential. */
+  keepTokenFields?: readonly string[];
+  /**
+   * Set when the authorization request carried a nonce: the answer must hold
+   * an ID token whose claims match (OIDC Core 3.1.3.7). Its signature is
+   * checked after, by id-token.ts.
+   */
+  idToken?: { issuer: string; clientId: string; nonce: string };
 }
 
 /** A successful token response, normalised. */
@@ -43,24 +75,16 @@ export interface TokenSet {
   /** The granted scopes, space-separated as received (arrays are joined). */
   scope?: string;
   idToken?: string;
+  /** The fields `params.keep_token_fields` names, as credential entries; absent when none was found. */
+  kept?: Readonly<Record<string, string>>;
 }
 
-/**
- * The outcome of a token request. Failures carry no provider text beyond a
- * well-formed OAuth error code: error bodies can echo the refresh token (C-43).
- * `invalid_grant` is terminal (re-consent needed), `rejected` means our request
- * or configuration is wrong (alert an operator), `transient` may be retried.
- */
-export type TokenResult =
-  | { ok: true; tokens: TokenSet }
-  | { ok: false; kind: "invalid_grant" | "rejected" | "transient"; status: number; error: string; retryAfterSeconds?: number };
-
-/** Upper bound of `expires_in` (10 years): larger values are clamped (C-20). */
-export const maxExpiresInSeconds = 10 * 365 * 24 * 60 * 60;
+/** The outcome of a token request; see token-answer.ts for the failure kinds. */
+export type TokenResult = { ok: true; tokens: TokenSet } | TokenFailure;
 
 /**
- * POSTs `grant` to the token endpoint, form-encoded, with client
- * authentication. Resolves with whatever HTTP response arrives (any status);
+ * POSTs `grant` to the token endpoint with client authentication, through
+ * oauth4webapi. Resolves with whatever HTTP response arrives (any status);
  * rejects on network failure, timeout (a `TimeoutError`) or the caller's abort.
  * Throws `invalid_argument` for an empty code, verifier or refresh token.
  */
@@ -71,64 +95,77 @@ export async function requestToken(client: TokenClient, grant: TokenGrant, optio
   } catch {
     throw invalidArgument("token_url", `"${client.tokenEndpoint}" is not an absolute URL`);
   }
-  const body = new URLSearchParams();
-  if (grant.type === "authorization_code") {
-    if (grant.code === "") throw invalidArgument("code", "must not be empty");
-    body.set("grant_type", "authorization_code");
-    body.set("code", grant.code);
-    body.set("redirect_uri", grant.redirectUri);
-    if (grant.codeVerifier !== undefined) {
-      if (grant.codeVerifier === "") throw invalidArgument("code_verifier", "must not be empty");
-      body.set("code_verifier", grant.codeVerifier);
-    }
-  } else {
+  // oauth4webapi wants an issuer; a provider without one is named by its token endpoint's origin.
+  const as: oauth.AuthorizationServer = { issuer: url.origin, token_endpoint: url.href };
+  const metadata = clientMetadata(client.clientId);
+  const scopes = grant.scopes !== undefined && grant.scopes.length > 0 ? { scope: joinScopes(grant.scopes, client.scopeSeparator) } : undefined;
+  const http = providerHttp(url, { fetch: options.fetch, signal: options.signal, timeoutMs: options.timeoutMs ?? 15_000, quirks: client.quirks ?? [] });
+  const request = { ...http, ...(scopes === undefined ? {} : { additionalParameters: scopes }) };
+  if (grant.type === "refresh_token") {
     if (grant.refreshToken === "") throw invalidArgument("refresh_token", "must not be empty");
-    body.set("grant_type", "refresh_token");
-    body.set("refresh_token", grant.refreshToken);
+    return oauth.refreshTokenGrantRequest(as, metadata, clientAuthentication(client), grant.refreshToken, request);
   }
-  if (grant.scopes !== undefined && grant.scopes.length > 0) body.set("scope", joinScopes(grant.scopes, client.scopeSeparator));
-  const headers = new Headers({
-    accept: "application/json",
-    "content-type": "application/x-www-form-urlencoded;charset=UTF-8",
-  });
-  applyClientAuthentication(client, headers, body);
-  return fetchWithTimeout(options.fetch, url, { method: "POST", headers, body }, { signal: options.signal, timeoutMs: options.timeoutMs ?? 15_000 });
+  if (grant.code === "") throw invalidArgument("code", "must not be empty");
+  if (grant.codeVerifier === "") throw invalidArgument("code_verifier", "must not be empty");
+  // The callback checked state and iss already; this only hands oauth4webapi the code in the form it takes.
+  const callback = oauth.validateAuthResponse(as, metadata, new URLSearchParams({ code: grant.code }), oauth.skipStateCheck);
+  return oauth.authorizationCodeGrantRequest(as, metadata, clientAuthentication(client), callback, grant.redirectUri, grant.codeVerifier ?? oauth.nopkce, request);
 }
 
 /**
- * Classifies a token endpoint response (`now` in ms, for Retry-After dates):
- * 2xx with a JSON object holding a non-empty `access_token` is success;
+ * Reads and classifies a token endpoint answer (`now` in ms, for Retry-After
+ * dates and ID token times). A 2xx holding a JSON object with a non-empty
+ * `access_token`, after the provider's quirks, is checked by oauth4webapi;
  * 400/401 `invalid_grant` is terminal; 408, 429 and 5xx are transient; every
  * other answer, including a 200 that is not JSON or lacks `access_token`
  * (`invalid_token_response`, C-21), is rejected.
  */
-export async function processTokenResponse(response: Response, now: number): Promise<TokenResult> {
-  const status = response.status;
-  let body: Record<string, unknown> | undefined;
+export async function processTokenResponse(response: Response, now: number, processing: TokenProcessing = {}): Promise<TokenResult> {
+  let answer;
   try {
-    body = await readBody(response);
+    answer = await readTokenAnswer(response, processing.quirks ?? []);
   } catch (error) {
-    // The body broke off (deadline, reset): nothing wrong with the request, try again later.
-    const kind = fetchFailureKind(error);
-    return { ok: false, kind: "transient", status, error: kind === "timeout" ? "timeout" : "network_error" };
+    return brokenBody(response.status, error);
   }
-  if (status >= 200 && status < 300) {
-    if (body === undefined || typeof body.access_token !== "string" || body.access_token === "") {
-      return { ok: false, kind: "rejected", status, error: "invalid_token_response" };
-    }
-    return { ok: true, tokens: tokenSetOf(body, body.access_token) };
+  const { status, body } = answer;
+  if (status < 200 || status >= 300) return failureOf(answer, now);
+  if (body === undefined || typeof body.access_token !== "string" || body.access_token === "") return invalidTokenResponse(status);
+  const expect = processing.idToken;
+  let checked: oauth.TokenEndpointResponse;
+  try {
+    checked = await checkTokenBody(normaliseTokenBody(body, expect !== undefined), expect, now);
+  } catch {
+    return expect === undefined ? invalidTokenResponse(status) : { ok: false, kind: "id_token_invalid", status, error: "id_token_invalid" };
   }
-  const transient = isTransientStatus(status);
-  const code = typeof body?.error === "string" && /^[a-z_]{1,64}$/.test(body.error) ? body.error : undefined;
-  const error = code ?? `http_${status}`;
-  if (transient) {
-    const retryAfterSeconds = parseRetryAfter(response.headers.get("retry-after"), now);
-    return retryAfterSeconds === undefined
-      ? { ok: false, kind: "transient", status, error }
-      : { ok: false, kind: "transient", status, error, retryAfterSeconds };
+  const tokens: TokenSet = { accessToken: checked.access_token, tokenType: tokenTypeOf(body.token_type) };
+  if (checked.expires_in !== undefined) tokens.expiresIn = checked.expires_in;
+  if (checked.refresh_token !== undefined) tokens.refreshToken = checked.refresh_token;
+  if (checked.scope !== undefined) tokens.scope = checked.scope;
+  // An ID token nobody asked for is passed on unchecked, and never relied on.
+  const idToken = expect === undefined ? body.id_token : checked.id_token;
+  if (typeof idToken === "string" && idToken !== "") tokens.idToken = idToken;
+  const kept = keepTokenFields(body, processing.keepTokenFields ?? []);
+  if (Object.keys(kept).length > 0) tokens.kept = kept;
+  return { ok: true, tokens };
+}
+
+/**
+ * oauth4webapi's check of a normalised body: the RFC 6749 5.1 fields and,
+ * when an ID token is expected, its claims: iss, aud, azp, exp (with the
+ * leeway of id-token.ts), iat, sub, nonce, and an asymmetric alg.
+ */
+function checkTokenBody(body: Record<string, unknown>, expect: TokenProcessing["idToken"], now: number): Promise<oauth.TokenEndpointResponse> {
+  if (expect === undefined) {
+    return oauth.processGenericTokenEndpointResponse({ issuer: "urn:nexus:no-issuer" }, clientMetadata("nexus"), jsonResponse(body));
   }
-  if ((status === 400 || status === 401) && code === "invalid_grant") return { ok: false, kind: "invalid_grant", status, error };
-  return { ok: false, kind: "rejected", status, error };
+  const as: oauth.AuthorizationServer = { issuer: expect.issuer, id_token_signing_alg_values_supported: idTokenAlgorithms };
+  const client: oauth.Client = {
+    client_id: expect.clientId,
+    // oauth4webapi reads the real clock; the skew makes it read ours.
+    [oauth.clockSkew]: Math.floor(now / 1000) - Math.floor(Date.now() / 1000),
+    [oauth.clockTolerance]: idTokenClockToleranceSeconds,
+  };
+  return oauth.processAuthorizationCodeResponse(as, client, jsonResponse(body), { expectedNonce: expect.nonce, requireIdToken: true });
 }
 
 /**
@@ -143,72 +180,27 @@ export async function processTokenResponse(response: Response, now: number): Pro
 export async function exchangeToken(
   client: TokenClient,
   grant: TokenGrant,
-  options: TokenRequestOptions & { now: () => number },
+  options: TokenRequestOptions & { now: () => number } & Omit<TokenProcessing, "quirks">,
 ): Promise<TokenResult> {
   let response: Response;
   try {
     response = await requestToken(client, grant, options);
   } catch (error) {
     const kind = fetchFailureKind(error, options.signal);
-    // The outbound-URL policy refused the endpoint (at call or connect time): nothing was sent, and the
-    // provider's configuration must change before a retry can help.
-    if (error instanceof OutboundRefusedError) return { ok: false, kind: "rejected", status: 0, error: "outbound_refused" };
+    // The outbound-URL policy refused the endpoint (at call or connect time), or oauth4webapi refused plain
+    // http to a host that is not loopback: nothing was sent, and the provider's configuration must change.
+    if (error instanceof OutboundRefusedError || isInsecureRefusal(error)) return { ok: false, kind: "rejected", status: 0, error: "outbound_refused" };
     if (kind === "aborted" || error instanceof NexusError) throw error;
     return { ok: false, kind: "transient", status: 0, error: kind };
   }
-  return processTokenResponse(response, options.now());
+  return processTokenResponse(response, options.now(), {
+    quirks: client.quirks ?? [],
+    ...(options.keepTokenFields === undefined ? {} : { keepTokenFields: options.keepTokenFields }),
+    ...(options.idToken === undefined ? {} : { idToken: options.idToken }),
+  });
 }
 
-function isTransientStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
-}
-
-/**
- * The JSON object of a response, or `undefined`. Error bodies are read only for
- * their error code: 4xx bodies whatever their content type (many providers
- * mislabel them), transient ones only when labelled JSON (usually they are a
- * proxy's HTML page).
- */
-async function readBody(response: Response): Promise<Record<string, unknown> | undefined> {
-  const status = response.status;
-  if (status >= 200 && status < 300) return readJsonObject(response);
-  if (isTransientStatus(status) && !/\bjson\b/i.test(response.headers.get("content-type") ?? "")) {
-    await discardBody(response);
-    return undefined;
-  }
-  return readJsonObject(response, 64 * 1024);
-}
-
-function tokenSetOf(body: Record<string, unknown>, accessToken: string): TokenSet {
-  const tokens: TokenSet = { accessToken, tokenType: tokenTypeOf(body.token_type) };
-  const expiresIn = expiresInOf(body.expires_in);
-  if (expiresIn !== undefined) tokens.expiresIn = expiresIn;
-  if (typeof body.refresh_token === "string" && body.refresh_token !== "") tokens.refreshToken = body.refresh_token;
-  const scope = scopeOf(body.scope);
-  if (scope !== undefined) tokens.scope = scope;
-  if (typeof body.id_token === "string" && body.id_token !== "") tokens.idToken = body.id_token;
-  return tokens;
-}
-
-/** RFC 6749 5.1: token_type is case-insensitive (C-18); a missing one is read as Bearer. */
-function tokenTypeOf(value: unknown): string {
-  if (typeof value !== "string" || value.trim() === "" || value.trim().toLowerCase() === "bearer") return "Bearer";
-  return value.trim();
-}
-
-/** Accepts numbers and numeric strings; <= 0 means expired, huge values are clamped, junk is unknown (C-20). */
-function expiresInOf(value: unknown): number | undefined {
-  let seconds: number;
-  if (typeof value === "number") seconds = value;
-  else if (typeof value === "string" && /^\s*[+-]?\d+(\.\d+)?([eE][+-]?\d+)?\s*$/.test(value)) seconds = Number(value);
-  else return undefined;
-  if (Number.isNaN(seconds)) return undefined;
-  if (seconds <= 0) return 0;
-  return Math.min(Math.floor(seconds), maxExpiresInSeconds);
-}
-
-function scopeOf(value: unknown): string | undefined {
-  if (typeof value === "string") return value.trim().split(/\s+/).filter((s) => s !== "").join(" ");
-  if (Array.isArray(value) && value.every((s) => typeof s === "string")) return value.filter((s) => s !== "").join(" ");
-  return undefined;
+/** oauth4webapi's refusal of a non-https URL (it checks before sending anything). */
+export function isInsecureRefusal(error: unknown): boolean {
+  return error instanceof oauth.OperationProcessingError && (error.code === oauth.HTTP_REQUEST_FORBIDDEN || error.code === oauth.REQUEST_PROTOCOL_FORBIDDEN);
 }

@@ -1,10 +1,11 @@
 import type { Sql } from "../db/sql.ts";
 import type { CredentialChangeFeed } from "../domain/ports.ts";
+import { inputPatterns } from "../../shared/input-rules.ts";
 
 const channel = "nexus_credentials";
 const pingPrefix = "ping:";
 const agentPrefix = "agent:";
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const uuid = inputPatterns.uuid;
 
 /**
  * Credential changes over PostgreSQL LISTEN/NOTIFY: the triggers of

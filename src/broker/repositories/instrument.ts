@@ -1,4 +1,5 @@
 import { NexusError } from "../../shared/errors.ts";
+import { noTracing, type Tracing } from "../../shared/tracing.ts";
 
 /** Errors that mean the database is out of reach (not that a query is wrong): worth a retry. */
 const unreachable = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT"]);
@@ -27,16 +28,21 @@ function classify(error: unknown): unknown {
  * (nexus_db_operation_duration_seconds{repo,method}), without touching the
  * queries themselves, and so that a database out of reach surfaces as
  * `unavailable` (callers retry that) and unstorable text as `invalid_argument`,
- * rather than as internal faults.
+ * rather than as internal faults. With tracing on, each call inside a traced
+ * request is a span (`db <repo>.<method>`: the repository operation and its
+ * SQL, never the parameters).
  */
-export function instrument<T extends object>(repo: string, target: T, observe: (repo: string, method: string, seconds: number) => void, now: () => number = performance.now.bind(performance)): T {
+export function instrument<T extends object>(
+  repo: string, target: T, observe: (repo: string, method: string, seconds: number) => void,
+  now: () => number = performance.now.bind(performance), tracing: Tracing = noTracing,
+): T {
   const wrapped: Record<string, unknown> = {};
   for (const [method, value] of Object.entries(target)) {
     if (typeof value !== "function") {
       wrapped[method] = value;
       continue;
     }
-    wrapped[method] = (...args: unknown[]) => {
+    const call = (...args: unknown[]) => {
       const started = now();
       const done = () => observe(repo, method, (now() - started) / 1000);
       try {
@@ -56,6 +62,25 @@ export function instrument<T extends object>(repo: string, target: T, observe: (
         done();
         throw classify(error);
       }
+    };
+    const attributes = { "db.system": "postgresql", "db.system.name": "postgresql", "db.operation.name": method, "nexus.db.repo": repo };
+    wrapped[method] = !tracing.enabled ? call : (...args: unknown[]) => {
+      let result: unknown;
+      let thrown: { error: unknown } | undefined;
+      // The span's function runs at once, so `result` is known on return: a synchronous method stays synchronous.
+      const spanned = tracing.span(`db ${repo}.${method}`, "client", attributes, async () => {
+        try {
+          result = call(...args);
+        } catch (error) {
+          thrown = { error };
+          throw error;
+        }
+        return await result;
+      });
+      if (result instanceof Promise) return spanned;
+      spanned.catch(() => {});
+      if (thrown !== undefined) throw thrown.error;
+      return result;
     };
   }
   return wrapped as T;

@@ -16,6 +16,7 @@ export interface ProviderRow {
   enableDiscovery: boolean;
   authUrl: string;
   tokenUrl: string;
+  revocationUrl: string;
   scopes: string[];
   params: Record<string, unknown>;
   description: string;
@@ -23,6 +24,8 @@ export interface ProviderRow {
   apiBaseUrl: string;
   userInfoEndpoint: string;
   aliases: string[] | null;
+  template: string;
+  templateValues: Record<string, string>;
   createdAt: Date;
   updatedAt: Date;
   deletedAt: Date | null;
@@ -123,12 +126,15 @@ function columns(w: ProviderWrite, id: string) {
     enable_discovery: w.enableDiscovery,
     auth_url: w.authUrl,
     token_url: w.tokenUrl,
+    revocation_url: w.revocationUrl,
     scopes: [...w.scopes],
     params: paramsToJson(w.params) as never,
     description: w.description,
     category: w.category,
     api_base_url: w.apiBaseUrl,
     user_info_endpoint: w.userInfoEndpoint,
+    template: w.template,
+    template_values: { ...w.templateValues } as never,
   };
 }
 
@@ -150,6 +156,8 @@ export function paramsToJson(p: ProviderParams): JsonObject {
   if (p.skipScopeOnExchange) out.skip_scope_on_exchange = true;
   if (p.narrowScopesOnRefresh) out.narrow_scopes_on_refresh = true;
   if (!p.pkce) out.pkce = false;
+  if (p.quirks.length > 0) out.quirks = [...p.quirks];
+  if (p.keepTokenFields.length > 0) out.keep_token_fields = [...p.keepTokenFields];
   if (p.credentialSchema !== undefined) out.credential_schema = p.credentialSchema;
   if (p.authStrategy !== undefined) out.auth_strategy = { type: p.authStrategy.type, config: { ...p.authStrategy.config } };
   return out;
@@ -165,9 +173,15 @@ function paramsFromJson(j: Record<string, unknown>): ProviderParams {
     skipScopeOnExchange: j.skip_scope_on_exchange === true,
     narrowScopesOnRefresh: j.narrow_scopes_on_refresh === true,
     pkce: j.pkce !== false,
+    quirks: stringsOf(j.quirks),
+    keepTokenFields: stringsOf(j.keep_token_fields),
     credentialSchema: j.credential_schema as JsonObject | undefined,
     authStrategy: j.auth_strategy as Strategy | undefined,
   } satisfies ProviderParams;
+}
+
+function stringsOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
 }
 
 /** A provider record from its row. */

@@ -4,6 +4,7 @@ import { type Agent, agentIdOfKey, agentKeyPrefix, keyDigest, sameDigest } from 
 import { assertionAlgorithms } from "../domain/agent-rules.ts";
 import type { AgentStore, AssertionLedger } from "../domain/ports.ts";
 import type { AgentCache } from "./agent-cache.ts";
+import { inputLimits, inputPatterns } from "../../shared/input-rules.ts";
 
 /** Checks an agent's credential: its API key, or an assertion signed with one of its registered keys. */
 export interface AgentAuthenticator {
@@ -27,9 +28,6 @@ export interface AgentAuthenticatorDeps {
 /** Longest an assertion may be valid for, and the clock skew tolerated either way. */
 const maxLifetimeSeconds = 300;
 const skewSeconds = 30;
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** A JWS in compact form; an empty signature (alg none) is one too, refused for its alg rather than as a bad key. */
-const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /**
  * Authenticates agents. An API key names its agent, so the check is one
@@ -75,7 +73,7 @@ export function createAgentAuthenticator(deps: AgentAuthenticatorDeps): AgentAut
     if (!(assertionAlgorithms as readonly unknown[]).includes(header.alg)) {
       throw invalidAssertion(`alg ${JSON.stringify(header.alg)} is not accepted; sign with ${assertionAlgorithms.join(", ")}`);
     }
-    if (typeof claims.iss !== "string" || !uuidPattern.test(claims.iss)) throw invalidAssertion("iss must be the agent id");
+    if (typeof claims.iss !== "string" || !inputPatterns.uuid.test(claims.iss)) throw invalidAssertion("iss must be the agent id");
     const agent = await load(claims.iss);
     if (agent === undefined) throw invalidAssertion("iss names no registered agent");
     if (agent.disabledAt !== null) throw disabled();
@@ -100,7 +98,7 @@ export function createAgentAuthenticator(deps: AgentAuthenticatorDeps): AgentAut
     if (payload.exp! - now > maxLifetimeSeconds + skewSeconds) throw invalidAssertion("exp is more than 5 minutes ahead");
     if (payload.iat !== undefined && payload.iat > now + skewSeconds) throw invalidAssertion("iat is in the future");
     const jti = payload.jti!;
-    if (jti === "" || jti.length > 256) throw invalidAssertion("jti must be 1 to 256 characters");
+    if (jti === "" || jti.length > inputLimits.assertionJtiLength) throw invalidAssertion(`jti must be 1 to ${inputLimits.assertionJtiLength} characters`);
     if (!(await deps.ledger.remember(agent.id, jti, new Date(payload.exp! * 1000)))) {
       throw new NexusError("assertion_replayed", "this assertion was used before; sign a new one (with a new jti) for every call");
     }
@@ -110,7 +108,8 @@ export function createAgentAuthenticator(deps: AgentAuthenticatorDeps): AgentAut
   return {
     authenticate(credential, audience) {
       if (credential.startsWith(agentKeyPrefix)) return byKey(credential);
-      if (jwtShape.test(credential)) return byAssertion(credential, audience);
+      // An empty signature (alg none) is a JWS too, refused for its alg rather than as a bad key.
+      if (inputPatterns.compactJws.test(credential)) return byAssertion(credential, audience);
       return byKey(credential);
     },
   };

@@ -2,7 +2,7 @@ import { importJWK, type JWK } from "jose";
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import { type Agent, keyDigest, newAgentKey } from "../domain/agent.ts";
 import { parseAgentDescription, parseAgentName, parseAllowedProviders, parseJwks } from "../domain/agent-rules.ts";
-import { parseUuid } from "../domain/input-rules.ts";
+import { parseUuid } from "../../shared/input-rules.ts";
 import type { AgentStore, AuditLog } from "../domain/ports.ts";
 import type { JsonObject } from "../domain/provider.ts";
 
@@ -33,6 +33,11 @@ export interface AgentServiceDeps {
   readonly agents: AgentStore;
   readonly audit: AuditLog;
   readonly randomUUID: () => string;
+  /**
+   * This Broker's cache of agents: a change is dropped from it before the call answers, so the Broker that
+   * made it never serves the old agent (other Brokers hear of it through the change feed).
+   */
+  readonly cache: { invalidate(id: string): void };
 }
 
 /** Creates the agent administration use cases. Every change is an audit event; no key, digest or JWKS is ever in one. */
@@ -87,6 +92,7 @@ export function createAgentService(deps: AgentServiceDeps): AgentService {
         ...(changes.allowedProviders === undefined ? {} : { allowedProviders: parseAllowedProviders(changes.allowedProviders) }),
         ...(changes.jwks === undefined ? {} : { jwks: await checkedJwks(changes.jwks) }),
       }, current.version), current.version);
+      deps.cache.invalidate(current.id);
       audit("agent.updated", agent, caller, { fields: Object.keys(changes).join(",") });
       return agent;
     },
@@ -94,6 +100,7 @@ export function createAgentService(deps: AgentServiceDeps): AgentService {
       const current = await mustGet(id);
       const apiKey = newAgentKey(current.id);
       const agent = await live(current.id, await deps.agents.setKeyDigest(current.id, await keyDigest(apiKey)));
+      deps.cache.invalidate(current.id);
       audit("agent.key_rotated", agent, caller);
       return apiKey;
     },
@@ -101,6 +108,7 @@ export function createAgentService(deps: AgentServiceDeps): AgentService {
       const current = await mustGet(id);
       assertVersion(current, expectedVersion);
       const agent = (await deps.agents.disable(current.id))!;
+      deps.cache.invalidate(current.id);
       audit("agent.disabled", agent, caller);
       return agent;
     },

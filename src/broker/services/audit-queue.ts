@@ -89,7 +89,7 @@ export function createAuditQueue(deps: AuditQueueDeps): AuditQueue {
     cancelReport?.();
     cancelReport = undefined;
     for (const [reason, { count, cause }] of unreported) {
-      logger.error("audit events dropped", { count, reason, max_events: maxEvents, ...cause });
+      logger.error("audit events dropped", { count, reason, max_events: maxEvents, ...cause, hint: "restore the database (DATABASE_URL) or raise AUDIT_QUEUE_MAX_EVENTS; these events are gone" });
     }
     unreported.clear();
   }
@@ -174,7 +174,7 @@ export function createAuditQueue(deps: AuditQueueDeps): AuditQueue {
     }
     failures++;
     const fields = { queued: queue.length, attempt: failures, ...cause };
-    if (failures === 1) logger.error("audit write failed; retrying until the database is back", fields);
+    if (failures === 1) logger.error("audit write failed; retrying until the database is back", { ...fields, hint: "check that PostgreSQL (DATABASE_URL) is up and has disk space" });
     else logger.warn("audit write failed again", fields);
     return false;
   }
@@ -232,7 +232,7 @@ export function createAuditQueue(deps: AuditQueueDeps): AuditQueue {
       } catch (error) {
         if (state === "closed") return lostAfterClose(error);
         // The action it records has already happened; retry the event rather than fail the caller.
-        logger.error("audit write failed; event queued for retry", { count: 1, ...describe(error) });
+        logger.error("audit write failed; event queued for retry", { count: 1, ...describe(error), hint: "check that PostgreSQL (DATABASE_URL) is up and has disk space" });
         push(event);
       }
     },

@@ -1,12 +1,13 @@
 import { isSecretKey } from "../../shared/logger.ts";
 import type { AuditEventInput } from "../domain/ports.ts";
 import type { Json, JsonObject } from "../domain/provider.ts";
+import { inputPatterns } from "../../shared/input-rules.ts";
 
 /** What an event type looks like: `provider.created`, `token.refresh_failed`. */
 export const auditEventTypePattern = /^[a-z][a-z0-9_.]{0,63}$/;
 
 const reasonPattern = /^[a-z0-9_.]{0,64}$/;
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const uuidPattern = inputPatterns.uuid;
 const maxString = 512;
 const maxKeys = 32;
 // Details are meant to be a few flat facts; deeper nesting is cut off rather than stored.

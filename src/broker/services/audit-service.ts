@@ -1,5 +1,5 @@
 import { invalidArgument } from "../../shared/errors.ts";
-import { parseUuid } from "../domain/input-rules.ts";
+import { inputLimits, parseUuid } from "../../shared/input-rules.ts";
 import type { AuditEventInput, AuditEventRecord, AuditLog, AuditStore } from "../domain/ports.ts";
 import { type AuditQueueDeps, createAuditQueue } from "./audit-queue.ts";
 import { auditEventTypePattern, sanitiseAuditEvent } from "./audit-sanitiser.ts";
@@ -65,8 +65,9 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
       await queue.writeNow(sanitiseAuditEvent(event, event.occurredAt ?? new Date(deps.now())));
     },
     async list(query) {
-      const limit = query.limit ?? 50;
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw invalidArgument("limit", "must be from 1 to 1000");
+      const { default: defaultLimit, max } = inputLimits.auditPageSize;
+      const limit = query.limit ?? defaultLimit;
+      if (!Number.isInteger(limit) || limit < 1 || limit > max) throw invalidArgument("limit", `must be from 1 to ${max}`);
       const connectionId = query.connectionId === undefined ? undefined : parseUuid(query.connectionId, "connection_id");
       const agentId = query.agentId === undefined ? undefined : parseUuid(query.agentId, "agent_id");
       if (query.eventType !== undefined && !auditEventTypePattern.test(query.eventType)) {

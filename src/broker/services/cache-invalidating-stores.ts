@@ -1,6 +1,5 @@
-import type { AgentStore, ConnectionStore, ProviderStore } from "../domain/ports.ts";
+import type { ConnectionStore, ProviderStore } from "../domain/ports.ts";
 import type { CredentialCache } from "./credential-cache.ts";
-import type { SyncedCache } from "./credential-cache-sync.ts";
 
 type Writes<T> = { [K in keyof T]?: T[K] };
 
@@ -34,9 +33,4 @@ export function cacheInvalidatingConnections(store: ConnectionStore, cache: Cred
 /** The provider store, dropping every entry after a provider changes (its strategy shapes every answer). */
 export function cacheInvalidatingProviders(store: ProviderStore, cache: CredentialCache): ProviderStore {
   return invalidating(store, ["replace", "softDelete"], () => cache.invalidate());
-}
-
-/** The agent store, dropping an agent from the cache after every write (disable, key rotation, edits). */
-export function cacheInvalidatingAgents(store: AgentStore, cache: SyncedCache): AgentStore {
-  return invalidating(store, ["update", "setKeyDigest", "disable"], (args) => cache.invalidate(args[0] as string));
 }

@@ -1,11 +1,16 @@
 import { NexusError } from "../../shared/errors.ts";
 import type { Handshake } from "../domain/connection.ts";
+import type { AuditLog, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
 import { withQuery } from "../domain/return-url.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
-import type { StateClaims } from "../oauth/handshake-state.ts";
+import { issuerRefusal } from "../oauth/authorization-response.ts";
+import type { FetchLike } from "../oauth/fetch-with-timeout.ts";
+import type { StateClaims, StateSigner } from "../oauth/handshake-state.ts";
+import type { IdTokenVerifier } from "../oauth/id-token.ts";
+import { knownQuirks } from "../oauth/quirks.ts";
 import { exchangeToken } from "../oauth/token-endpoint.ts";
 import { oauthSecret } from "./credential-payload.ts";
-import type { ServiceDeps } from "./service-deps.ts";
+import type { EndpointResolver } from "./provider-endpoints.ts";
 
 /** The provider's authorization response, as the browser brought it. */
 export interface CallbackInput {
@@ -30,6 +35,28 @@ export interface CallbackService {
   complete(input: CallbackInput, signal?: AbortSignal): Promise<CallbackOutcome>;
 }
 
+/** What completing a consent uses. */
+export interface CallbackServiceDeps {
+  readonly states: Pick<StateSigner, "check">;
+  readonly connections: Pick<ConnectionStore, "consumeHandshake" | "peekHandshake" | "get" | "fail" | "activate">;
+  readonly providers: Pick<ProviderStore, "getById">;
+  readonly endpoints: EndpointResolver;
+  readonly idTokens: IdTokenVerifier;
+  /** Opens the client secret and PKCE verifier; seals the tokens. */
+  readonly sealer: Pick<Sealer, "openText" | "seal" | "activeKeyId">;
+  /** Calls the provider's token endpoint. */
+  readonly fetch: FetchLike;
+  readonly audit: Pick<AuditLog, "recordNow">;
+  readonly now: () => number;
+  readonly settings: {
+    /** Deadline of one call to a provider. */
+    readonly providerTimeoutMs: number;
+    readonly refreshMarginSeconds: number;
+    /** A refresh is never due sooner than this after the last one. */
+    readonly minRefreshIntervalSeconds: number;
+  };
+}
+
 const providerErrorPattern = /^[a-z_]{1,64}$/;
 
 /**
@@ -39,7 +66,7 @@ const providerErrorPattern = /^[a-z_]{1,64}$/;
  * state presented here is refused without side effects. Every failure after that marks the connection failed
  * and sends the browser back to the application with `status=error`.
  */
-export function createCallbackService(deps: ServiceDeps): CallbackService {
+export function createCallbackService(deps: CallbackServiceDeps): CallbackService {
   async function fail(handshake: Handshake, reason: string, details: Record<string, string | number> = {}): Promise<CallbackOutcome> {
     await deps.connections.fail(handshake.connectionId, reason);
     await deps.audit.recordNow({
@@ -93,10 +120,8 @@ export function createCallbackService(deps: ServiceDeps): CallbackService {
         // The provider's own code (access_denied, ...) is passed on; its description is never reflected.
         return fail(handshake, providerErrorPattern.test(input.error) ? input.error : "provider_error");
       }
-      if (handshake.issuer !== "") {
-        if (input.iss !== "" && input.iss !== handshake.issuer) return fail(handshake, "iss_mismatch");
-        if (input.iss === "" && handshake.issRequired) return fail(handshake, "iss_missing");
-      }
+      const issRefused = issuerRefusal(handshake, input.iss);
+      if (issRefused !== undefined) return fail(handshake, issRefused);
       if (input.code === "") return fail(handshake, "invalid_request");
       const provider = await deps.providers.getById(handshake.providerId, { includeDeleted: true });
       if (provider === undefined || provider.deletedAt !== null) return fail(handshake, "provider_deleted");
@@ -122,6 +147,7 @@ export function createCallbackService(deps: ServiceDeps): CallbackService {
           clientId: provider.clientId,
           clientSecret,
           authMethod: endpoints.authMethod,
+          quirks: knownQuirks(provider.params.quirks),
           ...(provider.params.scopeSeparator === undefined ? {} : { scopeSeparator: provider.params.scopeSeparator }),
         },
         {
@@ -131,10 +157,18 @@ export function createCallbackService(deps: ServiceDeps): CallbackService {
           ...(verifier === undefined ? {} : { codeVerifier: verifier }),
           ...(provider.params.skipScopeOnExchange ? {} : { scopes: connection.scopes }),
         },
-        { fetch: deps.fetch, now: deps.now, timeoutMs: deps.settings.providerTimeoutMs, ...(signal === undefined ? {} : { signal }) },
+        {
+          fetch: deps.fetch,
+          now: deps.now,
+          timeoutMs: deps.settings.providerTimeoutMs,
+          keepTokenFields: provider.params.keepTokenFields,
+          // A nonce was sent only with an issuer to check against: the answer must carry a matching ID token.
+          ...(handshake.nonce === "" ? {} : { idToken: { issuer: endpoints.issuer, clientId: provider.clientId, nonce: handshake.nonce } }),
+          ...(signal === undefined ? {} : { signal }),
+        },
       );
       if (!result.ok) {
-        const reason = result.kind === "transient" ? "provider_unavailable" : "code_exchange_failed";
+        const reason = result.kind === "transient" ? "provider_unavailable" : result.kind === "id_token_invalid" ? "id_token_invalid" : "code_exchange_failed";
         return fail(handshake, reason, { provider_error: result.error, http_status: result.status });
       }
       const tokens = result.tokens;

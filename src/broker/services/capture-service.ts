@@ -1,12 +1,13 @@
 import { NexusError } from "../../shared/errors.ts";
 import type { Handshake } from "../domain/connection.ts";
-import { defaultsFor, validateCredentials } from "../domain/credential-schema.ts";
+import { defaultsFor, type PatternEngine, validateCredentials } from "../domain/credential-schema.ts";
+import type { AuditLog, BrokerMetrics, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
 import type { JsonObject, Provider, Strategy } from "../domain/provider.ts";
 import { withQuery } from "../domain/return-url.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
-import { stateError } from "../oauth/handshake-state.ts";
-import { checkCredentialLive } from "./credential-check.ts";
-import type { ServiceDeps } from "./service-deps.ts";
+import type { FetchLike } from "../oauth/fetch-with-timeout.ts";
+import { type StateSigner, stateError } from "../oauth/handshake-state.ts";
+import { checkCredentialLive, type CredentialCheckDeps } from "./credential-check.ts";
 
 /** What a static provider's capture form collects. */
 export interface CaptureForm {
@@ -38,8 +39,27 @@ export interface CaptureService {
   capture(state: string, credentials: Readonly<Record<string, string>>, caller: string, signal?: AbortSignal): Promise<CaptureResult>;
 }
 
+/** What the capture service uses. */
+export interface CaptureServiceDeps {
+  readonly states: Pick<StateSigner, "check">;
+  readonly connections: Pick<ConnectionStore, "peekHandshake" | "consumeHandshake" | "activate">;
+  readonly providers: Pick<ProviderStore, "getById">;
+  /** Runs credential_schema patterns in linear time. */
+  readonly patterns: PatternEngine;
+  readonly sealer: Pick<Sealer, "seal" | "activeKeyId">;
+  /** Reaches the provider's API for the live check. */
+  readonly fetch: FetchLike;
+  readonly audit: AuditLog;
+  readonly metrics: Pick<BrokerMetrics, "capture">;
+  readonly settings: CredentialCheckDeps["settings"] & {
+    readonly refreshMarginSeconds: number;
+    /** A refresh is never due sooner than this after the last one. */
+    readonly minRefreshIntervalSeconds: number;
+  };
+}
+
 /** Creates the capture use cases. */
-export function createCaptureService(deps: ServiceDeps): CaptureService {
+export function createCaptureService(deps: CaptureServiceDeps): CaptureService {
   async function pending(state: string): Promise<{ handshake: Handshake; provider: Provider; schema: JsonObject; strategy: Strategy }> {
     const check = await deps.states.check(state);
     if (!check.ok) throw stateError(check);
@@ -72,7 +92,7 @@ export function createCaptureService(deps: ServiceDeps): CaptureService {
         connectionId = handshake.connectionId;
         providerName = provider.name;
         const clean = validateCredentials(schema, credentials, deps.patterns);
-        const checked = await checkCredentialLive(deps, provider, strategy, clean, signal);
+        const checked = await checkCredentialLive({ fetch: deps.fetch, settings: deps.settings }, provider, strategy, clean, signal);
         const consumed = await deps.connections.consumeHandshake(handshake.id, "capture");
         if (consumed === undefined) throw new NexusError("state_replayed", "this link was already used; start the connection again");
         const activated = await deps.connections.activate(connectionId, {

@@ -1,12 +1,16 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
+import type { Logger } from "../../shared/logger.ts";
 import { type Connection, type ConnectionStatus, connectionStatuses } from "../domain/connection.ts";
-import { parseProviderName, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import { parsePageSize, parseProviderName, parseUuid, parseWorkspaceId } from "../../shared/input-rules.ts";
+import type { AuditLog, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
 import { agentScope, assertMayUse, auditCaller, type Principal } from "../domain/principal.ts";
 import type { Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
+import type { FetchLike } from "../oauth/fetch-with-timeout.ts";
+import { knownQuirks } from "../oauth/quirks.ts";
 import { revokeToken } from "../oauth/revocation.ts";
-import type { ServiceDeps } from "./service-deps.ts";
 import { decodePageToken, encodePageToken } from "../domain/page-token.ts";
+import type { EndpointResolver } from "./provider-endpoints.ts";
 
 /** A connection with what callers need to know about its provider and token. */
 export interface ConnectionView {
@@ -24,8 +28,25 @@ export interface ConnectionService {
   revoke(connectionId: string, principal: Principal, signal?: AbortSignal): Promise<ConnectionView>;
 }
 
+/** What the connection use cases use. */
+export interface ConnectionServiceDeps {
+  readonly connections: Pick<ConnectionStore, "get" | "getCredential" | "list" | "revoke">;
+  readonly providers: Pick<ProviderStore, "getById" | "getByName">;
+  /** Finds the provider's revocation endpoint. */
+  readonly endpoints: EndpointResolver;
+  /** Opens the refresh token and client secret for revocation at the provider. */
+  readonly sealer: Pick<Sealer, "openText">;
+  readonly fetch: FetchLike;
+  readonly audit: Pick<AuditLog, "recordNow">;
+  readonly logger: Logger;
+  readonly settings: {
+    /** Deadline of one call to a provider. */
+    readonly providerTimeoutMs: number;
+  };
+}
+
 /** Creates the connection use cases. */
-export function createConnectionService(deps: ServiceDeps): ConnectionService {
+export function createConnectionService(deps: ConnectionServiceDeps): ConnectionService {
   async function view(connection: Connection): Promise<ConnectionView> {
     const provider = await deps.providers.getById(connection.providerId, { includeDeleted: true });
     const record = connection.status === "active" ? await deps.connections.getCredential(connection.id) : undefined;
@@ -43,8 +64,7 @@ export function createConnectionService(deps: ServiceDeps): ConnectionService {
       return view(await mustGet(connectionId, principal));
     },
     async list(q, principal) {
-      const limit = q.pageSize === 0 ? 50 : q.pageSize;
-      if (limit < 1 || limit > 500) throw invalidArgument("page_size", "must be from 1 to 500");
+      const limit = parsePageSize(q.pageSize);
       let providerId: string | undefined;
       if (q.providerName !== "") {
         const provider = await deps.providers.getByName(parseProviderName(q.providerName));
@@ -82,7 +102,10 @@ export function createConnectionService(deps: ServiceDeps): ConnectionService {
             const token = deps.sealer.openText(record.refreshCt, { ...sealedFields.credentialRefreshToken, rowId: connection.id });
             const clientSecret = provider.clientSecretCt === null ? "" : deps.sealer.openText(provider.clientSecretCt, { ...sealedFields.providerClientSecret, rowId: provider.id });
             revokedAtProvider = await revokeToken(
-              { revocationEndpoint: endpoints.revocationEndpoint, tokenEndpoint: endpoints.tokenEndpoint, clientId: provider.clientId, clientSecret, authMethod: endpoints.authMethod },
+              {
+                revocationEndpoint: endpoints.revocationEndpoint, tokenEndpoint: endpoints.tokenEndpoint, clientId: provider.clientId, clientSecret,
+                authMethod: endpoints.authMethod, quirks: knownQuirks(provider.params.quirks),
+              },
               token, "refresh_token", { fetch: deps.fetch, timeoutMs: deps.settings.providerTimeoutMs, ...(signal === undefined ? {} : { signal }) },
             );
           }

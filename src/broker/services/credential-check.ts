@@ -1,8 +1,18 @@
 import { NexusError } from "../../shared/errors.ts";
 import { resolveOnOrigin } from "../domain/outbound-url-policy.ts";
 import type { Provider, Strategy } from "../domain/provider.ts";
-import { fetchWithTimeout } from "../oauth/fetch-with-timeout.ts";
-import type { ServiceDeps } from "./service-deps.ts";
+import { type FetchLike, fetchWithTimeout } from "../oauth/fetch-with-timeout.ts";
+
+/** What the live check uses. */
+export interface CredentialCheckDeps {
+  readonly fetch: FetchLike;
+  readonly settings: {
+    /** Accept http provider URLs on loopback hosts (development and tests only). */
+    readonly allowHttpLoopback: boolean;
+    /** Deadline of the call to the provider. */
+    readonly providerTimeoutMs: number;
+  };
+}
 
 /**
  * Checks a captured credential against the provider's API when the provider
@@ -14,7 +24,7 @@ import type { ServiceDeps } from "./service-deps.ts";
  * a provider stored before that rule cannot send it elsewhere.
  */
 export async function checkCredentialLive(
-  deps: Pick<ServiceDeps, "fetch" | "settings">,
+  deps: CredentialCheckDeps,
   provider: Provider,
   strategy: Strategy,
   credentials: Readonly<Record<string, string>>,

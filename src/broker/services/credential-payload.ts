@@ -13,7 +13,7 @@ export interface CredentialPayload {
 }
 
 /** Opens a stored credential and pairs it with the provider's strategy. */
-export function credentialPayload(provider: Provider, record: CredentialRecord, sealer: Sealer): CredentialPayload {
+export function credentialPayload(provider: Provider, record: CredentialRecord, sealer: Pick<Sealer, "openText">): CredentialPayload {
   const secret = JSON.parse(sealer.openText(record.secretCt, { ...sealedFields.credentialSecret, rowId: record.connectionId })) as Record<string, string>;
   // Static providers store their effective strategy at registration.
   const strategy = provider.authType === "oauth2" ? { type: "oauth2", config: {} } : provider.params.authStrategy;
@@ -27,9 +27,13 @@ export function credentialPayload(provider: Provider, record: CredentialRecord, 
   };
 }
 
-/** The agent-facing part of an OAuth token response, as it is sealed. */
-export function oauthSecret(tokens: { accessToken: string; tokenType: string; scope?: string }): string {
-  const secret: Record<string, string> = { access_token: tokens.accessToken, token_type: tokens.tokenType };
+/**
+ * The agent-facing part of an OAuth token response, as it is sealed: the
+ * access token, its type and scope, and the fields the provider's
+ * `params.keep_token_fields` names (which cannot shadow the others).
+ */
+export function oauthSecret(tokens: { accessToken: string; tokenType: string; scope?: string; kept?: Readonly<Record<string, string>> }): string {
+  const secret: Record<string, string> = { ...tokens.kept, access_token: tokens.accessToken, token_type: tokens.tokenType };
   if (tokens.scope !== undefined && tokens.scope !== "") secret.scope = tokens.scope;
   return JSON.stringify(secret);
 }

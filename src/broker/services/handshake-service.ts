@@ -1,13 +1,15 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import { handshakeLifetimeSeconds } from "../domain/connection.ts";
-import { parseProviderName, parseScopes, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import { parseProviderName, parseScopes, parseUuid, parseWorkspaceId } from "../../shared/input-rules.ts";
+import type { AuditLog, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
 import { assertMayConnect, auditCaller, type Principal } from "../domain/principal.ts";
 import type { Provider } from "../domain/provider.ts";
 import { checkReturnUrl } from "../domain/return-url.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
 import { buildAuthorizationUrl } from "../oauth/authorization-url.ts";
+import type { StateSigner } from "../oauth/handshake-state.ts";
 import { createPkce, randomToken } from "../oauth/pkce.ts";
-import type { ServiceDeps } from "./service-deps.ts";
+import type { EndpointResolver } from "./provider-endpoints.ts";
 
 /** What a caller asks to connect. */
 export interface StartInput {
@@ -37,6 +39,26 @@ export interface HandshakeService {
   start(input: StartInput, signal?: AbortSignal): Promise<StartResult>;
 }
 
+/** What starting a connection uses. */
+export interface HandshakeServiceDeps {
+  readonly providers: Pick<ProviderStore, "getById" | "getByName">;
+  readonly connections: Pick<ConnectionStore, "start">;
+  readonly states: Pick<StateSigner, "sign">;
+  readonly endpoints: EndpointResolver;
+  /** Seals the PKCE verifier. */
+  readonly sealer: Pick<Sealer, "seal" | "activeKeyId">;
+  readonly audit: Pick<AuditLog, "record">;
+  readonly now: () => number;
+  readonly randomUUID: () => string;
+  readonly settings: {
+    /** `BASE_URL/auth/callback`. */
+    readonly redirectUri: string;
+    /** `BASE_URL/auth/capture`: the page that collects static credentials. */
+    readonly capturePageUrl: string;
+    readonly allowedReturnDomains: readonly string[];
+  };
+}
+
 /**
  * Starts a connection: a pending connection and its single-use handshake,
  * written together, and the URL the user's browser opens. OAuth 2.0 providers
@@ -44,7 +66,7 @@ export interface HandshakeService {
  * for and ID tokens can be verified, and the provider's default scopes when
  * the request names none. Static providers get the capture page instead.
  */
-export function createHandshakeService(deps: ServiceDeps): HandshakeService {
+export function createHandshakeService(deps: HandshakeServiceDeps): HandshakeService {
   return {
     async start(input, signal) {
       const workspaceId = parseWorkspaceId(input.workspaceId);
@@ -115,7 +137,7 @@ export function createHandshakeService(deps: ServiceDeps): HandshakeService {
 }
 
 /** The provider a new connection is for: live, by id or by name (or alias). */
-async function findProvider(deps: ServiceDeps, providerId: string, providerName: string): Promise<Provider> {
+async function findProvider(deps: Pick<HandshakeServiceDeps, "providers">, providerId: string, providerName: string): Promise<Provider> {
   if (providerId === "" && providerName === "") throw invalidArgument("provider_name", "give provider_name or provider_id");
   let provider: Provider | undefined;
   if (providerId !== "") {

@@ -28,7 +28,8 @@ export interface EndpointResolver {
  * discovery client) when the provider has `enable_discovery`, else from its
  * explicit auth_url and token_url. An `issuer` set beside explicit URLs is
  * discovered too, but only for what the explicit URLs do not give (the JWKS to
- * verify ID tokens, revocation).
+ * verify ID tokens, revocation). An explicit revocation_url wins over a
+ * discovered revocation endpoint.
  */
 export function createEndpointResolver(discovery: Discovery, allowHttpLoopback: boolean): EndpointResolver {
   return {
@@ -37,6 +38,9 @@ export function createEndpointResolver(discovery: Discovery, allowHttpLoopback: 
         throw new NexusError("invalid_argument", `provider "${provider.name}" is not an OAuth 2.0 provider`);
       }
       const configured = provider.params.tokenEndpointAuthMethod;
+      // Checked again at every use: a provider stored before a rule existed is refused before any request.
+      const policy = { allowLoopback: allowHttpLoopback };
+      const revocation = provider.revocationUrl === "" ? undefined : checkOutboundUrl(provider.revocationUrl, "revocation_url", policy).href;
       if (provider.enableDiscovery) {
         const doc = await discovery.discover(provider.issuer, signal);
         const method = configured === "" ? selectTokenEndpointAuthMethod(doc.tokenEndpointAuthMethodsSupported) : configured;
@@ -50,28 +54,26 @@ export function createEndpointResolver(discovery: Discovery, allowHttpLoopback: 
           authorizationEndpoint: doc.authorizationEndpoint,
           tokenEndpoint: doc.tokenEndpoint,
           jwksUri: doc.jwksUri,
-          revocationEndpoint: doc.revocationEndpoint,
+          revocationEndpoint: revocation ?? doc.revocationEndpoint,
           userinfoEndpoint: doc.userinfoEndpoint,
           issRequired: doc.authorizationResponseIssParameterSupported,
           authMethod: method,
         };
       }
-      // Checked again at every use: a provider stored before a rule existed is refused before any request.
-      const policy = { allowLoopback: allowHttpLoopback };
       const base = {
         authorizationEndpoint: checkOutboundUrl(provider.authUrl, "auth_url", policy).href,
         tokenEndpoint: checkOutboundUrl(provider.tokenUrl, "token_url", policy).href,
         authMethod: configured === "" ? ("client_secret_basic" as const) : configured,
       };
       if (provider.issuer === "") {
-        return { ...base, issuer: "", jwksUri: undefined, revocationEndpoint: undefined, userinfoEndpoint: undefined, issRequired: false };
+        return { ...base, issuer: "", jwksUri: undefined, revocationEndpoint: revocation, userinfoEndpoint: undefined, issRequired: false };
       }
       const doc = await discovery.discover(provider.issuer, signal);
       return {
         ...base,
         issuer: doc.issuer,
         jwksUri: doc.jwksUri,
-        revocationEndpoint: doc.revocationEndpoint,
+        revocationEndpoint: revocation ?? doc.revocationEndpoint,
         userinfoEndpoint: doc.userinfoEndpoint,
         issRequired: doc.authorizationResponseIssParameterSupported,
       };

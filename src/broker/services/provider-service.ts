@@ -1,11 +1,13 @@
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
-import { parseProviderName, parseUuid } from "../domain/input-rules.ts";
-import type { ProviderWrite } from "../domain/ports.ts";
+import type { PatternEngine } from "../domain/credential-schema.ts";
+import { inputLimits, parseProviderName, parseUuid } from "../../shared/input-rules.ts";
+import type { AuditLog, ConnectionStore, ProviderStore, ProviderWrite, Sealer } from "../domain/ports.ts";
 import { authTypeImmutable, type Provider } from "../domain/provider.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
+import type { ProviderTemplate, TemplateCatalogue } from "../templates/template-catalogue.ts";
 import type { ProviderDraft, ValidDraft } from "./provider-validation.ts";
 import { validateDraft } from "./provider-validation.ts";
-import type { ServiceDeps } from "./service-deps.ts";
+import type { EndpointResolver } from "./provider-endpoints.ts";
 
 /** Use cases of the provider registry. */
 export interface ProviderService {
@@ -28,10 +30,34 @@ export interface ProviderService {
   secretFingerprint(provider: Provider): string;
   /** Keyed fingerprints of candidate secrets, comparable with {@linkcode ProviderService.secretFingerprint}. */
   fingerprintSecrets(secrets: readonly string[]): string[];
+  /** The provider templates the Broker ships, by name. */
+  listTemplates(): readonly ProviderTemplate[];
+  /** One template; invalid_argument (field `profile.template`) naming the known ones when there is none. */
+  getTemplate(name: string): ProviderTemplate;
+}
+
+/** What the provider registry uses. */
+export interface ProviderServiceDeps {
+  readonly providers: ProviderStore;
+  /** Asked whether any connection uses a provider before its auth type changes. */
+  readonly connections: Pick<ConnectionStore, "list">;
+  /** Runs discovery at registration. */
+  readonly endpoints: EndpointResolver;
+  readonly sealer: Sealer;
+  /** Runs credential_schema patterns in linear time. */
+  readonly patterns: PatternEngine;
+  readonly audit: Pick<AuditLog, "recordNow">;
+  /** The provider templates, checked when the Broker started. */
+  readonly templates: TemplateCatalogue;
+  readonly randomUUID: () => string;
+  readonly settings: {
+    /** Accept http provider URLs on loopback hosts (development and tests only). */
+    readonly allowHttpLoopback: boolean;
+  };
 }
 
 /** Creates the provider registry. */
-export function createProviderService(deps: ServiceDeps): ProviderService {
+export function createProviderService(deps: ProviderServiceDeps): ProviderService {
   const settings = { allowHttpLoopback: deps.settings.allowHttpLoopback, patterns: deps.patterns };
 
   /** Discovery runs at registration, so a broken issuer is an error now rather than at the first consent. */
@@ -116,8 +142,17 @@ export function createProviderService(deps: ServiceDeps): ProviderService {
       return deps.sealer.fingerprint(deps.sealer.openText(provider.clientSecretCt, { ...sealedFields.providerClientSecret, rowId: provider.id }));
     },
     fingerprintSecrets(secrets) {
-      if (secrets.length > 100) throw invalidArgument("secrets", "holds more than 100 values");
+      if (secrets.length > inputLimits.fingerprintSecrets) throw invalidArgument("secrets", `holds more than ${inputLimits.fingerprintSecrets} values`);
       return secrets.map((secret) => deps.sealer.fingerprint(secret));
+    },
+    listTemplates: () => deps.templates.list(),
+    getTemplate(name) {
+      const template = deps.templates.get(name);
+      if (template === undefined) {
+        const known = deps.templates.list().map((t) => t.name).join(", ");
+        throw invalidArgument("profile.template", `no template is named ${JSON.stringify(name.slice(0, 64))} (GET /provider-templates lists them: ${known})`);
+      }
+      return template;
     },
   };
 }

@@ -1,9 +1,10 @@
 import { invalidArgument } from "../../shared/errors.ts";
 import { assertCredentialSchema, assertStrategyFits, defaultsFor, type PatternEngine } from "../domain/credential-schema.ts";
-import { hasControlCharacters, parseScopes } from "../domain/input-rules.ts";
+import { hasControlCharacters, inputLimits, inputPatterns, isName, parseScopes } from "../../shared/input-rules.ts";
 import { checkOutboundUrl, type OutboundPolicy, resolveOnOrigin } from "../domain/outbound-url-policy.ts";
-import { type AuthType, authTypes, maxProviderNameLength, type ProviderSettings, providerNamePattern } from "../domain/provider.ts";
+import { type AuthType, authTypes, type ProviderSettings } from "../domain/provider.ts";
 import { assertExtraParamsAllowed } from "../oauth/authorization-url.ts";
+import { parseKeepTokenFields, parseQuirks } from "../oauth/quirks.ts";
 
 /** A provider as a caller describes it, before validation. */
 export interface ProviderDraft extends ProviderSettings {
@@ -33,26 +34,27 @@ export interface ValidationOptions {
 export function validateDraft(draft: ProviderDraft, options: ValidationOptions): ValidDraft {
   const name = draft.name.trim();
   if (name === "") throw invalidArgument("profile.name", "is required");
-  if (name.length > maxProviderNameLength || !providerNamePattern.test(name)) {
-    throw invalidArgument("profile.name", "must be lowercase kebab-case (letters, digits and single hyphens), at most 64 characters, such as google or github-enterprise");
+  if (!isName(name)) {
+    throw invalidArgument("profile.name", `must be lowercase kebab-case (letters, digits and single hyphens), at most ${inputLimits.nameLength} characters, such as google or github-enterprise`);
   }
   if (!(authTypes as readonly string[]).includes(draft.authType)) {
     throw invalidArgument("profile.auth_type", `must be one of ${authTypes.join(", ")}`);
   }
   const authType = draft.authType as AuthType;
   const aliases = [...new Set(draft.aliases.map((a) => a.trim()))];
-  if (aliases.length > 10) throw invalidArgument("profile.aliases", "may hold at most 10 aliases");
+  if (aliases.length > inputLimits.aliases) throw invalidArgument("profile.aliases", `may hold at most ${inputLimits.aliases} aliases`);
   for (const alias of aliases) {
-    if (!providerNamePattern.test(alias) || alias.length > maxProviderNameLength) throw invalidArgument("profile.aliases", `"${alias.slice(0, 64)}" is not lowercase kebab-case`);
+    if (!isName(alias)) throw invalidArgument("profile.aliases", `"${alias.slice(0, inputLimits.nameLength)}" is not lowercase kebab-case`);
     if (alias === name) throw invalidArgument("profile.aliases", "must not repeat the provider's name");
   }
-  text("profile.description", draft.description, 2000);
-  text("profile.category", draft.category, 100);
+  text("profile.description", draft.description, inputLimits.descriptionLength);
+  text("profile.category", draft.category, inputLimits.categoryLength);
   const scopes = parseScopes(draft.scopes, "profile.scopes");
   const policy: OutboundPolicy = { allowLoopback: options.allowHttpLoopback };
   const apiBaseUrl = draft.apiBaseUrl === "" ? "" : checkOutboundUrl(draft.apiBaseUrl, "profile.api_base_url", policy).href;
   const userInfoEndpoint = draft.userInfoEndpoint.trim();
   checkUserInfoEndpoint(userInfoEndpoint, apiBaseUrl, policy);
+  checkTemplateFields(draft.template, draft.templateValues);
   const base = { ...draft, name, authType, aliases, scopes, apiBaseUrl, userInfoEndpoint };
   return authType === "oauth2" ? validateOAuth(base, { ...options, policy }) : validateStatic(base, options.patterns);
 }
@@ -76,9 +78,11 @@ function checkUserInfoEndpoint(endpoint: string, apiBaseUrl: string, policy: Out
 
 function validateOAuth(d: ValidDraft, options: ValidationOptions & { policy: OutboundPolicy }): ValidDraft {
   if (d.clientId.trim() === "") throw invalidArgument("profile.client_id", "is required for oauth2 providers");
-  text("profile.client_id", d.clientId, 512);
+  text("profile.client_id", d.clientId, inputLimits.clientIdLength);
   if (d.clientSecret === "" && !options.hasStoredSecret) throw invalidArgument("profile.client_secret", "is required for oauth2 providers");
-  if (d.clientSecret.length > 2048) throw invalidArgument("profile.client_secret", "must be at most 2048 characters");
+  if (d.clientSecret.length > inputLimits.clientSecretLength) {
+    throw invalidArgument("profile.client_secret", `must be at most ${inputLimits.clientSecretLength} characters`);
+  }
   if (d.enableDiscovery) {
     if (d.issuer === "") throw invalidArgument("profile.issuer", "is required when enable_discovery is true");
   } else if (d.authUrl === "" || d.tokenUrl === "") {
@@ -90,23 +94,26 @@ function validateOAuth(d: ValidDraft, options: ValidationOptions & { policy: Out
   if (d.issuer !== "") checkOutboundUrl(d.issuer, "profile.issuer", options.policy);
   const authUrl = d.authUrl === "" ? "" : checkOutboundUrl(d.authUrl, "profile.auth_url", options.policy).href;
   const tokenUrl = d.tokenUrl === "" ? "" : checkOutboundUrl(d.tokenUrl, "profile.token_url", options.policy).href;
+  const revocationUrl = d.revocationUrl === "" ? "" : checkOutboundUrl(d.revocationUrl, "profile.revocation_url", options.policy).href;
   assertExtraParamsAllowed(d.params.authorizeParams);
   if (d.params.credentialSchema !== undefined) throw invalidArgument("profile.params.credential_schema", "is only for static providers");
   if (d.params.authStrategy !== undefined) throw invalidArgument("profile.params.auth_strategy", "is only for static providers; oauth2 always uses a bearer token");
   if (d.params.scopeSeparator !== undefined && (d.params.scopeSeparator === "" || d.params.scopeSeparator.length > 3)) {
     throw invalidArgument("profile.params.scope_separator", "must be 1 to 3 characters, such as \",\"");
   }
-  return { ...d, authUrl, tokenUrl };
+  const quirks = parseQuirks(d.params.quirks, "profile.params.quirks");
+  const keepTokenFields = parseKeepTokenFields(d.params.keepTokenFields, "profile.params.keep_token_fields");
+  return { ...d, authUrl, tokenUrl, revocationUrl, params: { ...d.params, quirks, keepTokenFields } };
 }
 
 function validateStatic(d: ValidDraft, patterns: PatternEngine): ValidDraft {
-  for (const [field, value] of [["client_id", d.clientId], ["client_secret", d.clientSecret], ["issuer", d.issuer], ["auth_url", d.authUrl], ["token_url", d.tokenUrl]] as const) {
+  for (const [field, value] of [["client_id", d.clientId], ["client_secret", d.clientSecret], ["issuer", d.issuer], ["auth_url", d.authUrl], ["token_url", d.tokenUrl], ["revocation_url", d.revocationUrl]] as const) {
     if (value !== "") throw invalidArgument(`profile.${field}`, "is only for oauth2 providers");
   }
   if (d.enableDiscovery) throw invalidArgument("profile.enable_discovery", "is only for oauth2 providers");
   const p = d.params;
-  if (Object.keys(p.authorizeParams).length > 0 || p.tokenEndpointAuthMethod !== "" || p.scopeSeparator !== undefined || p.skipScopeOnAuthorize || p.skipScopeOnExchange || p.narrowScopesOnRefresh || !p.pkce) {
-    throw invalidArgument("profile.params", "OAuth settings (authorize_params, token_endpoint_auth_method, scope_separator, skip_scope_*, pkce) are only for oauth2 providers");
+  if (Object.keys(p.authorizeParams).length > 0 || p.tokenEndpointAuthMethod !== "" || p.scopeSeparator !== undefined || p.skipScopeOnAuthorize || p.skipScopeOnExchange || p.narrowScopesOnRefresh || !p.pkce || p.quirks.length > 0 || p.keepTokenFields.length > 0) {
+    throw invalidArgument("profile.params", "OAuth settings (authorize_params, token_endpoint_auth_method, scope_separator, skip_scope_*, pkce, quirks, keep_token_fields) are only for oauth2 providers");
   }
   const defaults = defaultsFor(d.authType);
   const schema = p.credentialSchema ?? defaults.schema;
@@ -117,6 +124,21 @@ function validateStatic(d: ValidDraft, patterns: PatternEngine): ValidDraft {
   assertStrategyFits(d.authType, strategy, schema);
   // Store what is in force, so reads show it and later default changes do not alter existing providers.
   return { ...d, params: { ...p, credentialSchema: schema, authStrategy: strategy } };
+}
+
+/**
+ * The template's name and values as stored: the handler has already applied
+ * the template (and refused an unknown one), so only their shape is checked.
+ */
+function checkTemplateFields(template: string, values: Readonly<Record<string, string>>): void {
+  if (template !== "" && !isName(template)) throw invalidArgument("profile.template", "must be a template name, such as google or github-app");
+  const entries = Object.entries(values);
+  if (template === "" && entries.length > 0) throw invalidArgument("profile.template_values", "are only for a profile that names a template");
+  if (entries.length > inputLimits.templateValues) throw invalidArgument("profile.template_values", `may hold at most ${inputLimits.templateValues} values`);
+  for (const [key, value] of entries) {
+    if (!inputPatterns.placeholder.test(key)) throw invalidArgument("profile.template_values", `"${key.slice(0, 32)}" is not a placeholder name`);
+    text(`profile.template_values.${key}`, value, inputLimits.templateValueLength);
+  }
 }
 
 function text(field: string, value: string, max: number): void {

@@ -5,6 +5,7 @@ import type { Provider } from "../domain/provider.ts";
 import { classifyTokenFailure, failureBeforeSending, type RefreshFailure } from "../domain/refresh-policy.ts";
 import { sealedFields } from "../domain/sealed-fields.ts";
 import type { FetchLike } from "../oauth/fetch-with-timeout.ts";
+import { knownQuirks } from "../oauth/quirks.ts";
 import { exchangeToken, type TokenSet } from "../oauth/token-endpoint.ts";
 import type { EndpointResolver } from "./provider-endpoints.ts";
 
@@ -69,16 +70,39 @@ export async function attemptRefresh(deps: RefreshAttemptDeps, claim: RefreshCla
     const result = await exchangeToken(
       {
         tokenEndpoint: endpoints.tokenEndpoint, clientId: provider.clientId, clientSecret, authMethod: endpoints.authMethod,
+        quirks: knownQuirks(provider.params.quirks),
         ...(provider.params.scopeSeparator === undefined ? {} : { scopeSeparator: provider.params.scopeSeparator }),
       },
       // With scopes: a narrowed token (RFC 6749 section 6), for a session that may do less than the connection.
       { type: "refresh_token", refreshToken, ...(scopes === undefined ? {} : { scopes }) },
-      { fetch: deps.fetch, now: deps.now, timeoutMs: deps.settings.providerTimeoutMs },
+      { fetch: deps.fetch, now: deps.now, timeoutMs: deps.settings.providerTimeoutMs, keepTokenFields: provider.params.keepTokenFields },
     );
-    if (result.ok) return { ok: true, providerName, tokens: result.tokens, refreshToken };
+    if (result.ok) return { ok: true, providerName, tokens: withCarriedFields(deps, claim, provider, result.tokens), refreshToken };
     return { ok: false, providerName, failure: classifyTokenFailure(result) };
   } catch (error) {
     // exchangeToken rejects only for input it refuses to send (an empty stored token): nothing reached the provider.
     return failed("invalid_request", "the stored refresh token cannot be sent", "error", { err: error });
+  }
+}
+
+/**
+ * The kept fields (`params.keep_token_fields`) a refresh answer left out,
+ * carried over from the stored credential: providers often send fields such
+ * as Salesforce's instance_url only at the code exchange. Never fails: the
+ * provider's answer must be stored whatever happens to its extras.
+ */
+function withCarriedFields(deps: RefreshAttemptDeps, claim: RefreshClaim, provider: Provider, tokens: TokenSet): TokenSet {
+  const names = provider.params.keepTokenFields;
+  if (names.length === 0) return tokens;
+  try {
+    const stored = JSON.parse(deps.sealer.openText(claim.record.secretCt, { ...sealedFields.credentialSecret, rowId: claim.record.connectionId })) as Record<string, unknown>;
+    const carried: Record<string, string> = {};
+    for (const name of names) {
+      const value = stored[name];
+      if (typeof value === "string" && tokens.kept?.[name] === undefined) carried[name] = value;
+    }
+    return Object.keys(carried).length === 0 ? tokens : { ...tokens, kept: { ...carried, ...tokens.kept } };
+  } catch {
+    return tokens;
   }
 }

@@ -87,7 +87,9 @@ export function createRefreshOutcomes(deps: RefreshOutcomeDeps): RefreshOutcomes
         return { record: current, revived: false, ours: current?.writtenByLease === lease.id };
       });
     } catch (error) {
-      deps.logger.error("the refreshed tokens could not be stored; if the provider rotated the refresh token, this grant is lost", fieldsOf(c));
+      deps.logger.error("the refreshed tokens could not be stored; if the provider rotated the refresh token, this grant is lost", {
+        ...fieldsOf(c), hint: "check the database (DATABASE_URL); if this connection later turns attention_required, the user reconnects it",
+      });
       throw new NexusError("unavailable", "the refreshed token could not be stored; try again shortly", { cause: error, retryAfterSeconds: 1 });
     }
     deps.metrics.refresh("success", c.seconds);

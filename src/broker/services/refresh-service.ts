@@ -280,7 +280,7 @@ export function createRefreshService(deps: RefreshServiceDeps): RefreshService {
         await task;
       } catch (error) {
         // Expected outcomes were logged and audited by the refresh itself.
-        if (!(error instanceof NexusError)) deps.logger.error("background refresh failed", { connection_id: id, err: error });
+        if (!(error instanceof NexusError)) deps.logger.error("background refresh failed", { connection_id: id, err: error, hint: "it is retried with backoff; nexus connections get <id> shows its state, err the cause" });
       }
     },
     async drain(graceMs) {
@@ -296,7 +296,7 @@ export function createRefreshService(deps: RefreshServiceDeps): RefreshService {
         await Promise.race([all, deps.sleep(Math.min(100, hardDeadline - deps.now()))]);
       }
       const unfinished = pending.length - finished;
-      if (unfinished > 0) deps.logger.error("shutdown: refreshes still running at the drain deadline", { count: unfinished });
+      if (unfinished > 0) deps.logger.error("shutdown: refreshes still running at the drain deadline", { count: unfinished, hint: "their leases lapse and another Broker retries them; raise SHUTDOWN_DRAIN_SECONDS if this repeats" });
       return unfinished;
     },
   };

@@ -1,11 +1,11 @@
 import { SignJWT } from "jose";
 import { invalidArgument, NexusError } from "../../shared/errors.ts";
 import type { Connection } from "../domain/connection.ts";
-import { parseScopes, parseUuid } from "../domain/input-rules.ts";
+import { inputPatterns, parseAllowedHosts, parsePageSize, parseScopes, parseUuid } from "../../shared/input-rules.ts";
 import type { AgentStore, AuditLog, ConnectionStore, SessionStore } from "../domain/ports.ts";
 import { assertMayUse, type Principal } from "../domain/principal.ts";
 import {
-  type ActClaim, chainOf, childHosts, clearanceWithin, parseAllowedHosts, type Session, sessionStatus,
+  type ActClaim, chainOf, childHosts, clearanceWithin, type Session, sessionStatus,
 } from "../domain/session.ts";
 import { sessionTokenAlg, type SessionKeys } from "./session-keys.ts";
 import { assertUsable } from "./token-service.ts";
@@ -105,7 +105,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
         deps.audit.record({
           eventType: "session.create_refused", caller: principal.label, ...(principal.kind === "agent" ? { agentId: principal.agentId } : {}),
           outcome: "failure", reason: error instanceof NexusError ? error.reason : "internal",
-          ...(/^[0-9a-f-]{36}$/.test(request.connectionId) ? { connectionId: request.connectionId } : {}),
+          ...(inputPatterns.uuid.test(request.connectionId) ? { connectionId: request.connectionId } : {}),
         });
         throw error;
       }
@@ -118,8 +118,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     },
 
     async list(q, principal) {
-      const limit = q.pageSize === 0 ? 50 : q.pageSize;
-      if (limit < 1 || limit > 500) throw invalidArgument("page_size", "must be from 1 to 500");
+      const limit = parsePageSize(q.pageSize);
       if (q.status !== "" && !["active", "expired", "revoked"].includes(q.status)) throw invalidArgument("status", "must be active, expired or revoked");
       // An agent sees the sessions it holds or delegated, whatever it asks.
       const agentId = principal.kind === "agent" ? principal.agentId : q.agentId === "" ? undefined : parseUuid(q.agentId, "agent_id");

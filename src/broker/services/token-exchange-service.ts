@@ -123,7 +123,7 @@ export function createTokenExchangeService(deps: TokenExchangeDeps): TokenExchan
       if (narrowed.size > maxNarrowed) narrowed.delete(narrowed.keys().next().value as string);
     }
     const t = hit.tokens;
-    const credentials: Record<string, string> = { access_token: t.accessToken, token_type: t.tokenType, ...(t.scope === undefined ? {} : { scope: t.scope }) };
+    const credentials: Record<string, string> = { ...t.kept, access_token: t.accessToken, token_type: t.tokenType, ...(t.scope === undefined ? {} : { scope: t.scope }) };
     const expiresAt = t.expiresIn === undefined ? undefined : Math.floor((hit.until + narrowedMarginMs) / 1000);
     return { payload: { strategy: { type: "oauth2", config: {} }, credentials, expiresAt }, scope: t.scope ?? scopes.join(" "), narrowed: true };
   }

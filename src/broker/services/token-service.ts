@@ -1,12 +1,12 @@
 import { NexusError } from "../../shared/errors.ts";
 import type { Connection, CredentialRecord } from "../domain/connection.ts";
 import type { Provider } from "../domain/provider.ts";
-import { parseProviderName, parseUuid, parseWorkspaceId } from "../domain/input-rules.ts";
+import type { AuditLog, BrokerMetrics, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
+import { parseProviderName, parseUuid, parseWorkspaceId } from "../../shared/input-rules.ts";
 import { agentScope, assertMayUse, auditCaller, type Principal } from "../domain/principal.ts";
 import type { CachedAnswer, CredentialCache } from "./credential-cache.ts";
 import { type CredentialPayload, credentialPayload } from "./credential-payload.ts";
 import { expired, type RefreshService, refreshOnReadFrom } from "./refresh-service.ts";
-import type { ServiceDeps } from "./service-deps.ts";
 
 /** Handing credentials to agents. */
 export interface TokenService {
@@ -43,12 +43,29 @@ interface Read {
   readonly credential: CredentialRecord | undefined;
 }
 
+/** What the token service uses. */
+export interface TokenServiceDeps {
+  /** `readForToken` reads a cache miss's three records in one round trip; without it they are read one by one. */
+  readonly connections: Pick<ConnectionStore, "get" | "getCredential" | "newestActive" | "readForToken">;
+  readonly providers: Pick<ProviderStore, "getById" | "getByName">;
+  /** Opens stored credentials for the answer. */
+  readonly sealer: Pick<Sealer, "openText">;
+  /** Refreshes an expired access token on read, and on request. */
+  readonly refresher: Pick<RefreshService, "refresh">;
+  readonly audit: Pick<AuditLog, "record">;
+  readonly metrics: Pick<BrokerMetrics, "tokenGet" | "tokenCacheLookup">;
+  readonly now: () => number;
+  /** Answers plain reads from memory; without it every read goes to the database. */
+  readonly cache?: CredentialCache;
+}
+
 /**
  * Creates the token use cases. With a `cache`, a plain read of a recently read
  * credential is answered from memory (see credential-cache.ts); forced
  * refreshes and workspace lookups always go to the database.
  */
-export function createTokenService(deps: ServiceDeps, refresher: RefreshService, cache?: CredentialCache): TokenService {
+export function createTokenService(deps: TokenServiceDeps): TokenService {
+  const { refresher, cache } = deps;
   async function load(
     connection: Connection, read: Read | undefined, force: boolean, principal: Principal, ticket: number, signal?: AbortSignal,
   ): Promise<CachedAnswer> {

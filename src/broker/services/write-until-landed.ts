@@ -49,7 +49,7 @@ export async function writeUntilLanded<T>(deps: WriteRetryDeps, options: WriteRe
       if (!unreachable) other++;
       const delay = Math.min(firstDelayMs * 2 ** Math.min(attempt, 10), maxDelayMs) * (0.5 + deps.random());
       if (other >= maxOtherFailures || deps.now() + delay > options.deadline()) {
-        deps.logger.error(`${options.what}: given up after ${attempt + 1} attempts`, { ...options.fields, err: error });
+        deps.logger.error(`${options.what}: given up after ${attempt + 1} attempts`, { ...options.fields, err: error, hint: "check the database (DATABASE_URL) and the cause in err" });
         throw error;
       }
       if (attempt % 10 === 0) {

@@ -13,8 +13,8 @@ import { commaList } from "../options.ts";
 import { callOptions, printJson } from "../output.ts";
 import { type Cell, formatMinute, renderTable } from "../table.ts";
 import { argumentOf, jsonFlag, optionsOf, type Run, withExamples } from "./command-kit.ts";
+import { inputPatterns } from "../../shared/input-rules.ts";
 
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** `nexus agents list | create | rotate-key | disable`. */
 export function registerAgentCommands(program: Command, context: CliContext, run: Run): void {
@@ -128,7 +128,7 @@ function describeProviders(agent: Agent | undefined): string {
  */
 async function findAgent(context: CliContext, ref: string): Promise<Agent> {
   const broker = context.broker();
-  if (uuid.test(ref)) {
+  if (inputPatterns.uuid.test(ref.toLowerCase())) {
     const agent = (await broker.agents.getAgent({ id: ref }, callOptions(context))).agent;
     if (agent === undefined) throw new CliError(`no agent ${ref}`);
     return agent;

@@ -10,6 +10,9 @@ import { positiveInt } from "../options.ts";
 import { agentNames, callOptions, printJson } from "../output.ts";
 import { type Cell, type Colour, formatMinute, renderTable } from "../table.ts";
 import { argumentOf, jsonFlag, optionsOf, type Run, withExamples } from "./command-kit.ts";
+import { inputLimits } from "../../shared/input-rules.ts";
+
+const pageSize = inputLimits.pageSize;
 
 /** A connection's statuses (connection_service.proto). */
 export const connectionStatuses = ["pending", "active", "failed", "attention_required", "revoked"] as const;
@@ -28,7 +31,7 @@ export function registerConnectionCommands(program: Command, context: CliContext
     .option("--workspace <id>", "only this workspace's (the Gateway's user_id)")
     .addOption(new Option("--status <status>", "only connections in this status").choices(connectionStatuses))
     .option("--provider <name>", "only connections to this provider (name or alias)")
-    .option("--limit <n>", "at most this many (1 to 500; the Broker's default is 50)", positiveInt(500))
+    .option("--limit <n>", `at most this many (1 to ${pageSize.max}; the Broker's default is ${pageSize.default})`, positiveInt(pageSize.max))
     .option("--page-token <token>", "the next page, as the previous page printed it")
     .option("--json", jsonFlag);
   withExamples(list, [

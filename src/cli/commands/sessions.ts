@@ -1,5 +1,6 @@
 import { type Command, Option } from "commander";
-import { ListSessionsResponseSchema, RevokeSessionResponseSchema } from "../../../gen/nexus/broker/v1/session_service_pb.ts";
+import { ListSessionsResponseSchema } from "../../../gen/nexus/broker/v1/session_service_pb.ts";
+import { RevokeSessionResponseSchema } from "../../../gen/nexus/common/v1/session_pb.ts";
 import type { SessionInfo } from "../../../gen/nexus/common/v1/session_pb.ts";
 import type { CliContext } from "../cli-context.ts";
 import { exitCodes } from "../cli-io.ts";
@@ -7,6 +8,9 @@ import { positiveInt } from "../options.ts";
 import { agentNames, callOptions, printJson } from "../output.ts";
 import { type Cell, type Colour, renderTable } from "../table.ts";
 import { argumentOf, jsonFlag, optionsOf, type Run, withExamples } from "./command-kit.ts";
+import { inputLimits } from "../../shared/input-rules.ts";
+
+const pageSize = inputLimits.pageSize;
 
 /** A session's statuses (session.proto). */
 export const sessionStatuses = ["active", "expired", "revoked"] as const;
@@ -25,7 +29,7 @@ export function registerSessionCommands(program: Command, context: CliContext, r
     .option("--agent <id>", "only sessions this agent holds or delegated")
     .option("--connection <id>", "only sessions of this connection")
     .addOption(new Option("--status <status>", "only sessions in this status").choices(sessionStatuses))
-    .option("--limit <n>", "at most this many (1 to 500; the Broker's default is 50)", positiveInt(500))
+    .option("--limit <n>", `at most this many (1 to ${pageSize.max}; the Broker's default is ${pageSize.default})`, positiveInt(pageSize.max))
     .option("--page-token <token>", "the next page, as the previous page printed it")
     .option("--json", jsonFlag);
   withExamples(list, [

@@ -1,3 +1,5 @@
+import type { SourceMap } from "./source-map.ts";
+
 /**
  * A version 1 manifest as written: snake_case keys, exactly as
  * schemas/manifest.v1.schema.json defines them (keep the two in sync).
@@ -17,6 +19,8 @@ export interface ManifestParams {
   readonly skip_scope_on_exchange?: boolean;
   readonly pkce?: boolean;
   readonly narrow_scopes_on_refresh?: boolean;
+  readonly quirks?: readonly string[];
+  readonly keep_token_fields?: readonly string[];
   readonly credential_schema?: JsonObject;
   readonly auth_strategy?: { readonly type: string; readonly config?: Readonly<Record<string, string>> };
 }
@@ -24,7 +28,11 @@ export interface ManifestParams {
 /** One entry of `providers:`. */
 export interface ManifestProvider {
   readonly name: string;
-  readonly auth_type: string;
+  /** A provider template's name; its settings apply under the fields given here. */
+  readonly template?: string;
+  readonly template_values?: Readonly<Record<string, string>>;
+  /** Required without a template. */
+  readonly auth_type?: string;
   readonly client_id?: string;
   /** A `${env:NAME}` or `${file:PATH}` reference, never the secret itself. */
   readonly client_secret?: string;
@@ -32,6 +40,7 @@ export interface ManifestProvider {
   readonly enable_discovery?: boolean;
   readonly auth_url?: string;
   readonly token_url?: string;
+  readonly revocation_url?: string;
   readonly scopes?: readonly string[];
   readonly params?: ManifestParams;
   readonly description?: string;
@@ -65,6 +74,8 @@ export interface Manifest {
 export interface ResolvedManifest {
   /** The file as given on the command line. */
   readonly file: string;
+  /** Where each part is in the file, to locate problems found later (templates the Broker knows). */
+  readonly source?: SourceMap;
   readonly providers: readonly { readonly entry: ManifestProvider; readonly clientSecret?: string }[];
   readonly agents: readonly { readonly entry: ManifestAgent; readonly jwks: JsonObject | null }[];
   readonly secrets: readonly string[];

@@ -38,7 +38,7 @@ export async function resolveReferences(checked: CheckedManifest, file: string, 
   }));
   if (problems.length > 0) throw new ManifestError(file, problems);
   const secrets = providers.flatMap((p) => (p.clientSecret === undefined ? [] : [p.clientSecret]));
-  return { file, providers, agents, secrets };
+  return { file, source: checked.source, providers, agents, secrets };
 }
 
 /** The value a reference names, or why it cannot be read (never the value). */

@@ -19,9 +19,10 @@ export function checkSchema(data: unknown, source: SourceMap): ManifestProblem[]
   const validate = validator();
   if (validate(data)) return [];
   const errors = validate.errors ?? [];
-  // A oneOf failure also reports each branch's failure; only the oneOf says what was meant.
-  const oneOfs = errors.filter((e) => e.keyword === "oneOf").map((e) => e.instancePath);
-  const kept = errors.filter((e) => e.keyword === "oneOf" || !oneOfs.some((p) => e.instancePath === p || e.instancePath.startsWith(`${p}/`)));
+  // A oneOf or anyOf failure also reports each branch's failure; only the oneOf (anyOf) says what was meant.
+  const alternatives = (e: ErrorObject) => e.keyword === "oneOf" || e.keyword === "anyOf";
+  const oneOfs = errors.filter(alternatives).map((e) => e.instancePath);
+  const kept = errors.filter((e) => alternatives(e) || !oneOfs.some((p) => e.instancePath === p || e.instancePath.startsWith(`${p}/`)));
   return kept.map((e) => {
     const path = fromJsonPointer(e.instancePath);
     const key = e.keyword === "additionalProperties" ? String(e.params.additionalProperty) : undefined;
@@ -57,6 +58,8 @@ function describeError(e: ErrorObject, path: readonly (string | number)[]): stri
       }
       if (e.schemaPath.includes("/name/")) return "must be lowercase kebab-case (letters, digits and single hyphens), such as github-enterprise";
       return `must match ${String(e.params.pattern)}`;
+    case "anyOf":
+      return 'needs auth_type, or a template that sets it (see GET /provider-templates)';
     case "oneOf":
       return path.at(-1) === "jwks"
         ? 'must be a JWK Set ({"keys": [...]}, with nothing else) or a ${file:PATH} reference to one'

@@ -58,9 +58,13 @@ async function applyProviderChange(change: Change, desired: DesiredProvider | un
     return;
   }
   const paths = change.fields.map((f) => f.field);
-  await broker.providers.patchProvider({
-    id: change.id ?? "", profile: providerProfile(desired, paths.includes("client_secret")), updateMask: { paths }, expectedVersion,
-  });
+  const profile = providerProfile(desired, paths.includes("client_secret"));
+  if (paths.includes("template") || paths.includes("template_values")) {
+    // A PATCH cannot change a template (the Broker would not apply it again): the whole profile goes, as a PUT.
+    await broker.providers.updateProvider({ id: change.id ?? "", profile, expectedVersion });
+    return;
+  }
+  await broker.providers.patchProvider({ id: change.id ?? "", profile, updateMask: { paths }, expectedVersion });
 }
 
 async function applyAgentChange(change: Change, desired: DesiredAgent | undefined, broker: BrokerAdmin, progress: ApplyProgress): Promise<void> {

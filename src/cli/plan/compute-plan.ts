@@ -57,7 +57,7 @@ export function computePlan(input: PlanInput): Plan {
     const secret = secretChange(p, current, input.fingerprints);
     if (current === undefined) {
       // What differs from a bare provider of its auth type, which the auth type itself always heads.
-      const fields = diff(providerFields, providerFieldsOf({ name: p.name, auth_type: p.entry.auth_type }), p.fields, false);
+      const fields = diff(providerFields, providerFieldsOf({ name: p.name, auth_type: String(p.fields.auth_type) }), p.fields, false);
       creates.push({ action: "create", kind: "provider", name: p.name, fields: [{ field: "auth_type", new: p.fields.auth_type }, ...fields, ...secret] });
       continue;
     }

@@ -13,23 +13,28 @@ export function desiredState(resolved: ResolvedManifest): { providers: DesiredPr
 }
 
 /**
- * A manifest provider as the Broker would store it: what it leaves out
+ * A manifest provider (its template already applied, see
+ * expand-templates.ts) as the Broker would store it: what it leaves out
  * takes the Broker's default, and values are normalised as the Broker
  * normalises them (trimmed, URLs in their canonical form, lists without
  * repeats), so an applied manifest plans "no changes".
  */
 export function providerFieldsOf(p: ManifestProvider): Fields<ProviderField> {
   const params = p.params ?? {};
-  const isStatic = p.auth_type !== "oauth2";
-  const defaults = isStatic ? staticDefaults(p.auth_type) : { schema: null, strategy: null };
+  const authType = p.auth_type ?? "";
+  const isStatic = authType !== "oauth2";
+  const defaults = isStatic ? staticDefaults(authType) : { schema: null, strategy: null };
   const strategy = params.auth_strategy === undefined ? defaults.strategy : { type: params.auth_strategy.type, config: { ...params.auth_strategy.config } };
   return {
-    auth_type: p.auth_type,
+    auth_type: authType,
+    template: (p.template ?? "").trim(),
+    template_values: { ...p.template_values },
     client_id: (p.client_id ?? "").trim(),
     issuer: (p.issuer ?? "").trim(),
     enable_discovery: p.enable_discovery ?? false,
     auth_url: canonicalUrl(p.auth_url),
     token_url: canonicalUrl(p.token_url),
+    revocation_url: canonicalUrl(p.revocation_url),
     scopes: unique(p.scopes ?? []),
     description: p.description ?? "",
     category: p.category ?? "",
@@ -43,6 +48,8 @@ export function providerFieldsOf(p: ManifestProvider): Fields<ProviderField> {
     "params.skip_scope_on_exchange": params.skip_scope_on_exchange ?? false,
     "params.pkce": params.pkce ?? true,
     "params.narrow_scopes_on_refresh": params.narrow_scopes_on_refresh ?? false,
+    "params.quirks": unique(params.quirks ?? []).sort(),
+    "params.keep_token_fields": unique(params.keep_token_fields ?? []),
     "params.credential_schema": params.credential_schema ?? defaults.schema,
     "params.auth_strategy": strategy,
   };

@@ -4,16 +4,19 @@ import type { ProviderProfileSchema } from "../../../gen/nexus/broker/v1/provide
 import type { DesiredAgent, DesiredProvider } from "./resource-state.ts";
 
 /**
- * A manifest provider as the profile apply sends: what the manifest says,
- * with what it leaves out left for the Broker to default. The client secret
+ * A manifest provider as the profile apply sends: what the manifest says
+ * with its template applied (the Broker applies it again, to the same
+ * result), with what it leaves out left for the Broker to default. The client secret
  * is only sent when `withSecret` (a create, or a secret that changed).
  */
 export function providerProfile(p: DesiredProvider, withSecret: boolean): MessageInitShape<typeof ProviderProfileSchema> {
   const e = p.entry;
   const params = e.params ?? {};
   return {
-    name: e.name, authType: e.auth_type, clientId: e.client_id ?? "", clientSecret: withSecret ? (p.clientSecret ?? "") : "",
+    name: e.name, authType: e.auth_type ?? "", clientId: e.client_id ?? "", clientSecret: withSecret ? (p.clientSecret ?? "") : "",
+    template: e.template ?? "", templateValues: { ...e.template_values },
     issuer: e.issuer ?? "", enableDiscovery: e.enable_discovery ?? false, authUrl: e.auth_url ?? "", tokenUrl: e.token_url ?? "",
+    revocationUrl: e.revocation_url ?? "",
     scopes: [...(e.scopes ?? [])], description: e.description ?? "", category: e.category ?? "", apiBaseUrl: e.api_base_url ?? "",
     userInfoEndpoint: e.user_info_endpoint ?? "", aliases: [...(e.aliases ?? [])],
     params: {
@@ -24,6 +27,8 @@ export function providerProfile(p: DesiredProvider, withSecret: boolean): Messag
       skipScopeOnExchange: params.skip_scope_on_exchange ?? false,
       ...(params.pkce === undefined ? {} : { pkce: params.pkce }),
       narrowScopesOnRefresh: params.narrow_scopes_on_refresh ?? false,
+      quirks: [...(params.quirks ?? [])],
+      keepTokenFields: [...(params.keep_token_fields ?? [])],
       ...(params.credential_schema === undefined ? {} : { credentialSchema: params.credential_schema }),
       ...(params.auth_strategy === undefined ? {} : { authStrategy: { type: params.auth_strategy.type, config: { ...params.auth_strategy.config } } }),
     },

@@ -6,10 +6,12 @@ import type { Json, ManifestAgent, ManifestProvider } from "../manifest/manifest
  * The client secret is not among them: it is compared by fingerprint.
  */
 export const providerFields = [
-  "auth_type", "client_id", "issuer", "enable_discovery", "auth_url", "token_url", "scopes", "description", "category",
+  "auth_type", "template", "template_values", "client_id", "issuer", "enable_discovery", "auth_url", "token_url", "revocation_url",
+  "scopes", "description", "category",
   "api_base_url", "user_info_endpoint", "aliases", "params.authorize_params", "params.token_endpoint_auth_method",
   "params.scope_separator", "params.skip_scope_on_authorize", "params.skip_scope_on_exchange", "params.pkce",
-  "params.narrow_scopes_on_refresh", "params.credential_schema", "params.auth_strategy",
+  "params.narrow_scopes_on_refresh", "params.quirks", "params.keep_token_fields", "params.credential_schema",
+  "params.auth_strategy",
 ] as const;
 
 /** The agent fields plan compares (the ones UpdateAgent can change). */

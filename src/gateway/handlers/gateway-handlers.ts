@@ -1,20 +1,21 @@
 import { type CallOptions, Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.ts";
+import type { ProviderTemplate } from "../../../gen/nexus/broker/v1/provider_service_pb.ts";
 import type { GatewayService } from "../../../gen/nexus/gateway/v1/gateway_service_pb.ts";
 import { reasonOf, withReason } from "../../shared/connect-errors.ts";
-import { invalidArgument, NexusError } from "../../shared/errors.ts";
+import { NexusError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/logger.ts";
 import { kCaller } from "../../shared/request-context.ts";
 import { basicCredentials, kAgentCredential } from "../agent-auth.ts";
 import type { BrokerClients } from "../broker-clients.ts";
 import type { CachedTokenReads } from "../cached-token-reads.ts";
-import { check } from "../input-rules.ts";
 import { assertionAlgorithms } from "../../shared/assertion-algorithms.ts";
 
 /**
- * The public GatewayService: each RPC validates its input, then makes one
- * call to the Broker carrying the agent's deadline, cancellation and
- * identity. The Broker's errors reach the agent with their code and reason.
+ * The public GatewayService: each RPC makes one call to the Broker
+ * (ListProviders two, when a provider came from a template) carrying
+ * the agent's deadline, cancellation and identity. Input was checked before
+ * (`createInputValidation`, by the rules the contract names, the same as the
+ * Broker's). The Broker's errors reach the agent with their code and details.
  */
 export function createGatewayHandlers(
   broker: BrokerClients, logger: Logger, publicUrl: string, cached: { tokens?: CachedTokenReads } = {},
@@ -42,52 +43,55 @@ export function createGatewayHandlers(
 
   return {
     async requestConnection(req, ctx) {
-      const userId = check.workspace(req.userId, "user_id");
-      if (req.providerName === "" && req.providerId === "") throw invalidArgument("provider_name", "give provider_name or provider_id");
-      const providerName = req.providerName === "" ? "" : check.providerName(req.providerName, "provider_name");
-      const providerId = req.providerId === "" ? "" : check.uuid(req.providerId, "provider_id");
-      const scopes = check.scopes(req.scopes, "scopes");
-      const returnUrl = check.absoluteUrl(req.returnUrl, "return_url");
-      const r = await relay(() => broker.connections.startConnection({ workspaceId: userId, providerName, providerId, scopes, returnUrl }, options(ctx)));
+      const { userId: workspaceId, providerName, providerId, scopes, returnUrl } = req;
+      const r = await relay(() => broker.connections.startConnection({ workspaceId, providerName, providerId, scopes, returnUrl }, options(ctx)));
       return { authUrl: r.authUrl, connectionId: r.connectionId, state: r.state, providerId: r.providerId, scopes: r.scopes, expiresAt: r.expiresAt };
     },
     async checkConnection(req, ctx) {
-      const connectionId = check.uuid(req.connectionId, "connection_id");
-      const r = await relay(() => broker.connections.getConnection({ connectionId }, options(ctx)));
+      const r = await relay(() => broker.connections.getConnection({ connectionId: req.connectionId }, options(ctx)));
       return { status: r.connection?.status ?? "", reason: r.connection?.statusReason ?? "" };
     },
     async getToken(req, ctx) {
-      const connectionId = check.uuid(req.connectionId, "connection_id");
       ctx.responseHeader.set("cache-control", "no-store");
+      const connectionId = req.connectionId;
       const credential = await relay(async () => tokens === undefined
         ? (await broker.connections.getToken({ connectionId }, options(ctx))).credential
         : tokens.get(connectionId, ctx, () => options(ctx)));
       return credential === undefined ? {} : { credential };
     },
     async refreshToken(req, ctx) {
-      const connectionId = check.uuid(req.connectionId, "connection_id");
       ctx.responseHeader.set("cache-control", "no-store");
-      const r = await relay(() => broker.connections.refreshToken({ connectionId }, options(ctx)));
+      const r = await relay(() => broker.connections.refreshToken({ connectionId: req.connectionId }, options(ctx)));
       return r.credential === undefined ? {} : { credential: r.credential };
     },
     async resolveToken(req, ctx) {
-      const workspaceId = check.workspace(req.workspaceId, "workspace_id");
-      const providerName = check.providerName(req.providerName, "provider_name");
       ctx.responseHeader.set("cache-control", "no-store");
-      const r = await relay(() => broker.connections.resolveToken({ workspaceId, providerName }, options(ctx)));
+      const r = await relay(() => broker.connections.resolveToken({ workspaceId: req.workspaceId, providerName: req.providerName }, options(ctx)));
       return { connectionId: r.connectionId, ...(r.credential === undefined ? {} : { credential: r.credential }) };
     },
     async listProviders(_req, ctx) {
       const r = await relay(() => broker.providers.listProviders({}, options(ctx)));
+      // A second call only when a provider came from a template: its setup notes are in the catalogue.
+      const templates = r.providers.some((p) => p.template !== "")
+        ? new Map((await relay(() => broker.providers.listProviderTemplates({}, options(ctx)))).templates.map((t) => [t.name, t]))
+        : new Map<string, ProviderTemplate>();
       return {
-        providers: r.providers.map((p) => ({
-          id: p.id, name: p.name, authType: p.authType, category: p.category, description: p.description, scopes: p.scopes,
-        })),
+        providers: r.providers.map((p) => {
+          const t = templates.get(p.template);
+          return {
+            id: p.id, name: p.name, authType: p.authType, category: p.category, description: p.description, scopes: p.scopes,
+            ...(t === undefined ? {} : {
+              template: {
+                name: t.name, displayName: t.displayName, docsUrl: t.docsUrl, consoleUrl: t.setup?.consoleUrl ?? "",
+                redirectUri: t.setup?.redirectUri ?? "", setupSteps: [...(t.setup?.steps ?? [])], refresh: t.setup?.refresh ?? "",
+              },
+            }),
+          };
+        }),
       };
     },
     async getCaptureSchema(req, ctx) {
-      const state = check.state(req.state, "state");
-      const r = await relay(() => broker.connections.getCaptureSchema({ state }, options(ctx)));
+      const r = await relay(() => broker.connections.getCaptureSchema({ state: req.state }, options(ctx)));
       return { providerName: r.providerName, ...(r.schema === undefined ? {} : { schema: r.schema }) };
     },
     async createSession(req, ctx) {
@@ -97,14 +101,12 @@ export function createGatewayHandlers(
       return r.session === undefined ? {} : { session: r.session };
     },
     async getSession(req, ctx) {
-      const sessionId = check.uuid(req.sessionId, "session_id");
-      const r = await relay(() => broker.sessions.getSession({ sessionId }, options(ctx)));
+      const r = await relay(() => broker.sessions.getSession({ sessionId: req.sessionId }, options(ctx)));
       return r.session === undefined ? {} : { session: r.session };
     },
     async revokeSession(req, ctx) {
-      const sessionId = check.uuid(req.sessionId, "session_id");
-      const r = await relay(() => broker.sessions.revokeSession({ sessionId }, options(ctx)));
-      return r.session === undefined ? {} : { session: r.session };
+      const r = await relay(() => broker.sessions.revokeSession({ sessionId: req.sessionId }, options(ctx)));
+      return { revokedCount: r.revokedCount, ...(r.session === undefined ? {} : { session: r.session }) };
     },
     async exchangeToken(req, ctx) {
       ctx.responseHeader.set("cache-control", "no-store");
@@ -141,9 +143,7 @@ export function createGatewayHandlers(
       };
     },
     async captureCredential(req, ctx) {
-      const state = check.state(req.state, "state");
-      const credentials = check.credentials(req.credentials, "credentials");
-      const r = await relay(() => broker.connections.captureCredential({ state, credentials }, options(ctx)));
+      const r = await relay(() => broker.connections.captureCredential({ state: req.state, credentials: req.credentials }, options(ctx)));
       return { connectionId: r.connectionId, status: r.status };
     },
   };
@@ -151,7 +151,8 @@ export function createGatewayHandlers(
 
 /**
  * An error from the Broker, as the agent should see it. The Broker's own
- * errors keep their code, message and details (but not its response headers).
+ * errors keep their code, message and every detail (reason, field, retry
+ * hint), but not the Broker's response headers.
  * Transport failures become `unavailable` without the socket's details, and
  * the Broker refusing the Gateway's own key is an operator's fault, not the
  * agent's: it is logged and reported as internal.
@@ -160,22 +161,27 @@ export function relayError(error: unknown, logger: Logger): ConnectError {
   const err = ConnectError.from(error);
   const reason = reasonOf(err);
   if (reason === "unauthenticated") {
-    logger.error("the Broker refused BROKER_API_KEY", { rpc_code: Code[err.code] });
-    return withReason("internal", "the Gateway cannot authenticate to the Broker", {});
+    logger.error("the Broker refused BROKER_API_KEY: set the Gateway's BROKER_API_KEY to one of the Broker's API_KEY values", { rpc_code: Code[err.code] });
+    return withReason("internal", "the Gateway cannot authenticate to the Broker");
   }
   if (reason !== undefined) {
-    const details = err.findDetails(ErrorInfoSchema).map((value) => ({ desc: ErrorInfoSchema, value }));
-    return new ConnectError(err.rawMessage, err.code, undefined, details);
+    const relayed = new ConnectError(err.rawMessage, err.code);
+    relayed.details = err.details;
+    return relayed;
   }
   switch (err.code) {
     case Code.Unavailable:
-      return withReason("unavailable", "the Broker is not reachable; try again shortly", {});
+      return withReason("unavailable", "the Broker is not reachable; try again shortly");
     case Code.DeadlineExceeded:
-      return withReason("deadline_exceeded", "the Broker did not answer within the deadline", {});
+      return withReason("deadline_exceeded", "the Broker did not answer within the deadline");
     case Code.Canceled:
-      return err;
+    case Code.Aborted:
+      // The agent hung up (connect-node reports a reset connection as aborted) and its call to the
+      // Broker was cut short with it: nothing failed on this side, and nobody is left to answer.
+      logger.debug("client went away before the Broker answered", { rpc_code: Code[err.code] });
+      return new ConnectError("canceled: the client went away", Code.Canceled);
     default:
-      logger.error("unexpected Broker error", { rpc_code: Code[err.code], err });
-      return withReason("internal", "an internal error occurred", {});
+      logger.error("unexpected Broker error: look up this request_id in the Broker's log for its cause", { rpc_code: Code[err.code], err });
+      return withReason("internal", "an internal error occurred");
   }
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { buildWebApp } from "./build-web-app.ts";
 import { type DevelopmentAgent, ensureDevelopmentAgent } from "./dev-agent.ts";
 import { loadDevelopmentKeys, saveDevelopmentAgent } from "./dev-keys.ts";
+import { busyPortMessage, isAddressInUse } from "./busy-port.ts";
 import { startEmbeddedPostgres, type RunningPostgres } from "./embedded-postgres.ts";
 import { type Sandbox, startSandbox } from "./sandbox/start-sandbox.ts";
 import { runService } from "./run-service.ts";
@@ -20,40 +21,49 @@ const stateDir = `${root}.nexus`;
 const keysFile = `${stateDir}/dev.env`;
 const runtime = process.argv.find((a) => a.startsWith("--runtime="))?.split("=")[1] ?? "node";
 
-function portIsFree(port: number): Promise<boolean> {
+function portIsFree(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer().once("error", () => resolve(false));
-    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+    s.listen(port, host, () => s.close(() => resolve(true)));
   });
 }
 
 async function freePortFrom(start: number): Promise<number> {
-  for (let p = start; p < start + 100; p++) if (await portIsFree(p)) return p;
-  throw new Error(`no free port from ${start} to ${start + 99}`);
+  for (let p = start; p < start + 100; p++) if (await portIsFree(p, "127.0.0.1")) return p;
+  throw new Error(`no free port from ${start} to ${start + 99}: set NEXUS_DEV_PG_PORT to the first of a free range`);
 }
+
+/** Stops with one sentence per problem, and no stack trace: these are a newcomer's first minutes. */
+function cannotStart(what: string, problems: readonly string[]): never {
+  const list = problems.length === 1 ? ` ${problems[0]}\n` : `\n${problems.map((p) => `  - ${p}\n`).join("")}`;
+  process.stderr.write(`Nexus cannot start ${what}:${list}`);
+  process.exit(1);
+}
+
+const brokerPort = Number(process.env.BROKER_PORT ?? 8080);
+const gatewayPort = Number(process.env.GATEWAY_PORT ?? 8090);
+const sandboxPort = Number(process.env.NEXUS_SANDBOX_PORT ?? 8070);
+const baseUrl = process.env.BASE_URL ?? `http://localhost:${brokerPort}`;
+
+// Every port is checked before anything starts or is written, so that a taken one is the first and only thing said.
+const wanted: [variable: string, port: number, host: string][] = [["BROKER_PORT", brokerPort, "0.0.0.0"], ["GATEWAY_PORT", gatewayPort, "0.0.0.0"]];
+if (sandboxWanted()) {
+  wanted.push(["NEXUS_SANDBOX_PORT", sandboxPort, "127.0.0.1"], ["NEXUS_SANDBOX_PORT (the sandbox API uses the port after it)", sandboxPort + 1, "127.0.0.1"]);
+}
+const busy: string[] = [];
+for (const [variable, port, host] of wanted) if (!(await portIsFree(port, host))) busy.push(busyPortMessage(port, variable));
+if (busy.length > 0) cannotStart("the development stack", busy);
 
 const keys = await loadDevelopmentKeys(keysFile);
 if (keys.removedUnscopedKey) {
   process.stderr.write("Removed the unscoped AGENT_API_KEYS key from .nexus/dev.env: make run now registers a development agent instead.\n");
 }
-let pg: RunningPostgres | undefined;
-let databaseUrl = process.env.DATABASE_URL;
-if (databaseUrl === undefined || databaseUrl.trim() === "") {
-  const port = await freePortFrom(Number(process.env.NEXUS_DEV_PG_PORT ?? 54329));
-  process.stderr.write(`Starting PostgreSQL (data kept in .nexus/pgdata, port ${port})...\n`);
-  pg = await startEmbeddedPostgres({ dataDir: `${stateDir}/pgdata`, port, persistent: true });
-  await pg.ensureDatabase("nexus");
-  databaseUrl = pg.url("nexus");
-}
 
-const brokerPort = Number(process.env.BROKER_PORT ?? 8080);
-const gatewayPort = Number(process.env.GATEWAY_PORT ?? 8090);
 const defaults: Record<string, string> = {
   ...keys.serviceEnv,
-  DATABASE_URL: databaseUrl,
   BROKER_PORT: String(brokerPort),
   GATEWAY_PORT: String(gatewayPort),
-  BASE_URL: `http://localhost:${brokerPort}`,
+  BASE_URL: baseUrl,
   ALLOWED_RETURN_DOMAINS: "localhost,127.0.0.1",
   ALLOW_HTTP_LOOPBACK_PROVIDERS: "true",
   BROKER_URL: `http://127.0.0.1:${brokerPort}`,
@@ -62,7 +72,27 @@ const defaults: Record<string, string> = {
   GATEWAY_WEB_APP_DIR: `${stateDir}/web`,
 };
 // Whatever the environment sets wins over the development defaults.
-const env: Record<string, string | undefined> = { ...defaults, ...process.env, DATABASE_URL: databaseUrl };
+const env: Record<string, string | undefined> = { ...defaults, ...process.env };
+
+let pg: RunningPostgres | undefined;
+if (env.DATABASE_URL === undefined || env.DATABASE_URL.trim() === "") {
+  try {
+    const port = await freePortFrom(Number(process.env.NEXUS_DEV_PG_PORT ?? 54329));
+    process.stderr.write(`Starting PostgreSQL on port ${port} (data kept in .nexus/pgdata)...\n`);
+    pg = await startEmbeddedPostgres({
+      dataDir: `${stateDir}/pgdata`, port, persistent: true,
+      onNotice: (sentence) => process.stderr.write(`  ${sentence}\n`),
+      ...(process.env.NEXUS_DEV_PG_DIR ? { stageDir: process.env.NEXUS_DEV_PG_DIR } : {}),
+    }).catch((error: unknown) => {
+      throw isAddressInUse(error) ? new Error(busyPortMessage(port, "NEXUS_DEV_PG_PORT")) : error;
+    });
+    await pg.ensureDatabase("nexus");
+    env.DATABASE_URL = pg.url("nexus");
+  } catch (error) {
+    await pg?.stop();
+    cannotStart("PostgreSQL", [error instanceof Error ? error.message : String(error)]);
+  }
+}
 
 let agent: DevelopmentAgent | undefined;
 
@@ -85,14 +115,16 @@ async function prepareAgent(): Promise<void> {
 function sandboxWanted(): boolean {
   if ((process.env.NEXUS_SANDBOX ?? "").toLowerCase() === "off") return false;
   if (process.env.ENCRYPTION_KEY !== undefined || process.env.ENCRYPTION_KEYS !== undefined) return false;
-  const host = new URL(env.BASE_URL ?? "http://localhost").hostname;
+  const host = new URL(baseUrl).hostname;
   return host === "localhost" || host === "127.0.0.1" || host === "[::1]";
 }
 let sandbox: Sandbox | undefined;
 async function startDevSandbox(): Promise<void> {
   if (!sandboxWanted()) return;
   sandbox = await startSandbox({
-    port: Number(process.env.NEXUS_SANDBOX_PORT ?? 8070),
+    port: sandboxPort,
+    // Its grants and tokens survive a restart, as the Broker's connections do.
+    stateFile: `${stateDir}/sandbox.json`,
     brokerBaseUrl: env.BASE_URL ?? "",
     broker: { url: `http://127.0.0.1:${env.BROKER_PORT}`, apiKey: env.API_KEY ?? "" },
   });

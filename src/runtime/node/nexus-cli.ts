@@ -1,8 +1,23 @@
-// Entry point of the `nexus` command on Node (bin/nexus.mjs runs it): the
-// process's arguments, environment, terminal and files, handed to runCli.
+// Entry point of the `nexus` command on Node (bin/nexus.mjs runs it in a
+// checkout, bin/nexus.js of @nexus-broker/cli once installed): the process's
+// arguments, environment, terminal and files, handed to runCli.
+import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline/promises";
 import { runCli } from "../../cli/run-cli.ts";
+
+/**
+ * The version of the package.json nearest above this file, as Node finds a
+ * module's package: the repository's in a checkout, @nexus-broker/cli's once
+ * installed (its build gives it the repository's).
+ */
+function packageVersion(): string | undefined {
+  for (let dir = new URL("./", import.meta.url); ; dir = new URL("../", dir)) {
+    const file = new URL("package.json", dir);
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, "utf8")) as { version?: string }).version;
+    if (dir.pathname === "/") return undefined;
+  }
+}
 
 const interrupted = new AbortController();
 process.once("SIGINT", () => interrupted.abort());
@@ -32,5 +47,6 @@ const code = await runCli(process.argv.slice(2), {
   }),
   interrupted: interrupted.signal,
   fetch: globalThis.fetch,
+  version: packageVersion(),
 });
 process.exitCode = code;

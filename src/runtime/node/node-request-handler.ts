@@ -63,7 +63,7 @@ export function createNodeRequestHandler(app: HttpApp, logger: Logger, options: 
         res.destroy?.();
       });
     } catch (error) {
-      logger.error("request failed before a response", { err: error });
+      logger.error("request failed before a response: a fault in Nexus; report it with this line", { err: error });
       if (!res.headersSent) {
         res.writeHead(500, { "content-type": "application/json" });
         res.end('{"code":"internal","message":"internal: an internal error occurred"}');

@@ -37,7 +37,7 @@ export async function serveMetrics(options: ServeMetricsOptions): Promise<Metric
           res.end(req.method === "HEAD" ? undefined : text);
         },
         (error: unknown) => {
-          options.logger.error("metrics collection failed", { err: error });
+          options.logger.error("metrics collection failed: the scrape was answered 500 and the next one tries again; report it with err if it repeats", { err: error });
           res.writeHead(500, { "content-type": "text/plain" }).end("metrics collection failed\n");
         },
       );

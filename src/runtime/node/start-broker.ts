@@ -9,11 +9,14 @@ import { createVault } from "../../broker/vault/vault.ts";
 import type { Env } from "../../shared/config-reader.ts";
 import { createLogger } from "../../shared/logger.ts";
 import { serverLimitsLogFields } from "../../shared/server-limits.ts";
+import { explainBusyPort } from "./busy-port.ts";
+import { tracedFetch } from "../../shared/traced-fetch.ts";
 import { createGuardedFetch } from "./guarded-fetch.ts";
 import type { Resolver } from "./guarded-lookup.ts";
 import { loadMigrations } from "./load-migrations.ts";
-import { serve } from "./serve.ts";
-import { serveMetrics } from "./serve-metrics.ts";
+import { startObservability } from "./observability.ts";
+import { type RunningServer, serve } from "./serve.ts";
+import { type MetricsServer, serveMetrics } from "./serve-metrics.ts";
 
 /** A started process. */
 export interface RunningService {
@@ -43,10 +46,12 @@ export interface StartOptions {
 /** Starts the Broker from an environment: migrate, check keys, serve. */
 export async function startBroker(env: Env, options: StartOptions = {}): Promise<RunningService> {
   const config = loadBrokerConfig(env);
+  const observability = await startObservability(env, "nexus-broker");
   const logger = createLogger({
     level: config.logLevel,
     write: options.logWrite ?? ((line) => process.stderr.write(line)),
     base: { service: "broker" },
+    context: observability.logContext,
   });
   const sql = createSql(config.databaseUrl, { applicationName: "nexus-broker" });
   try {
@@ -66,7 +71,7 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
     const broker = await buildBroker(config, {
       sql,
       vault,
-      fetch: options.fetch ?? guarded.fetch,
+      fetch: tracedFetch(options.fetch ?? guarded.fetch, observability.tracing),
       now: options.now ?? Date.now,
       randomUUID: () => crypto.randomUUID(),
       migrationsKnown: migrations.map((m) => m.version),
@@ -74,24 +79,39 @@ export async function startBroker(env: Env, options: StartOptions = {}): Promise
       registry,
       logger,
       shutdownSignal: shutdown.signal,
+      requestScope: observability.scope,
+      tracing: observability.tracing,
     });
-    const server = await serve({ app: broker.app, port: options.port ?? config.port, logger, limits: config.serverLimits, registry,
-    ...(options.http1KeepAlive === undefined ? {} : { http1KeepAlive: options.http1KeepAlive }) });
-    logger.info("broker listening", { port: server.port, base_url: config.baseUrl.href, ...serverLimitsLogFields(server.limits) });
-    const metrics = config.metricsPort === 0 ? undefined : await serveMetrics({ registry, port: config.metricsPort, logger });
+    const port = options.port ?? config.port;
+    let server: RunningServer | undefined;
+    let metrics: MetricsServer | undefined;
+    try {
+      server = await explainBusyPort(port, "BROKER_PORT", () => serve({ app: broker.app, port, host: config.host, logger, limits: config.serverLimits, registry,
+        ...(options.http1KeepAlive === undefined ? {} : { http1KeepAlive: options.http1KeepAlive }) }));
+      logger.info("broker listening", { host: config.host, port: server.port, base_url: config.baseUrl.href, ...serverLimitsLogFields(server.limits) });
+      if (config.metricsPort !== 0) metrics = await explainBusyPort(config.metricsPort, "METRICS_PORT", () => serveMetrics({ registry, port: config.metricsPort, logger }));
+    } catch (error) {
+      // Stop the refresh loop and the cache listener before the pool closes under them: they would log about a database that is fine.
+      await server?.close(0);
+      await broker.close({ deadlineMs: 0 });
+      guarded.close();
+      throw error;
+    }
     if (metrics !== undefined) logger.info("broker metrics listening", { host: "127.0.0.1", port: metrics.port });
+    const running = server;
     return {
-      port: server.port,
-      url: `http://127.0.0.1:${server.port}`,
+      port: running.port,
+      url: `http://127.0.0.1:${running.port}`,
       async close() {
         // Both drains run at once: calls in flight on the server, and refreshes already sent to providers.
         const drainMs = config.shutdownDrainSeconds * 1000;
-        const served = server.close(Math.min(10_000, drainMs), () => shutdown.abort());
+        const served = running.close(Math.min(10_000, drainMs), () => shutdown.abort());
         await broker.close({ deadlineMs: drainMs, whenServed: served });
         await served;
         guarded.close();
         await metrics?.close();
         await sql.end({ timeout: 5 });
+        await observability.tracing.close();
       },
     };
   } catch (error) {

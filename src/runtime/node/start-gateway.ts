@@ -6,11 +6,14 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { buildGateway } from "../../gateway/app.ts";
 import { createBrokerTransport } from "./broker-transport.ts";
+import { explainBusyPort } from "./busy-port.ts";
 import { loadGatewayConfig } from "../../gateway/config.ts";
 import type { Env } from "../../shared/config-reader.ts";
 import { createLogger } from "../../shared/logger.ts";
 import { serverLimitsLogFields } from "../../shared/server-limits.ts";
+import { propagateRequest } from "../../shared/propagate-request.ts";
 import { loadStaticSite } from "./load-static-site.ts";
+import { startObservability } from "./observability.ts";
 import { serve } from "./serve.ts";
 import type { RunningService, StartOptions } from "./start-broker.ts";
 
@@ -23,10 +26,12 @@ import type { RunningService, StartOptions } from "./start-broker.ts";
  */
 export async function startGateway(env: Env, options: StartOptions = {}): Promise<RunningService> {
   const config = loadGatewayConfig(env);
+  const observability = await startObservability(env, "nexus-gateway");
   const logger = createLogger({
     level: config.logLevel,
     write: options.logWrite ?? ((line) => process.stderr.write(line)),
     base: { service: "gateway" },
+    context: observability.logContext,
   });
   const site = config.webAppDir === undefined ? undefined : await loadStaticSite(config.webAppDir);
   const registry = new Registry();
@@ -41,8 +46,9 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
   const agentOptions = { keepAlive: true, maxSockets: 64, maxFreeSockets: 64, timeout: 4_000, scheduling: "lifo" as const };
   const agent = config.brokerUrl.protocol === "https:" ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
   const gateway = await buildGateway(config, {
+    // Every call to the Broker carries the agent request's x-request-id and trace context.
     brokerTransport: (interceptors) => createBrokerTransport({
-      baseUrl: config.brokerUrl, agent, interceptors, defaultTimeoutMs: 30_000,
+      baseUrl: config.brokerUrl, agent, interceptors: [...interceptors, propagateRequest(observability.scope, observability.tracing)], defaultTimeoutMs: 30_000,
       // The change stream: one long-lived call, so connect-node's own client is fine for it.
       streams: createConnectTransport({ baseUrl: config.brokerUrl.href, httpVersion: "1.1", useBinaryFormat: true, interceptors }),
     }),
@@ -51,11 +57,19 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
     registry,
     logger,
     shutdownSignal: shutdown.signal,
+    requestScope: observability.scope,
+    tracing: observability.tracing,
     ...(site === undefined ? {} : { site }),
   });
-  const server = await serve({ app: gateway.app, port: options.port ?? config.port, logger, limits: config.serverLimits, registry,
-    ...(options.http1KeepAlive === undefined ? {} : { http1KeepAlive: options.http1KeepAlive }) });
+  const port = options.port ?? config.port;
+  const server = await explainBusyPort(port, "GATEWAY_PORT", () => serve({ app: gateway.app, port, host: config.host, logger, limits: config.serverLimits, registry,
+    ...(options.http1KeepAlive === undefined ? {} : { http1KeepAlive: options.http1KeepAlive }) })).catch(async (error: unknown) => {
+    await gateway.close();
+    agent.destroy();
+    throw error;
+  });
   logger.info("gateway listening", {
+    host: config.host,
     port: server.port,
     broker_url: config.brokerUrl.href,
     ...(site === undefined ? {} : { web_app_files: site.size }),
@@ -69,6 +83,7 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
       // After the drain: the reads answered from the cache until the last request reach the Broker's audit log.
       await gateway.close({ deadlineMs: 5000 });
       agent.destroy();
+      await observability.tracing.close();
     },
   };
 }

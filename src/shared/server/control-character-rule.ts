@@ -1,19 +1,6 @@
 import type { DescField } from "@bufbuild/protobuf";
-import { type ReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
-import type { Interceptor } from "@connectrpc/connect";
-import { invalidArgument } from "../errors.ts";
-
-/** Options of {@linkcode createControlCharacterRule}. */
-export interface ControlCharacterRuleOptions {
-  /**
-   * Fields checked by a stricter rule further in, as `<message type>.<field>`
-   * (credential values: the provider's credential schema refuses the same
-   * characters with `credential_invalid`, which the capture form can show).
-   */
-  readonly exemptFields?: readonly string[];
-  /** Procedures (`/pkg.Service/Method`) or whole services (`/pkg.Service/`) left alone, such as browser pages that render their own errors. */
-  readonly exemptProcedures?: readonly string[];
-}
+import type { ReflectMessage } from "@bufbuild/protobuf/reflect";
+import { inputPatterns } from "../input-rules.ts";
 
 /** Where a control character was found: the field path as a caller writes it, and the character. */
 export interface ControlCharacterFinding {
@@ -21,34 +8,15 @@ export interface ControlCharacterFinding {
   readonly codePoint: number;
 }
 
-// C0 controls and DEL. NUL is the one PostgreSQL cannot store at all (text: 22021,
-// jsonb: 22P05); the others are header injection and log forging waiting to happen.
-const controlCharacter = /[\u0000-\u001f\u007f]/u;
+// C0 controls and DEL (the input rules' pattern). NUL is the one PostgreSQL cannot store at all
+// (text: 22021, jsonb: 22P05); the others are header injection and log forging waiting to happen.
+const controlCharacter = inputPatterns.controlCharacter;
 
 /**
- * The one rule on request text, for both services: no string anywhere in a
- * request (fields, repeated items, map keys and values, nested messages,
- * Struct values) holds NUL, another C0 control character or DEL. A request
- * that does is refused with `invalid_argument` naming the field, before any
- * handler runs, whatever the protocol (REST, Connect, gRPC, gRPC-Web).
+ * The first string in `message` holding a control character, or undefined:
+ * the rule on request text that `createInputValidation` applies to every
+ * request of both services.
  */
-export function createControlCharacterRule(options: ControlCharacterRuleOptions = {}): Interceptor {
-  const exemptFields = new Set(options.exemptFields ?? []);
-  const exemptProcedures = options.exemptProcedures ?? [];
-  const isExempt = (path: string) => exemptProcedures.some((p) => (p.endsWith("/") ? path.startsWith(p) : path === p));
-  return (next) => async (request) => {
-    const path = `/${request.service.typeName}/${request.method.name}`;
-    if (!request.stream && !isExempt(path)) {
-      const found = findControlCharacter(reflect(request.method.input, request.message), exemptFields);
-      if (found !== undefined) {
-        throw invalidArgument(found.field, `must not contain control characters (found U+${found.codePoint.toString(16).toUpperCase().padStart(4, "0")})`);
-      }
-    }
-    return next(request);
-  };
-}
-
-/** The first string in `message` holding a control character, or undefined. */
 export function findControlCharacter(message: ReflectMessage, exemptFields: ReadonlySet<string> = new Set(), path = ""): ControlCharacterFinding | undefined {
   const typeName = message.desc.typeName;
   if (typeName === "google.protobuf.Struct") return inStruct(message, exemptFields, path);

@@ -2,7 +2,7 @@ import type { ConnectError } from "@connectrpc/connect";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import type { ErrorReason } from "../errors.ts";
-import { httpStatusFor, withReason } from "../connect-errors.ts";
+import { httpStatusFor, type ReasonDetails, withReason } from "../connect-errors.ts";
 
 /**
  * An HTTP response carrying Connect's error JSON (`{"code","message","details"}`)
@@ -12,9 +12,9 @@ import { httpStatusFor, withReason } from "../connect-errors.ts";
 export function errorResponse(
   reason: ErrorReason,
   message: string,
-  options: { status?: number; header?: Headers; metadata?: Record<string, string> } = {},
+  options: { status?: number; header?: Headers; details?: ReasonDetails } = {},
 ): UniversalServerResponse {
-  return connectErrorResponse(withReason(reason, message, options.metadata ?? {}), options);
+  return connectErrorResponse(withReason(reason, message, options.details), options);
 }
 
 /** Like {@linkcode errorResponse}, for an existing ConnectError. */

@@ -14,6 +14,7 @@ import { createConnectUnary } from "./connect-unary.ts";
 import { createGrpcUnary } from "./grpc-unary.ts";
 import { createUnaryDispatch, recordImplementations } from "./unary-dispatch.ts";
 import { toConnectError } from "../connect-errors.ts";
+import { inputPatterns } from "../input-rules.ts";
 
 /** Extra non-RPC route, for example a static page; answers undefined to pass. */
 export type PageHandler = (request: UniversalServerRequest, url: URL) => Promise<UniversalServerResponse | undefined>;
@@ -134,7 +135,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     }
     const page = await options.pages?.(request, url);
     if (page !== undefined) return page;
-    return errorResponse("not_found", `no route for ${request.method} ${url.pathname}`);
+    // The path in ErrorInfo lets a client tell "no such route here" (a wrong base URL) from a missing resource.
+    return errorResponse("not_found", `no route for ${request.method} ${url.pathname}`, { details: { metadata: { method: request.method, path: url.pathname } } });
   }
 
   async function handle(request: UniversalServerRequest): Promise<UniversalServerResponse> {
@@ -200,6 +202,6 @@ function oversizedHeader(header: Headers, limit: number): string | undefined {
  */
 export function redactPath(pathname: string): string {
   return pathname.split("/").map((segment) =>
-    /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(segment) || /^nx[a-z]*_/.test(segment) || (segment.length > 40 && !/^[0-9a-f-]{36}$/.test(segment))
+    inputPatterns.compactJws.test(segment) || /^nx[a-z]*_/.test(segment) || (segment.length > 40 && !inputPatterns.uuid.test(segment))
       ? "[redacted]" : segment).join("/");
 }

@@ -7,16 +7,19 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
 import { file_google_api_annotations } from "../../../google/api/annotations_pb.ts";
 import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb.ts";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Credential } from "../../common/v1/credential_pb.ts";
-import { file_nexus_common_v1_credential } from "../../common/v1/credential_pb.ts";
-import type { JsonObject, Message } from "@bufbuild/protobuf";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { CaptureCredentialRequestSchema, GetCaptureSchemaRequestSchema, GetCaptureSchemaResponseSchema } from "../../common/v1/capture_pb.ts";
+import { file_nexus_common_v1_capture } from "../../common/v1/capture_pb.ts";
+import { file_nexus_common_v1_input_rules } from "../../common/v1/input_rules_pb.ts";
+import type { GetTokenRequestSchema, GetTokenResponseSchema, RefreshTokenRequestSchema, RefreshTokenResponseSchema, ResolveTokenRequestSchema, ResolveTokenResponseSchema } from "../../common/v1/token_pb.ts";
+import { file_nexus_common_v1_token } from "../../common/v1/token_pb.ts";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file nexus/broker/v1/connection_service.proto.
  */
 export const file_nexus_broker_v1_connection_service: GenFile = /*@__PURE__*/
-  fileDesc("CihuZXh1cy9icm9rZXIvdjEvY29ubmVjdGlvbl9zZXJ2aWNlLnByb3RvEg9uZXh1cy5icm9rZXIudjEi4QIKCkNvbm5lY3Rpb24SCgoCaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEhMKC3Byb3ZpZGVyX2lkGAMgASgJEhUKDXByb3ZpZGVyX25hbWUYBCABKAkSDgoGc3RhdHVzGAUgASgJEhUKDXN0YXR1c19yZWFzb24YBiABKAkSDgoGc2NvcGVzGAcgAygJEhYKDmdyYW50ZWRfc2NvcGVzGAggAygJEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWF1dGhfdHlwZRgMIAEoCRIQCghhZ2VudF9pZBgNIAEoCSKIAQoWU3RhcnRDb25uZWN0aW9uUmVxdWVzdBIZCgx3b3Jrc3BhY2VfaWQYASABKAlCA+BBAhITCgtwcm92aWRlcl9pZBgCIAEoCRIVCg1wcm92aWRlcl9uYW1lGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIXCgpyZXR1cm5fdXJsGAUgASgJQgPgQQIioQEKF1N0YXJ0Q29ubmVjdGlvblJlc3BvbnNlEhUKDWNvbm5lY3Rpb25faWQYASABKAkSEAoIYXV0aF91cmwYAiABKAkSDQoFc3RhdGUYAyABKAkSEwoLcHJvdmlkZXJfaWQYBCABKAkSFQoNcHJvdmlkZXJfbmFtZRgFIAEoCRIOCgZzY29wZXMYBiADKAkSEgoKZXhwaXJlc19hdBgHIAEoDSIyChRHZXRDb25uZWN0aW9uUmVxdWVzdBIaCg1jb25uZWN0aW9uX2lkGAEgASgJQgPgQQIiSAoVR2V0Q29ubmVjdGlvblJlc3BvbnNlEi8KCmNvbm5lY3Rpb24YASABKAsyGy5uZXh1cy5icm9rZXIudjEuQ29ubmVjdGlvbiJ8ChZMaXN0Q29ubmVjdGlvbnNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIVCg1wcm92aWRlcl9uYW1lGAIgASgJEg4KBnN0YXR1cxgDIAEoCRIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJkChdMaXN0Q29ubmVjdGlvbnNSZXNwb25zZRIwCgtjb25uZWN0aW9ucxgBIAMoCzIbLm5leHVzLmJyb2tlci52MS5Db25uZWN0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSItCg9HZXRUb2tlblJlcXVlc3QSGgoNY29ubmVjdGlvbl9pZBgBIAEoCUID4EECIkMKEEdldFRva2VuUmVzcG9uc2USLwoKY3JlZGVudGlhbBgBIAEoCzIbLm5leHVzLmNvbW1vbi52MS5DcmVkZW50aWFsIjEKE1JlZnJlc2hUb2tlblJlcXVlc3QSGgoNY29ubmVjdGlvbl9pZBgBIAEoCUID4EECIkcKFFJlZnJlc2hUb2tlblJlc3BvbnNlEi8KCmNyZWRlbnRpYWwYASABKAsyGy5uZXh1cy5jb21tb24udjEuQ3JlZGVudGlhbCJMChNSZXNvbHZlVG9rZW5SZXF1ZXN0EhkKDHdvcmtzcGFjZV9pZBgBIAEoCUID4EECEhoKDXByb3ZpZGVyX25hbWUYAiABKAlCA+BBAiJeChRSZXNvbHZlVG9rZW5SZXNwb25zZRIvCgpjcmVkZW50aWFsGAEgASgLMhsubmV4dXMuY29tbW9uLnYxLkNyZWRlbnRpYWwSFQoNY29ubmVjdGlvbl9pZBgCIAEoCSItChdHZXRDYXB0dXJlU2NoZW1hUmVxdWVzdBISCgVzdGF0ZRgBIAEoCUID4EECIloKGEdldENhcHR1cmVTY2hlbWFSZXNwb25zZRIVCg1wcm92aWRlcl9uYW1lGAEgASgJEicKBnNjaGVtYRgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiuAEKGENhcHR1cmVDcmVkZW50aWFsUmVxdWVzdBISCgVzdGF0ZRgBIAEoCUID4EECElQKC2NyZWRlbnRpYWxzGAIgAygLMjoubmV4dXMuYnJva2VyLnYxLkNhcHR1cmVDcmVkZW50aWFsUmVxdWVzdC5DcmVkZW50aWFsc0VudHJ5QgPgQQIaMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlgKGUNhcHR1cmVDcmVkZW50aWFsUmVzcG9uc2USFQoNY29ubmVjdGlvbl9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkSFAoMcmVkaXJlY3RfdXJsGAMgASgJIjUKF1Jldm9rZUNvbm5lY3Rpb25SZXF1ZXN0EhoKDWNvbm5lY3Rpb25faWQYASABKAlCA+BBAiJLChhSZXZva2VDb25uZWN0aW9uUmVzcG9uc2USLwoKY29ubmVjdGlvbhgBIAEoCzIbLm5leHVzLmJyb2tlci52MS5Db25uZWN0aW9uMu0JChFDb25uZWN0aW9uU2VydmljZRJ9Cg9TdGFydENvbm5lY3Rpb24SJy5uZXh1cy5icm9rZXIudjEuU3RhcnRDb25uZWN0aW9uUmVxdWVzdBooLm5leHVzLmJyb2tlci52MS5TdGFydENvbm5lY3Rpb25SZXNwb25zZSIXgtPkkwIROgEqIgwvY29ubmVjdGlvbnMSkwEKDUdldENvbm5lY3Rpb24SJS5uZXh1cy5icm9rZXIudjEuR2V0Q29ubmVjdGlvblJlcXVlc3QaJi5uZXh1cy5icm9rZXIudjEuR2V0Q29ubmVjdGlvblJlc3BvbnNlIjOQAgGC0+STAipiCmNvbm5lY3Rpb24SHC9jb25uZWN0aW9ucy97Y29ubmVjdGlvbl9pZH0SfQoPTGlzdENvbm5lY3Rpb25zEicubmV4dXMuYnJva2VyLnYxLkxpc3RDb25uZWN0aW9uc1JlcXVlc3QaKC5uZXh1cy5icm9rZXIudjEuTGlzdENvbm5lY3Rpb25zUmVzcG9uc2UiF5ACAYLT5JMCDhIML2Nvbm5lY3Rpb25zEooBCghHZXRUb2tlbhIgLm5leHVzLmJyb2tlci52MS5HZXRUb2tlblJlcXVlc3QaIS5uZXh1cy5icm9rZXIudjEuR2V0VG9rZW5SZXNwb25zZSI5kAIBgtPkkwIwYgpjcmVkZW50aWFsEiIvY29ubmVjdGlvbnMve2Nvbm5lY3Rpb25faWR9L3Rva2VuEpUBCgxSZWZyZXNoVG9rZW4SJC5uZXh1cy5icm9rZXIudjEuUmVmcmVzaFRva2VuUmVxdWVzdBolLm5leHVzLmJyb2tlci52MS5SZWZyZXNoVG9rZW5SZXNwb25zZSI4gtPkkwIyYgpjcmVkZW50aWFsIiQvY29ubmVjdGlvbnMve2Nvbm5lY3Rpb25faWR9L3JlZnJlc2gSfAoMUmVzb2x2ZVRva2VuEiQubmV4dXMuYnJva2VyLnYxLlJlc29sdmVUb2tlblJlcXVlc3QaJS5uZXh1cy5icm9rZXIudjEuUmVzb2x2ZVRva2VuUmVzcG9uc2UiH5ACAYLT5JMCFmIKY3JlZGVudGlhbBIIL3Jlc29sdmUSgwEKEEdldENhcHR1cmVTY2hlbWESKC5uZXh1cy5icm9rZXIudjEuR2V0Q2FwdHVyZVNjaGVtYVJlcXVlc3QaKS5uZXh1cy5icm9rZXIudjEuR2V0Q2FwdHVyZVNjaGVtYVJlc3BvbnNlIhqQAgGC0+STAhESDy9jYXB0dXJlLXNjaGVtYRKKAQoRQ2FwdHVyZUNyZWRlbnRpYWwSKS5uZXh1cy5icm9rZXIudjEuQ2FwdHVyZUNyZWRlbnRpYWxSZXF1ZXN0GioubmV4dXMuYnJva2VyLnYxLkNhcHR1cmVDcmVkZW50aWFsUmVzcG9uc2UiHoLT5JMCGDoBKiITL2NhcHR1cmUtY3JlZGVudGlhbBKNAQoQUmV2b2tlQ29ubmVjdGlvbhIoLm5leHVzLmJyb2tlci52MS5SZXZva2VDb25uZWN0aW9uUmVxdWVzdBopLm5leHVzLmJyb2tlci52MS5SZXZva2VDb25uZWN0aW9uUmVzcG9uc2UiJILT5JMCHiocL2Nvbm5lY3Rpb25zL3tjb25uZWN0aW9uX2lkfWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_struct, file_google_protobuf_timestamp, file_nexus_common_v1_credential]);
+  fileDesc("CihuZXh1cy9icm9rZXIvdjEvY29ubmVjdGlvbl9zZXJ2aWNlLnByb3RvEg9uZXh1cy5icm9rZXIudjEi4QIKCkNvbm5lY3Rpb24SCgoCaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEhMKC3Byb3ZpZGVyX2lkGAMgASgJEhUKDXByb3ZpZGVyX25hbWUYBCABKAkSDgoGc3RhdHVzGAUgASgJEhUKDXN0YXR1c19yZWFzb24YBiABKAkSDgoGc2NvcGVzGAcgAygJEhYKDmdyYW50ZWRfc2NvcGVzGAggAygJEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWF1dGhfdHlwZRgMIAEoCRIQCghhZ2VudF9pZBgNIAEoCSKiAQoWU3RhcnRDb25uZWN0aW9uUmVxdWVzdBIdCgx3b3Jrc3BhY2VfaWQYASABKAlCB+BBAqC7GAISGQoLcHJvdmlkZXJfaWQYAiABKAlCBKC7GAESGwoNcHJvdmlkZXJfbmFtZRgDIAEoCUIEoLsYAxIUCgZzY29wZXMYBCADKAlCBKC7GAQSGwoKcmV0dXJuX3VybBgFIAEoCUIH4EECoLsYBSKhAQoXU3RhcnRDb25uZWN0aW9uUmVzcG9uc2USFQoNY29ubmVjdGlvbl9pZBgBIAEoCRIQCghhdXRoX3VybBgCIAEoCRINCgVzdGF0ZRgDIAEoCRITCgtwcm92aWRlcl9pZBgEIAEoCRIVCg1wcm92aWRlcl9uYW1lGAUgASgJEg4KBnNjb3BlcxgGIAMoCRISCgpleHBpcmVzX2F0GAcgASgNIjYKFEdldENvbm5lY3Rpb25SZXF1ZXN0Eh4KDWNvbm5lY3Rpb25faWQYASABKAlCB+BBAqC7GAEiSAoVR2V0Q29ubmVjdGlvblJlc3BvbnNlEi8KCmNvbm5lY3Rpb24YASABKAsyGy5uZXh1cy5icm9rZXIudjEuQ29ubmVjdGlvbiKOAQoWTGlzdENvbm5lY3Rpb25zUmVxdWVzdBIaCgx3b3Jrc3BhY2VfaWQYASABKAlCBKC7GAISGwoNcHJvdmlkZXJfbmFtZRgCIAEoCUIEoLsYAxIOCgZzdGF0dXMYAyABKAkSFwoJcGFnZV9zaXplGAQgASgFQgSguxgIEhIKCnBhZ2VfdG9rZW4YBSABKAkiZAoXTGlzdENvbm5lY3Rpb25zUmVzcG9uc2USMAoLY29ubmVjdGlvbnMYASADKAsyGy5uZXh1cy5icm9rZXIudjEuQ29ubmVjdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiWAoZQ2FwdHVyZUNyZWRlbnRpYWxSZXNwb25zZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIUCgxyZWRpcmVjdF91cmwYAyABKAkiOQoXUmV2b2tlQ29ubmVjdGlvblJlcXVlc3QSHgoNY29ubmVjdGlvbl9pZBgBIAEoCUIH4EECoLsYASJLChhSZXZva2VDb25uZWN0aW9uUmVzcG9uc2USLwoKY29ubmVjdGlvbhgBIAEoCzIbLm5leHVzLmJyb2tlci52MS5Db25uZWN0aW9uMu0JChFDb25uZWN0aW9uU2VydmljZRJ9Cg9TdGFydENvbm5lY3Rpb24SJy5uZXh1cy5icm9rZXIudjEuU3RhcnRDb25uZWN0aW9uUmVxdWVzdBooLm5leHVzLmJyb2tlci52MS5TdGFydENvbm5lY3Rpb25SZXNwb25zZSIXgtPkkwIROgEqIgwvY29ubmVjdGlvbnMSkwEKDUdldENvbm5lY3Rpb24SJS5uZXh1cy5icm9rZXIudjEuR2V0Q29ubmVjdGlvblJlcXVlc3QaJi5uZXh1cy5icm9rZXIudjEuR2V0Q29ubmVjdGlvblJlc3BvbnNlIjOQAgGC0+STAipiCmNvbm5lY3Rpb24SHC9jb25uZWN0aW9ucy97Y29ubmVjdGlvbl9pZH0SfQoPTGlzdENvbm5lY3Rpb25zEicubmV4dXMuYnJva2VyLnYxLkxpc3RDb25uZWN0aW9uc1JlcXVlc3QaKC5uZXh1cy5icm9rZXIudjEuTGlzdENvbm5lY3Rpb25zUmVzcG9uc2UiF5ACAYLT5JMCDhIML2Nvbm5lY3Rpb25zEooBCghHZXRUb2tlbhIgLm5leHVzLmNvbW1vbi52MS5HZXRUb2tlblJlcXVlc3QaIS5uZXh1cy5jb21tb24udjEuR2V0VG9rZW5SZXNwb25zZSI5kAIBgtPkkwIwYgpjcmVkZW50aWFsEiIvY29ubmVjdGlvbnMve2Nvbm5lY3Rpb25faWR9L3Rva2VuEpUBCgxSZWZyZXNoVG9rZW4SJC5uZXh1cy5jb21tb24udjEuUmVmcmVzaFRva2VuUmVxdWVzdBolLm5leHVzLmNvbW1vbi52MS5SZWZyZXNoVG9rZW5SZXNwb25zZSI4gtPkkwIyYgpjcmVkZW50aWFsIiQvY29ubmVjdGlvbnMve2Nvbm5lY3Rpb25faWR9L3JlZnJlc2gSfAoMUmVzb2x2ZVRva2VuEiQubmV4dXMuY29tbW9uLnYxLlJlc29sdmVUb2tlblJlcXVlc3QaJS5uZXh1cy5jb21tb24udjEuUmVzb2x2ZVRva2VuUmVzcG9uc2UiH5ACAYLT5JMCFmIKY3JlZGVudGlhbBIIL3Jlc29sdmUSgwEKEEdldENhcHR1cmVTY2hlbWESKC5uZXh1cy5jb21tb24udjEuR2V0Q2FwdHVyZVNjaGVtYVJlcXVlc3QaKS5uZXh1cy5jb21tb24udjEuR2V0Q2FwdHVyZVNjaGVtYVJlc3BvbnNlIhqQAgGC0+STAhESDy9jYXB0dXJlLXNjaGVtYRKKAQoRQ2FwdHVyZUNyZWRlbnRpYWwSKS5uZXh1cy5jb21tb24udjEuQ2FwdHVyZUNyZWRlbnRpYWxSZXF1ZXN0GioubmV4dXMuYnJva2VyLnYxLkNhcHR1cmVDcmVkZW50aWFsUmVzcG9uc2UiHoLT5JMCGDoBKiITL2NhcHR1cmUtY3JlZGVudGlhbBKNAQoQUmV2b2tlQ29ubmVjdGlvbhIoLm5leHVzLmJyb2tlci52MS5SZXZva2VDb25uZWN0aW9uUmVxdWVzdBopLm5leHVzLmJyb2tlci52MS5SZXZva2VDb25uZWN0aW9uUmVzcG9uc2UiJILT5JMCHiocL2Nvbm5lY3Rpb25zL3tjb25uZWN0aW9uX2lkfWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_timestamp, file_nexus_common_v1_capture, file_nexus_common_v1_input_rules, file_nexus_common_v1_token]);
 
 /**
  * A connection's metadata. Secrets are never part of it.
@@ -357,223 +360,6 @@ export const ListConnectionsResponseSchema: GenMessage<ListConnectionsResponse> 
   messageDesc(file_nexus_broker_v1_connection_service, 6);
 
 /**
- * Request of GetToken.
- *
- * @generated from message nexus.broker.v1.GetTokenRequest
- */
-export type GetTokenRequest = Message<"nexus.broker.v1.GetTokenRequest"> & {
-  /**
-   * The connection's id.
-   *
-   * @generated from field: string connection_id = 1;
-   */
-  connectionId: string;
-};
-
-/**
- * Describes the message nexus.broker.v1.GetTokenRequest.
- * Use `create(GetTokenRequestSchema)` to create a new message.
- */
-export const GetTokenRequestSchema: GenMessage<GetTokenRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_connection_service, 7);
-
-/**
- * Response of GetToken.
- *
- * @generated from message nexus.broker.v1.GetTokenResponse
- */
-export type GetTokenResponse = Message<"nexus.broker.v1.GetTokenResponse"> & {
-  /**
-   * The credential payload.
-   *
-   * @generated from field: nexus.common.v1.Credential credential = 1;
-   */
-  credential?: Credential | undefined;
-};
-
-/**
- * Describes the message nexus.broker.v1.GetTokenResponse.
- * Use `create(GetTokenResponseSchema)` to create a new message.
- */
-export const GetTokenResponseSchema: GenMessage<GetTokenResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_connection_service, 8);
-
-/**
- * Request of RefreshToken.
- *
- * @generated from message nexus.broker.v1.RefreshTokenRequest
- */
-export type RefreshTokenRequest = Message<"nexus.broker.v1.RefreshTokenRequest"> & {
-  /**
-   * The connection's id.
-   *
-   * @generated from field: string connection_id = 1;
-   */
-  connectionId: string;
-};
-
-/**
- * Describes the message nexus.broker.v1.RefreshTokenRequest.
- * Use `create(RefreshTokenRequestSchema)` to create a new message.
- */
-export const RefreshTokenRequestSchema: GenMessage<RefreshTokenRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_connection_service, 9);
-
-/**
- * Response of RefreshToken.
- *
- * @generated from message nexus.broker.v1.RefreshTokenResponse
- */
-export type RefreshTokenResponse = Message<"nexus.broker.v1.RefreshTokenResponse"> & {
-  /**
-   * The credential payload after the refresh.
-   *
-   * @generated from field: nexus.common.v1.Credential credential = 1;
-   */
-  credential?: Credential | undefined;
-};
-
-/**
- * Describes the message nexus.broker.v1.RefreshTokenResponse.
- * Use `create(RefreshTokenResponseSchema)` to create a new message.
- */
-export const RefreshTokenResponseSchema: GenMessage<RefreshTokenResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_connection_service, 10);
-
-/**
- * Request of ResolveToken.
- *
- * @generated from message nexus.broker.v1.ResolveTokenRequest
- */
-export type ResolveTokenRequest = Message<"nexus.broker.v1.ResolveTokenRequest"> & {
-  /**
-   * The workspace.
-   *
-   * @generated from field: string workspace_id = 1;
-   */
-  workspaceId: string;
-
-  /**
-   * The provider's name or alias.
-   *
-   * @generated from field: string provider_name = 2;
-   */
-  providerName: string;
-};
-
-/**
- * Describes the message nexus.broker.v1.ResolveTokenRequest.
- * Use `create(ResolveTokenRequestSchema)` to create a new message.
- */
-export const ResolveTokenRequestSchema: GenMessage<ResolveTokenRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_connection_service, 11);
-
-/**
- * Response of ResolveToken.
- *
- * @generated from message nexus.broker.v1.ResolveTokenResponse
- */
-export type ResolveTokenResponse = Message<"nexus.broker.v1.ResolveTokenResponse"> & {
-  /**
-   * The credential payload.
-   *
-   * @generated from field: nexus.common.v1.Credential credential = 1;
-   */
-  credential?: Credential | undefined;
-
-  /**
-   * The connection that was resolved.
-   *
-   * @generated from field: string connection_id = 2;
-   */
-  connectionId: string;
-};
-
-/**
- * Describes the message nexus.broker.v1.ResolveTokenResponse.
- * Use `create(ResolveTokenResponseSchema)` to create a new message.
- */
-export const ResolveTokenResponseSchema: GenMessage<ResolveTokenResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_connection_service, 12);
-
-/**
- * Request of GetCaptureSchema.
- *
- * @generated from message nexus.broker.v1.GetCaptureSchemaRequest
- */
-export type GetCaptureSchemaRequest = Message<"nexus.broker.v1.GetCaptureSchemaRequest"> & {
-  /**
-   * The state from StartConnection; it is the only credential needed.
-   *
-   * @generated from field: string state = 1;
-   */
-  state: string;
-};
-
-/**
- * Describes the message nexus.broker.v1.GetCaptureSchemaRequest.
- * Use `create(GetCaptureSchemaRequestSchema)` to create a new message.
- */
-export const GetCaptureSchemaRequestSchema: GenMessage<GetCaptureSchemaRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_connection_service, 13);
-
-/**
- * Response of GetCaptureSchema.
- *
- * @generated from message nexus.broker.v1.GetCaptureSchemaResponse
- */
-export type GetCaptureSchemaResponse = Message<"nexus.broker.v1.GetCaptureSchemaResponse"> & {
-  /**
-   * The provider's name.
-   *
-   * @generated from field: string provider_name = 1;
-   */
-  providerName: string;
-
-  /**
-   * The JSON Schema of the fields to collect.
-   *
-   * @generated from field: google.protobuf.Struct schema = 2;
-   */
-  schema?: JsonObject | undefined;
-};
-
-/**
- * Describes the message nexus.broker.v1.GetCaptureSchemaResponse.
- * Use `create(GetCaptureSchemaResponseSchema)` to create a new message.
- */
-export const GetCaptureSchemaResponseSchema: GenMessage<GetCaptureSchemaResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_connection_service, 14);
-
-/**
- * Request of CaptureCredential.
- *
- * @generated from message nexus.broker.v1.CaptureCredentialRequest
- */
-export type CaptureCredentialRequest = Message<"nexus.broker.v1.CaptureCredentialRequest"> & {
-  /**
-   * The state from StartConnection; consumed by a successful capture.
-   *
-   * @generated from field: string state = 1;
-   */
-  state: string;
-
-  /**
-   * The fields the user entered, as the schema describes them.
-   *
-   * @generated from field: map<string, string> credentials = 2;
-   */
-  credentials: { [key: string]: string };
-};
-
-/**
- * Describes the message nexus.broker.v1.CaptureCredentialRequest.
- * Use `create(CaptureCredentialRequestSchema)` to create a new message.
- */
-export const CaptureCredentialRequestSchema: GenMessage<CaptureCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_connection_service, 15);
-
-/**
  * Response of CaptureCredential.
  *
  * @generated from message nexus.broker.v1.CaptureCredentialResponse
@@ -606,7 +392,7 @@ export type CaptureCredentialResponse = Message<"nexus.broker.v1.CaptureCredenti
  * Use `create(CaptureCredentialResponseSchema)` to create a new message.
  */
 export const CaptureCredentialResponseSchema: GenMessage<CaptureCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_connection_service, 16);
+  messageDesc(file_nexus_broker_v1_connection_service, 7);
 
 /**
  * Request of RevokeConnection.
@@ -627,7 +413,7 @@ export type RevokeConnectionRequest = Message<"nexus.broker.v1.RevokeConnectionR
  * Use `create(RevokeConnectionRequestSchema)` to create a new message.
  */
 export const RevokeConnectionRequestSchema: GenMessage<RevokeConnectionRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_connection_service, 17);
+  messageDesc(file_nexus_broker_v1_connection_service, 8);
 
 /**
  * Response of RevokeConnection.
@@ -648,7 +434,7 @@ export type RevokeConnectionResponse = Message<"nexus.broker.v1.RevokeConnection
  * Use `create(RevokeConnectionResponseSchema)` to create a new message.
  */
 export const RevokeConnectionResponseSchema: GenMessage<RevokeConnectionResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_connection_service, 18);
+  messageDesc(file_nexus_broker_v1_connection_service, 9);
 
 /**
  * Connections: consent handshakes, captured credentials and the tokens they

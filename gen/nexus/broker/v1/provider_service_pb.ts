@@ -10,13 +10,14 @@ import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Strategy } from "../../common/v1/credential_pb.ts";
 import { file_nexus_common_v1_credential } from "../../common/v1/credential_pb.ts";
+import { file_nexus_common_v1_input_rules } from "../../common/v1/input_rules_pb.ts";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file nexus/broker/v1/provider_service.proto.
  */
 export const file_nexus_broker_v1_provider_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZuZXh1cy9icm9rZXIvdjEvcHJvdmlkZXJfc2VydmljZS5wcm90bxIPbmV4dXMuYnJva2VyLnYxItMDCg5Qcm92aWRlclBhcmFtcxJOChBhdXRob3JpemVfcGFyYW1zGAEgAygLMjQubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUGFyYW1zLkF1dGhvcml6ZVBhcmFtc0VudHJ5EiIKGnRva2VuX2VuZHBvaW50X2F1dGhfbWV0aG9kGAIgASgJEhwKD3Njb3BlX3NlcGFyYXRvchgDIAEoCUgAiAEBEh8KF3NraXBfc2NvcGVfb25fYXV0aG9yaXplGAQgASgIEh4KFnNraXBfc2NvcGVfb25fZXhjaGFuZ2UYBSABKAgSEQoEcGtjZRgGIAEoCEgBiAEBEjIKEWNyZWRlbnRpYWxfc2NoZW1hGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIwCg1hdXRoX3N0cmF0ZWd5GAggASgLMhkubmV4dXMuY29tbW9uLnYxLlN0cmF0ZWd5EiAKGG5hcnJvd19zY29wZXNfb25fcmVmcmVzaBgJIAEoCBo2ChRBdXRob3JpemVQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQhIKEF9zY29wZV9zZXBhcmF0b3JCBwoFX3BrY2UiwAQKD1Byb3ZpZGVyUHJvZmlsZRIPCgJpZBgBIAEoCUID4EEDEhEKBG5hbWUYAiABKAlCA+BBAhIWCglhdXRoX3R5cGUYAyABKAlCA+BBAhIRCgljbGllbnRfaWQYBCABKAkSGgoNY2xpZW50X3NlY3JldBgFIAEoCUID4EEEEh4KEWhhc19jbGllbnRfc2VjcmV0GAYgASgIQgPgQQMSDgoGaXNzdWVyGAcgASgJEhgKEGVuYWJsZV9kaXNjb3ZlcnkYCCABKAgSEAoIYXV0aF91cmwYCSABKAkSEQoJdG9rZW5fdXJsGAogASgJEg4KBnNjb3BlcxgLIAMoCRIvCgZwYXJhbXMYDCABKAsyHy5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQYXJhbXMSEwoLZGVzY3JpcHRpb24YDSABKAkSEAoIY2F0ZWdvcnkYDiABKAkSFAoMYXBpX2Jhc2VfdXJsGA8gASgJEhoKEnVzZXJfaW5mb19lbmRwb2ludBgQIAEoCRIPCgdhbGlhc2VzGBEgAygJEjQKC2NyZWF0ZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEjQKC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEhQKB3ZlcnNpb24YFCABKANCA+BBAxImChljbGllbnRfc2VjcmV0X2ZpbmdlcnByaW50GBUgASgJQgPgQQMiTwoVQ3JlYXRlUHJvdmlkZXJSZXF1ZXN0EjYKB3Byb2ZpbGUYASABKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlQgPgQQIiMgoWQ3JlYXRlUHJvdmlkZXJSZXNwb25zZRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJIhYKFExpc3RQcm92aWRlcnNSZXF1ZXN0IkwKFUxpc3RQcm92aWRlcnNSZXNwb25zZRIzCglwcm92aWRlcnMYASADKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlIiUKEkdldFByb3ZpZGVyUmVxdWVzdBIPCgJpZBgBIAEoCUID4EECIkkKE0dldFByb3ZpZGVyUmVzcG9uc2USMgoIcHJvdmlkZXIYASABKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlIi0KGEdldFByb3ZpZGVyQnlOYW1lUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQIiTwoZR2V0UHJvdmlkZXJCeU5hbWVSZXNwb25zZRIyCghwcm92aWRlchgBIAEoCzIgLm5leHVzLmJyb2tlci52MS5Qcm92aWRlclByb2ZpbGUiegoVVXBkYXRlUHJvdmlkZXJSZXF1ZXN0Eg8KAmlkGAEgASgJQgPgQQISNgoHcHJvZmlsZRgCIAEoCzIgLm5leHVzLmJyb2tlci52MS5Qcm92aWRlclByb2ZpbGVCA+BBAhIYChBleHBlY3RlZF92ZXJzaW9uGAMgASgDIkwKFlVwZGF0ZVByb3ZpZGVyUmVzcG9uc2USMgoIcHJvdmlkZXIYASABKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlIqoBChRQYXRjaFByb3ZpZGVyUmVxdWVzdBIPCgJpZBgBIAEoCUID4EECEjYKB3Byb2ZpbGUYAiABKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlQgPgQQISLwoLdXBkYXRlX21hc2sYAyABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEhgKEGV4cGVjdGVkX3ZlcnNpb24YBCABKAMiSwoVUGF0Y2hQcm92aWRlclJlc3BvbnNlEjIKCHByb3ZpZGVyGAEgASgLMiAubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUHJvZmlsZSJCChVEZWxldGVQcm92aWRlclJlcXVlc3QSDwoCaWQYASABKAlCA+BBAhIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgDIiwKGUZpbmdlcnByaW50U2VjcmV0c1JlcXVlc3QSDwoHc2VjcmV0cxgBIAMoCSIyChpGaW5nZXJwcmludFNlY3JldHNSZXNwb25zZRIUCgxmaW5nZXJwcmludHMYASADKAkiGAoWRGVsZXRlUHJvdmlkZXJSZXNwb25zZTLHCAoPUHJvdmlkZXJTZXJ2aWNlEngKDkNyZWF0ZVByb3ZpZGVyEiYubmV4dXMuYnJva2VyLnYxLkNyZWF0ZVByb3ZpZGVyUmVxdWVzdBonLm5leHVzLmJyb2tlci52MS5DcmVhdGVQcm92aWRlclJlc3BvbnNlIhWC0+STAg86ASoiCi9wcm92aWRlcnMSdQoNTGlzdFByb3ZpZGVycxIlLm5leHVzLmJyb2tlci52MS5MaXN0UHJvdmlkZXJzUmVxdWVzdBomLm5leHVzLmJyb2tlci52MS5MaXN0UHJvdmlkZXJzUmVzcG9uc2UiFZACAYLT5JMCDBIKL3Byb3ZpZGVycxJ+CgtHZXRQcm92aWRlchIjLm5leHVzLmJyb2tlci52MS5HZXRQcm92aWRlclJlcXVlc3QaJC5uZXh1cy5icm9rZXIudjEuR2V0UHJvdmlkZXJSZXNwb25zZSIkkAIBgtPkkwIbYghwcm92aWRlchIPL3Byb3ZpZGVycy97aWR9EpoBChFHZXRQcm92aWRlckJ5TmFtZRIpLm5leHVzLmJyb2tlci52MS5HZXRQcm92aWRlckJ5TmFtZVJlcXVlc3QaKi5uZXh1cy5icm9rZXIudjEuR2V0UHJvdmlkZXJCeU5hbWVSZXNwb25zZSIukAIBgtPkkwIlYghwcm92aWRlchIZL3Byb3ZpZGVycy9ieS1uYW1lL3tuYW1lfRKHAQoOVXBkYXRlUHJvdmlkZXISJi5uZXh1cy5icm9rZXIudjEuVXBkYXRlUHJvdmlkZXJSZXF1ZXN0GicubmV4dXMuYnJva2VyLnYxLlVwZGF0ZVByb3ZpZGVyUmVzcG9uc2UiJILT5JMCHjoBKmIIcHJvdmlkZXIaDy9wcm92aWRlcnMve2lkfRKEAQoNUGF0Y2hQcm92aWRlchIlLm5leHVzLmJyb2tlci52MS5QYXRjaFByb3ZpZGVyUmVxdWVzdBomLm5leHVzLmJyb2tlci52MS5QYXRjaFByb3ZpZGVyUmVzcG9uc2UiJILT5JMCHjoBKmIIcHJvdmlkZXIyDy9wcm92aWRlcnMve2lkfRJ6Cg5EZWxldGVQcm92aWRlchImLm5leHVzLmJyb2tlci52MS5EZWxldGVQcm92aWRlclJlcXVlc3QaJy5uZXh1cy5icm9rZXIudjEuRGVsZXRlUHJvdmlkZXJSZXNwb25zZSIXgtPkkwIRKg8vcHJvdmlkZXJzL3tpZH0SmAEKEkZpbmdlcnByaW50U2VjcmV0cxIqLm5leHVzLmJyb2tlci52MS5GaW5nZXJwcmludFNlY3JldHNSZXF1ZXN0GisubmV4dXMuYnJva2VyLnYxLkZpbmdlcnByaW50U2VjcmV0c1Jlc3BvbnNlIimC0+STAiM6ASoiHi9wcm92aWRlcnM6ZmluZ2VycHJpbnQtc2VjcmV0c2IGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_nexus_common_v1_credential]);
+  fileDesc("CiZuZXh1cy9icm9rZXIvdjEvcHJvdmlkZXJfc2VydmljZS5wcm90bxIPbmV4dXMuYnJva2VyLnYxIv4DCg5Qcm92aWRlclBhcmFtcxJOChBhdXRob3JpemVfcGFyYW1zGAEgAygLMjQubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUGFyYW1zLkF1dGhvcml6ZVBhcmFtc0VudHJ5EiIKGnRva2VuX2VuZHBvaW50X2F1dGhfbWV0aG9kGAIgASgJEhwKD3Njb3BlX3NlcGFyYXRvchgDIAEoCUgAiAEBEh8KF3NraXBfc2NvcGVfb25fYXV0aG9yaXplGAQgASgIEh4KFnNraXBfc2NvcGVfb25fZXhjaGFuZ2UYBSABKAgSEQoEcGtjZRgGIAEoCEgBiAEBEjIKEWNyZWRlbnRpYWxfc2NoZW1hGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIwCg1hdXRoX3N0cmF0ZWd5GAggASgLMhkubmV4dXMuY29tbW9uLnYxLlN0cmF0ZWd5EiAKGG5hcnJvd19zY29wZXNfb25fcmVmcmVzaBgJIAEoCBIOCgZxdWlya3MYCiADKAkSGQoRa2VlcF90b2tlbl9maWVsZHMYCyADKAkaNgoUQXV0aG9yaXplUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUISChBfc2NvcGVfc2VwYXJhdG9yQgcKBV9wa2NlIvAFCg9Qcm92aWRlclByb2ZpbGUSDwoCaWQYASABKAlCA+BBAxIRCgRuYW1lGAIgASgJQgPgQQISFgoJYXV0aF90eXBlGAMgASgJQgPgQQISEQoJY2xpZW50X2lkGAQgASgJEhoKDWNsaWVudF9zZWNyZXQYBSABKAlCA+BBBBIeChFoYXNfY2xpZW50X3NlY3JldBgGIAEoCEID4EEDEg4KBmlzc3VlchgHIAEoCRIYChBlbmFibGVfZGlzY292ZXJ5GAggASgIEhAKCGF1dGhfdXJsGAkgASgJEhEKCXRva2VuX3VybBgKIAEoCRIOCgZzY29wZXMYCyADKAkSLwoGcGFyYW1zGAwgASgLMh8ubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUGFyYW1zEhMKC2Rlc2NyaXB0aW9uGA0gASgJEhAKCGNhdGVnb3J5GA4gASgJEhQKDGFwaV9iYXNlX3VybBgPIAEoCRIaChJ1c2VyX2luZm9fZW5kcG9pbnQYECABKAkSDwoHYWxpYXNlcxgRIAMoCRI0CgtjcmVhdGVfdGltZRgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIUCgd2ZXJzaW9uGBQgASgDQgPgQQMSJgoZY2xpZW50X3NlY3JldF9maW5nZXJwcmludBgVIAEoCUID4EEDEhAKCHRlbXBsYXRlGBYgASgJEk0KD3RlbXBsYXRlX3ZhbHVlcxgXIAMoCzI0Lm5leHVzLmJyb2tlci52MS5Qcm92aWRlclByb2ZpbGUuVGVtcGxhdGVWYWx1ZXNFbnRyeRIWCg5yZXZvY2F0aW9uX3VybBgYIAEoCRo1ChNUZW1wbGF0ZVZhbHVlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTwoVQ3JlYXRlUHJvdmlkZXJSZXF1ZXN0EjYKB3Byb2ZpbGUYASABKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlQgPgQQIiMgoWQ3JlYXRlUHJvdmlkZXJSZXNwb25zZRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJIhYKFExpc3RQcm92aWRlcnNSZXF1ZXN0IkwKFUxpc3RQcm92aWRlcnNSZXNwb25zZRIzCglwcm92aWRlcnMYASADKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlIikKEkdldFByb3ZpZGVyUmVxdWVzdBITCgJpZBgBIAEoCUIH4EECoLsYASJJChNHZXRQcm92aWRlclJlc3BvbnNlEjIKCHByb3ZpZGVyGAEgASgLMiAubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUHJvZmlsZSIxChhHZXRQcm92aWRlckJ5TmFtZVJlcXVlc3QSFQoEbmFtZRgBIAEoCUIH4EECoLsYAyJPChlHZXRQcm92aWRlckJ5TmFtZVJlc3BvbnNlEjIKCHByb3ZpZGVyGAEgASgLMiAubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUHJvZmlsZSJ+ChVVcGRhdGVQcm92aWRlclJlcXVlc3QSEwoCaWQYASABKAlCB+BBAqC7GAESNgoHcHJvZmlsZRgCIAEoCzIgLm5leHVzLmJyb2tlci52MS5Qcm92aWRlclByb2ZpbGVCA+BBAhIYChBleHBlY3RlZF92ZXJzaW9uGAMgASgDIkwKFlVwZGF0ZVByb3ZpZGVyUmVzcG9uc2USMgoIcHJvdmlkZXIYASABKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlIq4BChRQYXRjaFByb3ZpZGVyUmVxdWVzdBITCgJpZBgBIAEoCUIH4EECoLsYARI2Cgdwcm9maWxlGAIgASgLMiAubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyUHJvZmlsZUID4EECEi8KC3VwZGF0ZV9tYXNrGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIYChBleHBlY3RlZF92ZXJzaW9uGAQgASgDIksKFVBhdGNoUHJvdmlkZXJSZXNwb25zZRIyCghwcm92aWRlchgBIAEoCzIgLm5leHVzLmJyb2tlci52MS5Qcm92aWRlclByb2ZpbGUiRgoVRGVsZXRlUHJvdmlkZXJSZXF1ZXN0EhMKAmlkGAEgASgJQgfgQQKguxgBEhgKEGV4cGVjdGVkX3ZlcnNpb24YAiABKAMiLAoZRmluZ2VycHJpbnRTZWNyZXRzUmVxdWVzdBIPCgdzZWNyZXRzGAEgAygJIjIKGkZpbmdlcnByaW50U2VjcmV0c1Jlc3BvbnNlEhQKDGZpbmdlcnByaW50cxgBIAMoCSIYChZEZWxldGVQcm92aWRlclJlc3BvbnNlIh4KHExpc3RQcm92aWRlclRlbXBsYXRlc1JlcXVlc3QiVQodTGlzdFByb3ZpZGVyVGVtcGxhdGVzUmVzcG9uc2USNAoJdGVtcGxhdGVzGAEgAygLMiEubmV4dXMuYnJva2VyLnYxLlByb3ZpZGVyVGVtcGxhdGUi3gIKEFByb3ZpZGVyVGVtcGxhdGUSDAoEbmFtZRgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSEQoJYXV0aF90eXBlGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIQCghkb2NzX3VybBgFIAEoCRItCgVzZXR1cBgGIAEoCzIeLm5leHVzLmJyb2tlci52MS5UZW1wbGF0ZVNldHVwEhMKC2Rlc2NyaXB0aW9uGAcgASgJEhAKCGNhdGVnb3J5GAggASgJEjoKDHBsYWNlaG9sZGVycxgJIAMoCzIkLm5leHVzLmJyb2tlci52MS5UZW1wbGF0ZVBsYWNlaG9sZGVyEjEKB3Byb2ZpbGUYCiABKAsyIC5uZXh1cy5icm9rZXIudjEuUHJvdmlkZXJQcm9maWxlEiwKBW5vdGVzGAsgAygLMh0ubmV4dXMuYnJva2VyLnYxLlRlbXBsYXRlTm90ZSJaCg1UZW1wbGF0ZVNldHVwEhMKC2NvbnNvbGVfdXJsGAEgASgJEhQKDHJlZGlyZWN0X3VyaRgCIAEoCRINCgVzdGVwcxgDIAMoCRIPCgdyZWZyZXNoGAQgASgJImkKE1RlbXBsYXRlUGxhY2Vob2xkZXISDAoEbmFtZRgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIPCgdwYXR0ZXJuGAQgASgJEg8KB2V4YW1wbGUYBSABKAkiOwoMVGVtcGxhdGVOb3RlEg0KBWFib3V0GAEgASgJEgwKBG5vdGUYAiABKAkSDgoGc291cmNlGAMgASgJMuAJCg9Qcm92aWRlclNlcnZpY2USeAoOQ3JlYXRlUHJvdmlkZXISJi5uZXh1cy5icm9rZXIudjEuQ3JlYXRlUHJvdmlkZXJSZXF1ZXN0GicubmV4dXMuYnJva2VyLnYxLkNyZWF0ZVByb3ZpZGVyUmVzcG9uc2UiFYLT5JMCDzoBKiIKL3Byb3ZpZGVycxJ1Cg1MaXN0UHJvdmlkZXJzEiUubmV4dXMuYnJva2VyLnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0GiYubmV4dXMuYnJva2VyLnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZSIVkAIBgtPkkwIMEgovcHJvdmlkZXJzEn4KC0dldFByb3ZpZGVyEiMubmV4dXMuYnJva2VyLnYxLkdldFByb3ZpZGVyUmVxdWVzdBokLm5leHVzLmJyb2tlci52MS5HZXRQcm92aWRlclJlc3BvbnNlIiSQAgGC0+STAhtiCHByb3ZpZGVyEg8vcHJvdmlkZXJzL3tpZH0SmgEKEUdldFByb3ZpZGVyQnlOYW1lEikubmV4dXMuYnJva2VyLnYxLkdldFByb3ZpZGVyQnlOYW1lUmVxdWVzdBoqLm5leHVzLmJyb2tlci52MS5HZXRQcm92aWRlckJ5TmFtZVJlc3BvbnNlIi6QAgGC0+STAiViCHByb3ZpZGVyEhkvcHJvdmlkZXJzL2J5LW5hbWUve25hbWV9EocBCg5VcGRhdGVQcm92aWRlchImLm5leHVzLmJyb2tlci52MS5VcGRhdGVQcm92aWRlclJlcXVlc3QaJy5uZXh1cy5icm9rZXIudjEuVXBkYXRlUHJvdmlkZXJSZXNwb25zZSIkgtPkkwIeOgEqYghwcm92aWRlchoPL3Byb3ZpZGVycy97aWR9EoQBCg1QYXRjaFByb3ZpZGVyEiUubmV4dXMuYnJva2VyLnYxLlBhdGNoUHJvdmlkZXJSZXF1ZXN0GiYubmV4dXMuYnJva2VyLnYxLlBhdGNoUHJvdmlkZXJSZXNwb25zZSIkgtPkkwIeOgEqYghwcm92aWRlcjIPL3Byb3ZpZGVycy97aWR9EnoKDkRlbGV0ZVByb3ZpZGVyEiYubmV4dXMuYnJva2VyLnYxLkRlbGV0ZVByb3ZpZGVyUmVxdWVzdBonLm5leHVzLmJyb2tlci52MS5EZWxldGVQcm92aWRlclJlc3BvbnNlIheC0+STAhEqDy9wcm92aWRlcnMve2lkfRKYAQoSRmluZ2VycHJpbnRTZWNyZXRzEioubmV4dXMuYnJva2VyLnYxLkZpbmdlcnByaW50U2VjcmV0c1JlcXVlc3QaKy5uZXh1cy5icm9rZXIudjEuRmluZ2VycHJpbnRTZWNyZXRzUmVzcG9uc2UiKYLT5JMCIzoBKiIeL3Byb3ZpZGVyczpmaW5nZXJwcmludC1zZWNyZXRzEpYBChVMaXN0UHJvdmlkZXJUZW1wbGF0ZXMSLS5uZXh1cy5icm9rZXIudjEuTGlzdFByb3ZpZGVyVGVtcGxhdGVzUmVxdWVzdBouLm5leHVzLmJyb2tlci52MS5MaXN0UHJvdmlkZXJUZW1wbGF0ZXNSZXNwb25zZSIekAIBgtPkkwIVEhMvcHJvdmlkZXItdGVtcGxhdGVzYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_nexus_common_v1_credential, file_nexus_common_v1_input_rules]);
 
 /**
  * Extra behaviour of a provider, for the quirks real providers have.
@@ -96,6 +97,26 @@ export type ProviderParams = Message<"nexus.broker.v1.ProviderParams"> & {
    * @generated from field: bool narrow_scopes_on_refresh = 9;
    */
   narrowScopesOnRefresh: boolean;
+
+  /**
+   * OAuth 2.0: named provider quirks, each a small adapter around the
+   * standard client steps: `json_request_body` (token and revocation requests
+   * send a JSON body), `form_encoded_response` (token answers may be
+   * form-encoded), `error_in_200` (a 200 with an `error` field or `ok: false`
+   * is an error). An unknown name is rejected.
+   *
+   * @generated from field: repeated string quirks = 10;
+   */
+  quirks: string[];
+
+  /**
+   * OAuth 2.0: token-response fields to keep and expose in the credential
+   * beside the access token, by name or dotted path, for example
+   * `instance_url` or `authed_user.id`. A refresh token is never exposed.
+   *
+   * @generated from field: repeated string keep_token_fields = 11;
+   */
+  keepTokenFields: string[];
 };
 
 /**
@@ -264,6 +285,32 @@ export type ProviderProfile = Message<"nexus.broker.v1.ProviderProfile"> & {
    * @generated from field: string client_secret_fingerprint = 21;
    */
   clientSecretFingerprint: string;
+
+  /**
+   * The provider template this profile starts from (see
+   * ListProviderTemplates): its URLs, scopes, quirks and other settings apply,
+   * and every field given beside it overrides the template's. Kept on the
+   * provider; a PATCH cannot change it (UpdateProvider applies it again).
+   *
+   * @generated from field: string template = 22;
+   */
+  template: string;
+
+  /**
+   * Values of the template's placeholders, such as `tenant` or `shop`: each
+   * one the template names is required, and must match its pattern.
+   *
+   * @generated from field: map<string, string> template_values = 23;
+   */
+  templateValues: { [key: string]: string };
+
+  /**
+   * OAuth 2.0 token revocation endpoint (RFC 7009), when not discovered:
+   * revoking a connection revokes its refresh token there.
+   *
+   * @generated from field: string revocation_url = 24;
+   */
+  revocationUrl: string;
 };
 
 /**
@@ -650,6 +697,264 @@ export const DeleteProviderResponseSchema: GenMessage<DeleteProviderResponse> = 
   messageDesc(file_nexus_broker_v1_provider_service, 17);
 
 /**
+ * Request of ListProviderTemplates.
+ *
+ * @generated from message nexus.broker.v1.ListProviderTemplatesRequest
+ */
+export type ListProviderTemplatesRequest = Message<"nexus.broker.v1.ListProviderTemplatesRequest"> & {
+};
+
+/**
+ * Describes the message nexus.broker.v1.ListProviderTemplatesRequest.
+ * Use `create(ListProviderTemplatesRequestSchema)` to create a new message.
+ */
+export const ListProviderTemplatesRequestSchema: GenMessage<ListProviderTemplatesRequest> = /*@__PURE__*/
+  messageDesc(file_nexus_broker_v1_provider_service, 18);
+
+/**
+ * Response of ListProviderTemplates.
+ *
+ * @generated from message nexus.broker.v1.ListProviderTemplatesResponse
+ */
+export type ListProviderTemplatesResponse = Message<"nexus.broker.v1.ListProviderTemplatesResponse"> & {
+  /**
+   * Every template, by name.
+   *
+   * @generated from field: repeated nexus.broker.v1.ProviderTemplate templates = 1;
+   */
+  templates: ProviderTemplate[];
+};
+
+/**
+ * Describes the message nexus.broker.v1.ListProviderTemplatesResponse.
+ * Use `create(ListProviderTemplatesResponseSchema)` to create a new message.
+ */
+export const ListProviderTemplatesResponseSchema: GenMessage<ListProviderTemplatesResponse> = /*@__PURE__*/
+  messageDesc(file_nexus_broker_v1_provider_service, 19);
+
+/**
+ * A ready profile for a well-known provider, kept as data in the Broker.
+ *
+ * @generated from message nexus.broker.v1.ProviderTemplate
+ */
+export type ProviderTemplate = Message<"nexus.broker.v1.ProviderTemplate"> & {
+  /**
+   * The name a profile gives as `template`, for example `google`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The provider's name as people write it, for example `Microsoft Entra ID`.
+   *
+   * @generated from field: string display_name = 2;
+   */
+  displayName: string;
+
+  /**
+   * The auth type of providers made from it.
+   *
+   * @generated from field: string auth_type = 3;
+   */
+  authType: string;
+
+  /**
+   * Default scopes.
+   *
+   * @generated from field: repeated string scopes = 4;
+   */
+  scopes: string[];
+
+  /**
+   * The provider's own documentation of its OAuth flow or API authentication.
+   *
+   * @generated from field: string docs_url = 5;
+   */
+  docsUrl: string;
+
+  /**
+   * How to register the app at the provider.
+   *
+   * @generated from field: nexus.broker.v1.TemplateSetup setup = 6;
+   */
+  setup?: TemplateSetup | undefined;
+
+  /**
+   * Human description.
+   *
+   * @generated from field: string description = 7;
+   */
+  description: string;
+
+  /**
+   * Category, for example `crm`.
+   *
+   * @generated from field: string category = 8;
+   */
+  category: string;
+
+  /**
+   * Values a profile must give in `template_values`.
+   *
+   * @generated from field: repeated nexus.broker.v1.TemplatePlaceholder placeholders = 9;
+   */
+  placeholders: TemplatePlaceholder[];
+
+  /**
+   * What a profile naming this template starts from, with `{placeholder}`
+   * marks where `template_values` go.
+   *
+   * @generated from field: nexus.broker.v1.ProviderProfile profile = 10;
+   */
+  profile?: ProviderProfile | undefined;
+
+  /**
+   * The provider documentation behind the template's settings: each quirk,
+   * each kept token field and each unusual parameter, with its source.
+   *
+   * @generated from field: repeated nexus.broker.v1.TemplateNote notes = 11;
+   */
+  notes: TemplateNote[];
+};
+
+/**
+ * Describes the message nexus.broker.v1.ProviderTemplate.
+ * Use `create(ProviderTemplateSchema)` to create a new message.
+ */
+export const ProviderTemplateSchema: GenMessage<ProviderTemplate> = /*@__PURE__*/
+  messageDesc(file_nexus_broker_v1_provider_service, 20);
+
+/**
+ * Where and how to register an app at a provider.
+ *
+ * @generated from message nexus.broker.v1.TemplateSetup
+ */
+export type TemplateSetup = Message<"nexus.broker.v1.TemplateSetup"> & {
+  /**
+   * The page where the app (OAuth client) or key is created.
+   *
+   * @generated from field: string console_url = 1;
+   */
+  consoleUrl: string;
+
+  /**
+   * The redirect URI to give the provider: this Broker's `BASE_URL` +
+   * `/auth/callback`. Empty for static credentials.
+   *
+   * @generated from field: string redirect_uri = 2;
+   */
+  redirectUri: string;
+
+  /**
+   * The steps, in order.
+   *
+   * @generated from field: repeated string steps = 3;
+   */
+  steps: string[];
+
+  /**
+   * What refresh needs (scopes, authorization parameters, app settings).
+   *
+   * @generated from field: string refresh = 4;
+   */
+  refresh: string;
+};
+
+/**
+ * Describes the message nexus.broker.v1.TemplateSetup.
+ * Use `create(TemplateSetupSchema)` to create a new message.
+ */
+export const TemplateSetupSchema: GenMessage<TemplateSetup> = /*@__PURE__*/
+  messageDesc(file_nexus_broker_v1_provider_service, 21);
+
+/**
+ * A value a template needs from the profile.
+ *
+ * @generated from message nexus.broker.v1.TemplatePlaceholder
+ */
+export type TemplatePlaceholder = Message<"nexus.broker.v1.TemplatePlaceholder"> & {
+  /**
+   * The key in `template_values`, for example `tenant`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * A short label.
+   *
+   * @generated from field: string title = 2;
+   */
+  title: string;
+
+  /**
+   * What to give.
+   *
+   * @generated from field: string description = 3;
+   */
+  description: string;
+
+  /**
+   * The regular expression a value must match.
+   *
+   * @generated from field: string pattern = 4;
+   */
+  pattern: string;
+
+  /**
+   * An example value.
+   *
+   * @generated from field: string example = 5;
+   */
+  example: string;
+};
+
+/**
+ * Describes the message nexus.broker.v1.TemplatePlaceholder.
+ * Use `create(TemplatePlaceholderSchema)` to create a new message.
+ */
+export const TemplatePlaceholderSchema: GenMessage<TemplatePlaceholder> = /*@__PURE__*/
+  messageDesc(file_nexus_broker_v1_provider_service, 22);
+
+/**
+ * One documented fact a template's settings follow.
+ *
+ * @generated from message nexus.broker.v1.TemplateNote
+ */
+export type TemplateNote = Message<"nexus.broker.v1.TemplateNote"> & {
+  /**
+   * What it explains: `quirks.<name>`, `handled.<name>`,
+   * `keep_token_fields.<field>`, or a profile field such as
+   * `authorize_params.access_type`.
+   *
+   * @generated from field: string about = 1;
+   */
+  about: string;
+
+  /**
+   * The fact, in a sentence.
+   *
+   * @generated from field: string note = 2;
+   */
+  note: string;
+
+  /**
+   * The provider's public documentation that says so.
+   *
+   * @generated from field: string source = 3;
+   */
+  source: string;
+};
+
+/**
+ * Describes the message nexus.broker.v1.TemplateNote.
+ * Use `create(TemplateNoteSchema)` to create a new message.
+ */
+export const TemplateNoteSchema: GenMessage<TemplateNote> = /*@__PURE__*/
+  messageDesc(file_nexus_broker_v1_provider_service, 23);
+
+/**
  * The provider registry: the third-party services agents connect to.
  *
  * Every method requires the Broker's API key (`X-API-Key` or
@@ -742,6 +1047,18 @@ export const ProviderService: GenService<{
     methodKind: "unary";
     input: typeof FingerprintSecretsRequestSchema;
     output: typeof FingerprintSecretsResponseSchema;
+  },
+  /**
+   * Lists the provider templates this Broker ships, by name: what a profile
+   * naming `template` starts from, with setup notes for the operator and
+   * the provider documentation each quirk follows.
+   *
+   * @generated from rpc nexus.broker.v1.ProviderService.ListProviderTemplates
+   */
+  listProviderTemplates: {
+    methodKind: "unary";
+    input: typeof ListProviderTemplatesRequestSchema;
+    output: typeof ListProviderTemplatesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_nexus_broker_v1_provider_service, 0);

@@ -5,8 +5,8 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../../google/api/annotations_pb.ts";
-import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb.ts";
-import type { IssuedSession, Jwks, SessionInfo, SessionSpec, TokenExchange, TokenExchangeResult } from "../../common/v1/session_pb.ts";
+import { file_nexus_common_v1_input_rules } from "../../common/v1/input_rules_pb.ts";
+import type { CreateSessionRequestSchema, CreateSessionResponseSchema, ExchangeTokenRequestSchema, ExchangeTokenResponseSchema, GetSessionRequestSchema, GetSessionResponseSchema, Jwks, RevokeSessionRequestSchema, RevokeSessionResponseSchema, SessionInfo } from "../../common/v1/session_pb.ts";
 import { file_nexus_common_v1_session } from "../../common/v1/session_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,91 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file nexus/broker/v1/session_service.proto.
  */
 export const file_nexus_broker_v1_session_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVuZXh1cy9icm9rZXIvdjEvc2Vzc2lvbl9zZXJ2aWNlLnByb3RvEg9uZXh1cy5icm9rZXIudjEiRwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSLwoEc3BlYxgBIAEoCzIcLm5leHVzLmNvbW1vbi52MS5TZXNzaW9uU3BlY0ID4EECIkgKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIvCgdzZXNzaW9uGAEgASgLMh4ubmV4dXMuY29tbW9uLnYxLklzc3VlZFNlc3Npb24iLAoRR2V0U2Vzc2lvblJlcXVlc3QSFwoKc2Vzc2lvbl9pZBgBIAEoCUID4EECIkMKEkdldFNlc3Npb25SZXNwb25zZRItCgdzZXNzaW9uGAEgASgLMhwubmV4dXMuY29tbW9uLnYxLlNlc3Npb25JbmZvInUKE0xpc3RTZXNzaW9uc1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCRIOCgZzdGF0dXMYAyABKAkSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiXwoUTGlzdFNlc3Npb25zUmVzcG9uc2USLgoIc2Vzc2lvbnMYASADKAsyHC5uZXh1cy5jb21tb24udjEuU2Vzc2lvbkluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi8KFFJldm9rZVNlc3Npb25SZXF1ZXN0EhcKCnNlc3Npb25faWQYASABKAlCA+BBAiJdChVSZXZva2VTZXNzaW9uUmVzcG9uc2USLQoHc2Vzc2lvbhgBIAEoCzIcLm5leHVzLmNvbW1vbi52MS5TZXNzaW9uSW5mbxIVCg1yZXZva2VkX2NvdW50GAIgASgFIk0KFEV4Y2hhbmdlVG9rZW5SZXF1ZXN0EjUKCGV4Y2hhbmdlGAEgASgLMh4ubmV4dXMuY29tbW9uLnYxLlRva2VuRXhjaGFuZ2VCA+BBAiJNChVFeGNoYW5nZVRva2VuUmVzcG9uc2USNAoGcmVzdWx0GAEgASgLMiQubmV4dXMuY29tbW9uLnYxLlRva2VuRXhjaGFuZ2VSZXN1bHQiFwoVR2V0U2Vzc2lvbktleXNSZXF1ZXN0Ij0KFkdldFNlc3Npb25LZXlzUmVzcG9uc2USIwoEandrcxgBIAEoCzIVLm5leHVzLmNvbW1vbi52MS5Kd2tzIhkKF1JvdGF0ZVNlc3Npb25LZXlSZXF1ZXN0IicKGFJvdGF0ZVNlc3Npb25LZXlSZXNwb25zZRILCgNraWQYASABKAkyogcKDlNlc3Npb25TZXJ2aWNlEoABCg1DcmVhdGVTZXNzaW9uEiUubmV4dXMuYnJva2VyLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0GiYubmV4dXMuYnJva2VyLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZSIggtPkkwIaOgRzcGVjYgdzZXNzaW9uIgkvc2Vzc2lvbnMSgQEKCkdldFNlc3Npb24SIi5uZXh1cy5icm9rZXIudjEuR2V0U2Vzc2lvblJlcXVlc3QaIy5uZXh1cy5icm9rZXIudjEuR2V0U2Vzc2lvblJlc3BvbnNlIiqQAgGC0+STAiFiB3Nlc3Npb24SFi9zZXNzaW9ucy97c2Vzc2lvbl9pZH0ScQoMTGlzdFNlc3Npb25zEiQubmV4dXMuYnJva2VyLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaJS5uZXh1cy5icm9rZXIudjEuTGlzdFNlc3Npb25zUmVzcG9uc2UiFJACAYLT5JMCCxIJL3Nlc3Npb25zEn4KDVJldm9rZVNlc3Npb24SJS5uZXh1cy5icm9rZXIudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaJi5uZXh1cy5icm9rZXIudjEuUmV2b2tlU2Vzc2lvblJlc3BvbnNlIh6C0+STAhgqFi9zZXNzaW9ucy97c2Vzc2lvbl9pZH0SiQEKDUV4Y2hhbmdlVG9rZW4SJS5uZXh1cy5icm9rZXIudjEuRXhjaGFuZ2VUb2tlblJlcXVlc3QaJi5uZXh1cy5icm9rZXIudjEuRXhjaGFuZ2VUb2tlblJlc3BvbnNlIimC0+STAiM6CGV4Y2hhbmdlYgZyZXN1bHQiDy90b2tlbi1leGNoYW5nZRKBAQoOR2V0U2Vzc2lvbktleXMSJi5uZXh1cy5icm9rZXIudjEuR2V0U2Vzc2lvbktleXNSZXF1ZXN0GicubmV4dXMuYnJva2VyLnYxLkdldFNlc3Npb25LZXlzUmVzcG9uc2UiHpACAYLT5JMCFWIEandrcxINL3Nlc3Npb24ta2V5cxKFAQoQUm90YXRlU2Vzc2lvbktleRIoLm5leHVzLmJyb2tlci52MS5Sb3RhdGVTZXNzaW9uS2V5UmVxdWVzdBopLm5leHVzLmJyb2tlci52MS5Sb3RhdGVTZXNzaW9uS2V5UmVzcG9uc2UiHILT5JMCFiIUL3Nlc3Npb24ta2V5cy9yb3RhdGViBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_nexus_common_v1_session]);
-
-/**
- * Request of CreateSession.
- *
- * @generated from message nexus.broker.v1.CreateSessionRequest
- */
-export type CreateSessionRequest = Message<"nexus.broker.v1.CreateSessionRequest"> & {
-  /**
-   * What the session grants.
-   *
-   * @generated from field: nexus.common.v1.SessionSpec spec = 1;
-   */
-  spec?: SessionSpec | undefined;
-};
-
-/**
- * Describes the message nexus.broker.v1.CreateSessionRequest.
- * Use `create(CreateSessionRequestSchema)` to create a new message.
- */
-export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 0);
-
-/**
- * Response of CreateSession.
- *
- * @generated from message nexus.broker.v1.CreateSessionResponse
- */
-export type CreateSessionResponse = Message<"nexus.broker.v1.CreateSessionResponse"> & {
-  /**
-   * The new session, with its token (shown this once).
-   *
-   * @generated from field: nexus.common.v1.IssuedSession session = 1;
-   */
-  session?: IssuedSession | undefined;
-};
-
-/**
- * Describes the message nexus.broker.v1.CreateSessionResponse.
- * Use `create(CreateSessionResponseSchema)` to create a new message.
- */
-export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 1);
-
-/**
- * Request of GetSession.
- *
- * @generated from message nexus.broker.v1.GetSessionRequest
- */
-export type GetSessionRequest = Message<"nexus.broker.v1.GetSessionRequest"> & {
-  /**
-   * The session's id.
-   *
-   * @generated from field: string session_id = 1;
-   */
-  sessionId: string;
-};
-
-/**
- * Describes the message nexus.broker.v1.GetSessionRequest.
- * Use `create(GetSessionRequestSchema)` to create a new message.
- */
-export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 2);
-
-/**
- * Response of GetSession.
- *
- * @generated from message nexus.broker.v1.GetSessionResponse
- */
-export type GetSessionResponse = Message<"nexus.broker.v1.GetSessionResponse"> & {
-  /**
-   * The session.
-   *
-   * @generated from field: nexus.common.v1.SessionInfo session = 1;
-   */
-  session?: SessionInfo | undefined;
-};
-
-/**
- * Describes the message nexus.broker.v1.GetSessionResponse.
- * Use `create(GetSessionResponseSchema)` to create a new message.
- */
-export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 3);
+  fileDesc("CiVuZXh1cy9icm9rZXIvdjEvc2Vzc2lvbl9zZXJ2aWNlLnByb3RvEg9uZXh1cy5icm9rZXIudjEihwEKE0xpc3RTZXNzaW9uc1JlcXVlc3QSFgoIYWdlbnRfaWQYASABKAlCBKC7GAESGwoNY29ubmVjdGlvbl9pZBgCIAEoCUIEoLsYARIOCgZzdGF0dXMYAyABKAkSFwoJcGFnZV9zaXplGAQgASgFQgSguxgIEhIKCnBhZ2VfdG9rZW4YBSABKAkiXwoUTGlzdFNlc3Npb25zUmVzcG9uc2USLgoIc2Vzc2lvbnMYASADKAsyHC5uZXh1cy5jb21tb24udjEuU2Vzc2lvbkluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhcKFUdldFNlc3Npb25LZXlzUmVxdWVzdCI9ChZHZXRTZXNzaW9uS2V5c1Jlc3BvbnNlEiMKBGp3a3MYASABKAsyFS5uZXh1cy5jb21tb24udjEuSndrcyIZChdSb3RhdGVTZXNzaW9uS2V5UmVxdWVzdCInChhSb3RhdGVTZXNzaW9uS2V5UmVzcG9uc2USCwoDa2lkGAEgASgJMqIHCg5TZXNzaW9uU2VydmljZRKAAQoNQ3JlYXRlU2Vzc2lvbhIlLm5leHVzLmNvbW1vbi52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBomLm5leHVzLmNvbW1vbi52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2UiIILT5JMCGjoEc3BlY2IHc2Vzc2lvbiIJL3Nlc3Npb25zEoEBCgpHZXRTZXNzaW9uEiIubmV4dXMuY29tbW9uLnYxLkdldFNlc3Npb25SZXF1ZXN0GiMubmV4dXMuY29tbW9uLnYxLkdldFNlc3Npb25SZXNwb25zZSIqkAIBgtPkkwIhYgdzZXNzaW9uEhYvc2Vzc2lvbnMve3Nlc3Npb25faWR9EnEKDExpc3RTZXNzaW9ucxIkLm5leHVzLmJyb2tlci52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiUubmV4dXMuYnJva2VyLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlIhSQAgGC0+STAgsSCS9zZXNzaW9ucxJ+Cg1SZXZva2VTZXNzaW9uEiUubmV4dXMuY29tbW9uLnYxLlJldm9rZVNlc3Npb25SZXF1ZXN0GiYubmV4dXMuY29tbW9uLnYxLlJldm9rZVNlc3Npb25SZXNwb25zZSIegtPkkwIYKhYvc2Vzc2lvbnMve3Nlc3Npb25faWR9EokBCg1FeGNoYW5nZVRva2VuEiUubmV4dXMuY29tbW9uLnYxLkV4Y2hhbmdlVG9rZW5SZXF1ZXN0GiYubmV4dXMuY29tbW9uLnYxLkV4Y2hhbmdlVG9rZW5SZXNwb25zZSIpgtPkkwIjOghleGNoYW5nZWIGcmVzdWx0Ig8vdG9rZW4tZXhjaGFuZ2USgQEKDkdldFNlc3Npb25LZXlzEiYubmV4dXMuYnJva2VyLnYxLkdldFNlc3Npb25LZXlzUmVxdWVzdBonLm5leHVzLmJyb2tlci52MS5HZXRTZXNzaW9uS2V5c1Jlc3BvbnNlIh6QAgGC0+STAhViBGp3a3MSDS9zZXNzaW9uLWtleXMShQEKEFJvdGF0ZVNlc3Npb25LZXkSKC5uZXh1cy5icm9rZXIudjEuUm90YXRlU2Vzc2lvbktleVJlcXVlc3QaKS5uZXh1cy5icm9rZXIudjEuUm90YXRlU2Vzc2lvbktleVJlc3BvbnNlIhyC0+STAhYiFC9zZXNzaW9uLWtleXMvcm90YXRlYgZwcm90bzM", [file_google_api_annotations, file_nexus_common_v1_input_rules, file_nexus_common_v1_session]);
 
 /**
  * Request of ListSessions.
@@ -147,7 +63,7 @@ export type ListSessionsRequest = Message<"nexus.broker.v1.ListSessionsRequest">
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 4);
+  messageDesc(file_nexus_broker_v1_session_service, 0);
 
 /**
  * Response of ListSessions.
@@ -175,98 +91,7 @@ export type ListSessionsResponse = Message<"nexus.broker.v1.ListSessionsResponse
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 5);
-
-/**
- * Request of RevokeSession.
- *
- * @generated from message nexus.broker.v1.RevokeSessionRequest
- */
-export type RevokeSessionRequest = Message<"nexus.broker.v1.RevokeSessionRequest"> & {
-  /**
-   * The session's id.
-   *
-   * @generated from field: string session_id = 1;
-   */
-  sessionId: string;
-};
-
-/**
- * Describes the message nexus.broker.v1.RevokeSessionRequest.
- * Use `create(RevokeSessionRequestSchema)` to create a new message.
- */
-export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 6);
-
-/**
- * Response of RevokeSession.
- *
- * @generated from message nexus.broker.v1.RevokeSessionResponse
- */
-export type RevokeSessionResponse = Message<"nexus.broker.v1.RevokeSessionResponse"> & {
-  /**
-   * The session, now revoked.
-   *
-   * @generated from field: nexus.common.v1.SessionInfo session = 1;
-   */
-  session?: SessionInfo | undefined;
-
-  /**
-   * How many sessions were revoked: this one and its live descendants.
-   *
-   * @generated from field: int32 revoked_count = 2;
-   */
-  revokedCount: number;
-};
-
-/**
- * Describes the message nexus.broker.v1.RevokeSessionResponse.
- * Use `create(RevokeSessionResponseSchema)` to create a new message.
- */
-export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 7);
-
-/**
- * Request of ExchangeToken.
- *
- * @generated from message nexus.broker.v1.ExchangeTokenRequest
- */
-export type ExchangeTokenRequest = Message<"nexus.broker.v1.ExchangeTokenRequest"> & {
-  /**
-   * The RFC 8693 request.
-   *
-   * @generated from field: nexus.common.v1.TokenExchange exchange = 1;
-   */
-  exchange?: TokenExchange | undefined;
-};
-
-/**
- * Describes the message nexus.broker.v1.ExchangeTokenRequest.
- * Use `create(ExchangeTokenRequestSchema)` to create a new message.
- */
-export const ExchangeTokenRequestSchema: GenMessage<ExchangeTokenRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 8);
-
-/**
- * Response of ExchangeToken.
- *
- * @generated from message nexus.broker.v1.ExchangeTokenResponse
- */
-export type ExchangeTokenResponse = Message<"nexus.broker.v1.ExchangeTokenResponse"> & {
-  /**
-   * The RFC 8693 answer with the credential payload.
-   *
-   * @generated from field: nexus.common.v1.TokenExchangeResult result = 1;
-   */
-  result?: TokenExchangeResult | undefined;
-};
-
-/**
- * Describes the message nexus.broker.v1.ExchangeTokenResponse.
- * Use `create(ExchangeTokenResponseSchema)` to create a new message.
- */
-export const ExchangeTokenResponseSchema: GenMessage<ExchangeTokenResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 9);
+  messageDesc(file_nexus_broker_v1_session_service, 1);
 
 /**
  * Request of GetSessionKeys.
@@ -281,7 +106,7 @@ export type GetSessionKeysRequest = Message<"nexus.broker.v1.GetSessionKeysReque
  * Use `create(GetSessionKeysRequestSchema)` to create a new message.
  */
 export const GetSessionKeysRequestSchema: GenMessage<GetSessionKeysRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 10);
+  messageDesc(file_nexus_broker_v1_session_service, 2);
 
 /**
  * Response of GetSessionKeys.
@@ -302,7 +127,7 @@ export type GetSessionKeysResponse = Message<"nexus.broker.v1.GetSessionKeysResp
  * Use `create(GetSessionKeysResponseSchema)` to create a new message.
  */
 export const GetSessionKeysResponseSchema: GenMessage<GetSessionKeysResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 11);
+  messageDesc(file_nexus_broker_v1_session_service, 3);
 
 /**
  * Request of RotateSessionKey.
@@ -317,7 +142,7 @@ export type RotateSessionKeyRequest = Message<"nexus.broker.v1.RotateSessionKeyR
  * Use `create(RotateSessionKeyRequestSchema)` to create a new message.
  */
 export const RotateSessionKeyRequestSchema: GenMessage<RotateSessionKeyRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 12);
+  messageDesc(file_nexus_broker_v1_session_service, 4);
 
 /**
  * Response of RotateSessionKey.
@@ -338,7 +163,7 @@ export type RotateSessionKeyResponse = Message<"nexus.broker.v1.RotateSessionKey
  * Use `create(RotateSessionKeyResponseSchema)` to create a new message.
  */
 export const RotateSessionKeyResponseSchema: GenMessage<RotateSessionKeyResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_broker_v1_session_service, 13);
+  messageDesc(file_nexus_broker_v1_session_service, 5);
 
 /**
  * Sessions: one agent acting for a workspace on one connection within a fixed

@@ -4,15 +4,17 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb.ts";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import { file_nexus_common_v1_input_rules } from "../../common/v1/input_rules_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file nexus/broker/v1/token_cache_service.proto.
  */
 export const file_nexus_broker_v1_token_cache_service: GenFile = /*@__PURE__*/
-  fileDesc("CiluZXh1cy9icm9rZXIvdjEvdG9rZW5fY2FjaGVfc2VydmljZS5wcm90bxIPbmV4dXMuYnJva2VyLnYxIhoKGFdhdGNoVG9rZW5DaGFuZ2VzUmVxdWVzdCKdAQoZV2F0Y2hUb2tlbkNoYW5nZXNSZXNwb25zZRIzCgVzdGF0ZRgBIAEoCzIiLm5leHVzLmJyb2tlci52MS5Ub2tlbkNoYW5nZXNTdGF0ZUgAEhcKDWNvbm5lY3Rpb25faWQYAiABKAlIABISCghhZ2VudF9pZBgDIAEoCUgAEhQKCmV2ZXJ5dGhpbmcYBCABKAhIAEIICgZjaGFuZ2UiNwoRVG9rZW5DaGFuZ2VzU3RhdGUSDwoHaW5fc3luYxgBIAEoCBIRCglicm9rZXJfaWQYAiABKAkiRwoYUmVjb3JkQ2FjaGVkUmVhZHNSZXF1ZXN0EisKBXJlYWRzGAEgAygLMhwubmV4dXMuYnJva2VyLnYxLkNhY2hlZFJlYWRzIuABCgtDYWNoZWRSZWFkcxIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhMKC3Byb3ZpZGVyX2lkGAIgASgJEhUKDXByb3ZpZGVyX25hbWUYAyABKAkSDgoGY2FsbGVyGAQgASgJEhAKCGFnZW50X2lkGAUgASgJEg0KBWNvdW50GAYgASgDEi4KCmZpcnN0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWxhc3RfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiGwoZUmVjb3JkQ2FjaGVkUmVhZHNSZXNwb25zZTL0AQoRVG9rZW5DYWNoZVNlcnZpY2UScQoRV2F0Y2hUb2tlbkNoYW5nZXMSKS5uZXh1cy5icm9rZXIudjEuV2F0Y2hUb2tlbkNoYW5nZXNSZXF1ZXN0GioubmV4dXMuYnJva2VyLnYxLldhdGNoVG9rZW5DaGFuZ2VzUmVzcG9uc2UiA5ACATABEmwKEVJlY29yZENhY2hlZFJlYWRzEikubmV4dXMuYnJva2VyLnYxLlJlY29yZENhY2hlZFJlYWRzUmVxdWVzdBoqLm5leHVzLmJyb2tlci52MS5SZWNvcmRDYWNoZWRSZWFkc1Jlc3BvbnNlIgBiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CiluZXh1cy9icm9rZXIvdjEvdG9rZW5fY2FjaGVfc2VydmljZS5wcm90bxIPbmV4dXMuYnJva2VyLnYxIhoKGFdhdGNoVG9rZW5DaGFuZ2VzUmVxdWVzdCKdAQoZV2F0Y2hUb2tlbkNoYW5nZXNSZXNwb25zZRIzCgVzdGF0ZRgBIAEoCzIiLm5leHVzLmJyb2tlci52MS5Ub2tlbkNoYW5nZXNTdGF0ZUgAEhcKDWNvbm5lY3Rpb25faWQYAiABKAlIABISCghhZ2VudF9pZBgDIAEoCUgAEhQKCmV2ZXJ5dGhpbmcYBCABKAhIAEIICgZjaGFuZ2UiNwoRVG9rZW5DaGFuZ2VzU3RhdGUSDwoHaW5fc3luYxgBIAEoCBIRCglicm9rZXJfaWQYAiABKAkiRwoYUmVjb3JkQ2FjaGVkUmVhZHNSZXF1ZXN0EisKBXJlYWRzGAEgAygLMhwubmV4dXMuYnJva2VyLnYxLkNhY2hlZFJlYWRzIvUBCgtDYWNoZWRSZWFkcxIeCg1jb25uZWN0aW9uX2lkGAEgASgJQgfgQQKguxgBEhkKC3Byb3ZpZGVyX2lkGAIgASgJQgSguxgBEhUKDXByb3ZpZGVyX25hbWUYAyABKAkSDgoGY2FsbGVyGAQgASgJEhYKCGFnZW50X2lkGAUgASgJQgSguxgBEg0KBWNvdW50GAYgASgDEi4KCmZpcnN0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWxhc3RfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiGwoZUmVjb3JkQ2FjaGVkUmVhZHNSZXNwb25zZTL0AQoRVG9rZW5DYWNoZVNlcnZpY2UScQoRV2F0Y2hUb2tlbkNoYW5nZXMSKS5uZXh1cy5icm9rZXIudjEuV2F0Y2hUb2tlbkNoYW5nZXNSZXF1ZXN0GioubmV4dXMuYnJva2VyLnYxLldhdGNoVG9rZW5DaGFuZ2VzUmVzcG9uc2UiA5ACATABEmwKEVJlY29yZENhY2hlZFJlYWRzEikubmV4dXMuYnJva2VyLnYxLlJlY29yZENhY2hlZFJlYWRzUmVxdWVzdBoqLm5leHVzLmJyb2tlci52MS5SZWNvcmRDYWNoZWRSZWFkc1Jlc3BvbnNlIgBiBnByb3RvMw", [file_google_api_field_behavior, file_google_protobuf_timestamp, file_nexus_common_v1_input_rules]);
 
 /**
  * Request of WatchTokenChanges.
@@ -151,14 +153,15 @@ export type CachedReads = Message<"nexus.broker.v1.CachedReads"> & {
   connectionId: string;
 
   /**
-   * Its provider's id and name, as the Broker answered them.
+   * Its provider's id, as the Broker answered it.
    *
    * @generated from field: string provider_id = 2;
    */
   providerId: string;
 
   /**
-   * The provider's name.
+   * The provider's name, as the Broker answered it; any other value is
+   * counted under "unknown".
    *
    * @generated from field: string provider_name = 3;
    */

@@ -4,16 +4,18 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb.ts";
 import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
 import type { Credential } from "./credential_pb.ts";
 import { file_nexus_common_v1_credential } from "./credential_pb.ts";
+import { file_nexus_common_v1_input_rules } from "./input_rules_pb.ts";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file nexus/common/v1/session.proto.
  */
 export const file_nexus_common_v1_session: GenFile = /*@__PURE__*/
-  fileDesc("Ch1uZXh1cy9jb21tb24vdjEvc2Vzc2lvbi5wcm90bxIPbmV4dXMuY29tbW9uLnYxIo0BCgtTZXNzaW9uU3BlYxIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhAKCGFnZW50X2lkGAIgASgJEg4KBnNjb3BlcxgDIAMoCRITCgt0dGxfc2Vjb25kcxgEIAEoDRIVCg1hbGxvd2VkX2hvc3RzGAUgAygJEhkKEXBhcmVudF9zZXNzaW9uX2lkGAYgASgJIpABCg1Jc3N1ZWRTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkSFQoNc2Vzc2lvbl90b2tlbhgCIAEoCRIOCgZzY29wZXMYAyADKAkSEgoKZXhwaXJlc19hdBgEIAEoDRIZChFwYXJlbnRfc2Vzc2lvbl9pZBgFIAEoCRIVCg1hbGxvd2VkX2hvc3RzGAYgAygJIuUBCgtTZXNzaW9uSW5mbxISCgpzZXNzaW9uX2lkGAEgASgJEhUKDWNvbm5lY3Rpb25faWQYAiABKAkSEAoIYWdlbnRfaWQYAyABKAkSDgoGc2NvcGVzGAQgAygJEhUKDWFsbG93ZWRfaG9zdHMYBSADKAkSEgoKZXhwaXJlc19hdBgGIAEoDRIOCgZzdGF0dXMYByABKAkSGQoRcGFyZW50X3Nlc3Npb25faWQYCCABKAkSHQoVZGVsZWdhdGVkX2J5X2FnZW50X2lkGAkgASgJEhQKDHdvcmtzcGFjZV9pZBgKIAEoCSKiAgoNVG9rZW5FeGNoYW5nZRISCgpncmFudF90eXBlGAEgASgJEhUKDXN1YmplY3RfdG9rZW4YAiABKAkSGgoSc3ViamVjdF90b2tlbl90eXBlGAMgASgJEg0KBXNjb3BlGAQgASgJEhAKCHJlc291cmNlGAUgASgJEhAKCGF1ZGllbmNlGAYgASgJEhwKFHJlcXVlc3RlZF90b2tlbl90eXBlGAcgASgJEhMKC2FjdG9yX3Rva2VuGAggASgJEhgKEGFjdG9yX3Rva2VuX3R5cGUYCSABKAkSEQoJY2xpZW50X2lkGAogASgJEhgKEGNsaWVudF9hc3NlcnRpb24YCyABKAkSHQoVY2xpZW50X2Fzc2VydGlvbl90eXBlGAwgASgJIq4BChNUb2tlbkV4Y2hhbmdlUmVzdWx0EhQKDGFjY2Vzc190b2tlbhgBIAEoCRIZChFpc3N1ZWRfdG9rZW5fdHlwZRgCIAEoCRISCgp0b2tlbl90eXBlGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKA0SDQoFc2NvcGUYBSABKAkSLwoKY3JlZGVudGlhbBgGIAEoCzIbLm5leHVzLmNvbW1vbi52MS5DcmVkZW50aWFsIi0KBEp3a3MSJQoEa2V5cxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RiBnByb3RvMw", [file_google_protobuf_struct, file_nexus_common_v1_credential]);
+  fileDesc("Ch1uZXh1cy9jb21tb24vdjEvc2Vzc2lvbi5wcm90bxIPbmV4dXMuY29tbW9uLnYxIrEBCgtTZXNzaW9uU3BlYxIeCg1jb25uZWN0aW9uX2lkGAEgASgJQgfgQQKguxgBEhkKCGFnZW50X2lkGAIgASgJQgfgQQKguxgBEhQKBnNjb3BlcxgDIAMoCUIEoLsYBBITCgt0dGxfc2Vjb25kcxgEIAEoDRIbCg1hbGxvd2VkX2hvc3RzGAUgAygJQgSguxgJEh8KEXBhcmVudF9zZXNzaW9uX2lkGAYgASgJQgSguxgBIpABCg1Jc3N1ZWRTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkSFQoNc2Vzc2lvbl90b2tlbhgCIAEoCRIOCgZzY29wZXMYAyADKAkSEgoKZXhwaXJlc19hdBgEIAEoDRIZChFwYXJlbnRfc2Vzc2lvbl9pZBgFIAEoCRIVCg1hbGxvd2VkX2hvc3RzGAYgAygJIuUBCgtTZXNzaW9uSW5mbxISCgpzZXNzaW9uX2lkGAEgASgJEhUKDWNvbm5lY3Rpb25faWQYAiABKAkSEAoIYWdlbnRfaWQYAyABKAkSDgoGc2NvcGVzGAQgAygJEhUKDWFsbG93ZWRfaG9zdHMYBSADKAkSEgoKZXhwaXJlc19hdBgGIAEoDRIOCgZzdGF0dXMYByABKAkSGQoRcGFyZW50X3Nlc3Npb25faWQYCCABKAkSHQoVZGVsZWdhdGVkX2J5X2FnZW50X2lkGAkgASgJEhQKDHdvcmtzcGFjZV9pZBgKIAEoCSKiAgoNVG9rZW5FeGNoYW5nZRISCgpncmFudF90eXBlGAEgASgJEhUKDXN1YmplY3RfdG9rZW4YAiABKAkSGgoSc3ViamVjdF90b2tlbl90eXBlGAMgASgJEg0KBXNjb3BlGAQgASgJEhAKCHJlc291cmNlGAUgASgJEhAKCGF1ZGllbmNlGAYgASgJEhwKFHJlcXVlc3RlZF90b2tlbl90eXBlGAcgASgJEhMKC2FjdG9yX3Rva2VuGAggASgJEhgKEGFjdG9yX3Rva2VuX3R5cGUYCSABKAkSEQoJY2xpZW50X2lkGAogASgJEhgKEGNsaWVudF9hc3NlcnRpb24YCyABKAkSHQoVY2xpZW50X2Fzc2VydGlvbl90eXBlGAwgASgJIq4BChNUb2tlbkV4Y2hhbmdlUmVzdWx0EhQKDGFjY2Vzc190b2tlbhgBIAEoCRIZChFpc3N1ZWRfdG9rZW5fdHlwZRgCIAEoCRISCgp0b2tlbl90eXBlGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKA0SDQoFc2NvcGUYBSABKAkSLwoKY3JlZGVudGlhbBgGIAEoCzIbLm5leHVzLmNvbW1vbi52MS5DcmVkZW50aWFsIi0KBEp3a3MSJQoEa2V5cxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiRwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSLwoEc3BlYxgBIAEoCzIcLm5leHVzLmNvbW1vbi52MS5TZXNzaW9uU3BlY0ID4EECIkgKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIvCgdzZXNzaW9uGAEgASgLMh4ubmV4dXMuY29tbW9uLnYxLklzc3VlZFNlc3Npb24iMAoRR2V0U2Vzc2lvblJlcXVlc3QSGwoKc2Vzc2lvbl9pZBgBIAEoCUIH4EECoLsYASJDChJHZXRTZXNzaW9uUmVzcG9uc2USLQoHc2Vzc2lvbhgBIAEoCzIcLm5leHVzLmNvbW1vbi52MS5TZXNzaW9uSW5mbyIzChRSZXZva2VTZXNzaW9uUmVxdWVzdBIbCgpzZXNzaW9uX2lkGAEgASgJQgfgQQKguxgBIl0KFVJldm9rZVNlc3Npb25SZXNwb25zZRItCgdzZXNzaW9uGAEgASgLMhwubmV4dXMuY29tbW9uLnYxLlNlc3Npb25JbmZvEhUKDXJldm9rZWRfY291bnQYAiABKAUiTQoURXhjaGFuZ2VUb2tlblJlcXVlc3QSNQoIZXhjaGFuZ2UYASABKAsyHi5uZXh1cy5jb21tb24udjEuVG9rZW5FeGNoYW5nZUID4EECIk0KFUV4Y2hhbmdlVG9rZW5SZXNwb25zZRI0CgZyZXN1bHQYASABKAsyJC5uZXh1cy5jb21tb24udjEuVG9rZW5FeGNoYW5nZVJlc3VsdGIGcHJvdG8z", [file_google_api_field_behavior, file_google_protobuf_struct, file_nexus_common_v1_credential, file_nexus_common_v1_input_rules]);
 
 /**
  * What a new session grants: one agent, one connection, a fixed clearance.
@@ -393,4 +395,179 @@ export type Jwks = Message<"nexus.common.v1.Jwks"> & {
  */
 export const JwksSchema: GenMessage<Jwks> = /*@__PURE__*/
   messageDesc(file_nexus_common_v1_session, 5);
+
+/**
+ * Request of CreateSession (Gateway and Broker).
+ *
+ * @generated from message nexus.common.v1.CreateSessionRequest
+ */
+export type CreateSessionRequest = Message<"nexus.common.v1.CreateSessionRequest"> & {
+  /**
+   * What the session grants.
+   *
+   * @generated from field: nexus.common.v1.SessionSpec spec = 1;
+   */
+  spec?: SessionSpec | undefined;
+};
+
+/**
+ * Describes the message nexus.common.v1.CreateSessionRequest.
+ * Use `create(CreateSessionRequestSchema)` to create a new message.
+ */
+export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
+  messageDesc(file_nexus_common_v1_session, 6);
+
+/**
+ * Response of CreateSession (Gateway and Broker).
+ *
+ * @generated from message nexus.common.v1.CreateSessionResponse
+ */
+export type CreateSessionResponse = Message<"nexus.common.v1.CreateSessionResponse"> & {
+  /**
+   * The new session, with its token (shown this once).
+   *
+   * @generated from field: nexus.common.v1.IssuedSession session = 1;
+   */
+  session?: IssuedSession | undefined;
+};
+
+/**
+ * Describes the message nexus.common.v1.CreateSessionResponse.
+ * Use `create(CreateSessionResponseSchema)` to create a new message.
+ */
+export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
+  messageDesc(file_nexus_common_v1_session, 7);
+
+/**
+ * Request of GetSession (Gateway and Broker).
+ *
+ * @generated from message nexus.common.v1.GetSessionRequest
+ */
+export type GetSessionRequest = Message<"nexus.common.v1.GetSessionRequest"> & {
+  /**
+   * The session's id.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message nexus.common.v1.GetSessionRequest.
+ * Use `create(GetSessionRequestSchema)` to create a new message.
+ */
+export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
+  messageDesc(file_nexus_common_v1_session, 8);
+
+/**
+ * Response of GetSession (Gateway and Broker).
+ *
+ * @generated from message nexus.common.v1.GetSessionResponse
+ */
+export type GetSessionResponse = Message<"nexus.common.v1.GetSessionResponse"> & {
+  /**
+   * The session.
+   *
+   * @generated from field: nexus.common.v1.SessionInfo session = 1;
+   */
+  session?: SessionInfo | undefined;
+};
+
+/**
+ * Describes the message nexus.common.v1.GetSessionResponse.
+ * Use `create(GetSessionResponseSchema)` to create a new message.
+ */
+export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
+  messageDesc(file_nexus_common_v1_session, 9);
+
+/**
+ * Request of RevokeSession (Gateway and Broker).
+ *
+ * @generated from message nexus.common.v1.RevokeSessionRequest
+ */
+export type RevokeSessionRequest = Message<"nexus.common.v1.RevokeSessionRequest"> & {
+  /**
+   * The session's id.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message nexus.common.v1.RevokeSessionRequest.
+ * Use `create(RevokeSessionRequestSchema)` to create a new message.
+ */
+export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
+  messageDesc(file_nexus_common_v1_session, 10);
+
+/**
+ * Response of RevokeSession (Gateway and Broker).
+ *
+ * @generated from message nexus.common.v1.RevokeSessionResponse
+ */
+export type RevokeSessionResponse = Message<"nexus.common.v1.RevokeSessionResponse"> & {
+  /**
+   * The session, now revoked.
+   *
+   * @generated from field: nexus.common.v1.SessionInfo session = 1;
+   */
+  session?: SessionInfo | undefined;
+
+  /**
+   * How many sessions were revoked: this one and its live descendants.
+   *
+   * @generated from field: int32 revoked_count = 2;
+   */
+  revokedCount: number;
+};
+
+/**
+ * Describes the message nexus.common.v1.RevokeSessionResponse.
+ * Use `create(RevokeSessionResponseSchema)` to create a new message.
+ */
+export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
+  messageDesc(file_nexus_common_v1_session, 11);
+
+/**
+ * Request of ExchangeToken (Gateway and Broker).
+ *
+ * @generated from message nexus.common.v1.ExchangeTokenRequest
+ */
+export type ExchangeTokenRequest = Message<"nexus.common.v1.ExchangeTokenRequest"> & {
+  /**
+   * The RFC 8693 request.
+   *
+   * @generated from field: nexus.common.v1.TokenExchange exchange = 1;
+   */
+  exchange?: TokenExchange | undefined;
+};
+
+/**
+ * Describes the message nexus.common.v1.ExchangeTokenRequest.
+ * Use `create(ExchangeTokenRequestSchema)` to create a new message.
+ */
+export const ExchangeTokenRequestSchema: GenMessage<ExchangeTokenRequest> = /*@__PURE__*/
+  messageDesc(file_nexus_common_v1_session, 12);
+
+/**
+ * Response of ExchangeToken (Gateway and Broker).
+ *
+ * @generated from message nexus.common.v1.ExchangeTokenResponse
+ */
+export type ExchangeTokenResponse = Message<"nexus.common.v1.ExchangeTokenResponse"> & {
+  /**
+   * The RFC 8693 answer with the credential payload.
+   *
+   * @generated from field: nexus.common.v1.TokenExchangeResult result = 1;
+   */
+  result?: TokenExchangeResult | undefined;
+};
+
+/**
+ * Describes the message nexus.common.v1.ExchangeTokenResponse.
+ * Use `create(ExchangeTokenResponseSchema)` to create a new message.
+ */
+export const ExchangeTokenResponseSchema: GenMessage<ExchangeTokenResponse> = /*@__PURE__*/
+  messageDesc(file_nexus_common_v1_session, 13);
 

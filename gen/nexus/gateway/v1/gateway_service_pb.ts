@@ -6,21 +6,24 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../../google/api/annotations_pb.ts";
 import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb.ts";
-import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
-import type { Credential } from "../../common/v1/credential_pb.ts";
-import { file_nexus_common_v1_credential } from "../../common/v1/credential_pb.ts";
-import type { IssuedSession, Jwks, SessionInfo, SessionSpec, TokenExchange, TokenExchangeResult } from "../../common/v1/session_pb.ts";
+import type { CaptureCredentialRequestSchema, GetCaptureSchemaRequestSchema, GetCaptureSchemaResponseSchema } from "../../common/v1/capture_pb.ts";
+import { file_nexus_common_v1_capture } from "../../common/v1/capture_pb.ts";
+import { file_nexus_common_v1_input_rules } from "../../common/v1/input_rules_pb.ts";
+import type { CreateSessionRequestSchema, CreateSessionResponseSchema, ExchangeTokenRequestSchema, ExchangeTokenResponseSchema, GetSessionRequestSchema, GetSessionResponseSchema, Jwks, RevokeSessionRequestSchema, RevokeSessionResponseSchema } from "../../common/v1/session_pb.ts";
 import { file_nexus_common_v1_session } from "../../common/v1/session_pb.ts";
-import type { JsonObject, Message } from "@bufbuild/protobuf";
+import type { GetTokenRequestSchema, GetTokenResponseSchema, RefreshTokenRequestSchema, RefreshTokenResponseSchema, ResolveTokenRequestSchema, ResolveTokenResponseSchema } from "../../common/v1/token_pb.ts";
+import { file_nexus_common_v1_token } from "../../common/v1/token_pb.ts";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file nexus/gateway/v1/gateway_service.proto.
  */
 export const file_nexus_gateway_v1_gateway_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZuZXh1cy9nYXRld2F5L3YxL2dhdGV3YXlfc2VydmljZS5wcm90bxIQbmV4dXMuZ2F0ZXdheS52MSKFAQoYUmVxdWVzdENvbm5lY3Rpb25SZXF1ZXN0EhQKB3VzZXJfaWQYASABKAlCA+BBAhIVCg1wcm92aWRlcl9uYW1lGAIgASgJEhMKC3Byb3ZpZGVyX2lkGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIXCgpyZXR1cm5fdXJsGAUgASgJQgPgQQIijAEKGVJlcXVlc3RDb25uZWN0aW9uUmVzcG9uc2USEAoIYXV0aF91cmwYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCRINCgVzdGF0ZRgDIAEoCRITCgtwcm92aWRlcl9pZBgEIAEoCRIOCgZzY29wZXMYBSADKAkSEgoKZXhwaXJlc19hdBgGIAEoDSI0ChZDaGVja0Nvbm5lY3Rpb25SZXF1ZXN0EhoKDWNvbm5lY3Rpb25faWQYASABKAlCA+BBAiI5ChdDaGVja0Nvbm5lY3Rpb25SZXNwb25zZRIOCgZzdGF0dXMYASABKAkSDgoGcmVhc29uGAIgASgJIi0KD0dldFRva2VuUmVxdWVzdBIaCg1jb25uZWN0aW9uX2lkGAEgASgJQgPgQQIiQwoQR2V0VG9rZW5SZXNwb25zZRIvCgpjcmVkZW50aWFsGAEgASgLMhsubmV4dXMuY29tbW9uLnYxLkNyZWRlbnRpYWwiMQoTUmVmcmVzaFRva2VuUmVxdWVzdBIaCg1jb25uZWN0aW9uX2lkGAEgASgJQgPgQQIiRwoUUmVmcmVzaFRva2VuUmVzcG9uc2USLwoKY3JlZGVudGlhbBgBIAEoCzIbLm5leHVzLmNvbW1vbi52MS5DcmVkZW50aWFsIkwKE1Jlc29sdmVUb2tlblJlcXVlc3QSGQoMd29ya3NwYWNlX2lkGAEgASgJQgPgQQISGgoNcHJvdmlkZXJfbmFtZRgCIAEoCUID4EECIl4KFFJlc29sdmVUb2tlblJlc3BvbnNlEi8KCmNyZWRlbnRpYWwYASABKAsyGy5uZXh1cy5jb21tb24udjEuQ3JlZGVudGlhbBIVCg1jb25uZWN0aW9uX2lkGAIgASgJInIKDFByb3ZpZGVySW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWF1dGhfdHlwZRgDIAEoCRIQCghjYXRlZ29yeRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRIOCgZzY29wZXMYBiADKAkiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiSgoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjEKCXByb3ZpZGVycxgBIAMoCzIeLm5leHVzLmdhdGV3YXkudjEuUHJvdmlkZXJJbmZvIi0KF0dldENhcHR1cmVTY2hlbWFSZXF1ZXN0EhIKBXN0YXRlGAEgASgJQgPgQQIiWgoYR2V0Q2FwdHVyZVNjaGVtYVJlc3BvbnNlEhUKDXByb3ZpZGVyX25hbWUYASABKAkSJwoGc2NoZW1hGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCK5AQoYQ2FwdHVyZUNyZWRlbnRpYWxSZXF1ZXN0EhIKBXN0YXRlGAEgASgJQgPgQQISVQoLY3JlZGVudGlhbHMYAiADKAsyOy5uZXh1cy5nYXRld2F5LnYxLkNhcHR1cmVDcmVkZW50aWFsUmVxdWVzdC5DcmVkZW50aWFsc0VudHJ5QgPgQQIaMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkIKGUNhcHR1cmVDcmVkZW50aWFsUmVzcG9uc2USFQoNY29ubmVjdGlvbl9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkiRwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSLwoEc3BlYxgBIAEoCzIcLm5leHVzLmNvbW1vbi52MS5TZXNzaW9uU3BlY0ID4EECIkgKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIvCgdzZXNzaW9uGAEgASgLMh4ubmV4dXMuY29tbW9uLnYxLklzc3VlZFNlc3Npb24iLAoRR2V0U2Vzc2lvblJlcXVlc3QSFwoKc2Vzc2lvbl9pZBgBIAEoCUID4EECIkMKEkdldFNlc3Npb25SZXNwb25zZRItCgdzZXNzaW9uGAEgASgLMhwubmV4dXMuY29tbW9uLnYxLlNlc3Npb25JbmZvIi8KFFJldm9rZVNlc3Npb25SZXF1ZXN0EhcKCnNlc3Npb25faWQYASABKAlCA+BBAiJGChVSZXZva2VTZXNzaW9uUmVzcG9uc2USLQoHc2Vzc2lvbhgBIAEoCzIcLm5leHVzLmNvbW1vbi52MS5TZXNzaW9uSW5mbyJNChRFeGNoYW5nZVRva2VuUmVxdWVzdBI1CghleGNoYW5nZRgBIAEoCzIeLm5leHVzLmNvbW1vbi52MS5Ub2tlbkV4Y2hhbmdlQgPgQQIiTQoVRXhjaGFuZ2VUb2tlblJlc3BvbnNlEjQKBnJlc3VsdBgBIAEoCzIkLm5leHVzLmNvbW1vbi52MS5Ub2tlbkV4Y2hhbmdlUmVzdWx0IhAKDkdldEp3a3NSZXF1ZXN0IjYKD0dldEp3a3NSZXNwb25zZRIjCgRqd2tzGAEgASgLMhUubmV4dXMuY29tbW9uLnYxLkp3a3MilQIKG0F1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YRIOCgZpc3N1ZXIYASABKAkSFgoOdG9rZW5fZW5kcG9pbnQYAiABKAkSEAoIandrc191cmkYAyABKAkSHQoVZ3JhbnRfdHlwZXNfc3VwcG9ydGVkGAQgAygJEi0KJXRva2VuX2VuZHBvaW50X2F1dGhfbWV0aG9kc19zdXBwb3J0ZWQYBSADKAkSOAowdG9rZW5fZW5kcG9pbnRfYXV0aF9zaWduaW5nX2FsZ192YWx1ZXNfc3VwcG9ydGVkGAYgAygJEjQKLHRva2VuX2V4Y2hhbmdlX3N1YmplY3RfdG9rZW5fdHlwZXNfc3VwcG9ydGVkGAcgAygJIicKJUdldEF1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YVJlcXVlc3QiaQomR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVzcG9uc2USPwoIbWV0YWRhdGEYASABKAsyLS5uZXh1cy5nYXRld2F5LnYxLkF1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YTLuDwoOR2F0ZXdheVNlcnZpY2USjwEKEVJlcXVlc3RDb25uZWN0aW9uEioubmV4dXMuZ2F0ZXdheS52MS5SZXF1ZXN0Q29ubmVjdGlvblJlcXVlc3QaKy5uZXh1cy5nYXRld2F5LnYxLlJlcXVlc3RDb25uZWN0aW9uUmVzcG9uc2UiIYLT5JMCGzoBKiIWL3YxL3JlcXVlc3QtY29ubmVjdGlvbhKXAQoPQ2hlY2tDb25uZWN0aW9uEigubmV4dXMuZ2F0ZXdheS52MS5DaGVja0Nvbm5lY3Rpb25SZXF1ZXN0GikubmV4dXMuZ2F0ZXdheS52MS5DaGVja0Nvbm5lY3Rpb25SZXNwb25zZSIvkAIBgtPkkwImEiQvdjEvY2hlY2stY29ubmVjdGlvbi97Y29ubmVjdGlvbl9pZH0SgwEKCEdldFRva2VuEiEubmV4dXMuZ2F0ZXdheS52MS5HZXRUb2tlblJlcXVlc3QaIi5uZXh1cy5nYXRld2F5LnYxLkdldFRva2VuUmVzcG9uc2UiMJACAYLT5JMCJ2IKY3JlZGVudGlhbBIZL3YxL3Rva2VuL3tjb25uZWN0aW9uX2lkfRKOAQoMUmVmcmVzaFRva2VuEiUubmV4dXMuZ2F0ZXdheS52MS5SZWZyZXNoVG9rZW5SZXF1ZXN0GiYubmV4dXMuZ2F0ZXdheS52MS5SZWZyZXNoVG9rZW5SZXNwb25zZSIvgtPkkwIpYgpjcmVkZW50aWFsIhsvdjEvcmVmcmVzaC97Y29ubmVjdGlvbl9pZH0SgQEKDFJlc29sdmVUb2tlbhIlLm5leHVzLmdhdGV3YXkudjEuUmVzb2x2ZVRva2VuUmVxdWVzdBomLm5leHVzLmdhdGV3YXkudjEuUmVzb2x2ZVRva2VuUmVzcG9uc2UiIpACAYLT5JMCGWIKY3JlZGVudGlhbBILL3YxL3Jlc29sdmUSegoNTGlzdFByb3ZpZGVycxImLm5leHVzLmdhdGV3YXkudjEuTGlzdFByb3ZpZGVyc1JlcXVlc3QaJy5uZXh1cy5nYXRld2F5LnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZSIYkAIBgtPkkwIPEg0vdjEvcHJvdmlkZXJzEogBChBHZXRDYXB0dXJlU2NoZW1hEikubmV4dXMuZ2F0ZXdheS52MS5HZXRDYXB0dXJlU2NoZW1hUmVxdWVzdBoqLm5leHVzLmdhdGV3YXkudjEuR2V0Q2FwdHVyZVNjaGVtYVJlc3BvbnNlIh2QAgGC0+STAhQSEi92MS9jYXB0dXJlLXNjaGVtYRKFAQoNQ3JlYXRlU2Vzc2lvbhImLm5leHVzLmdhdGV3YXkudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaJy5uZXh1cy5nYXRld2F5LnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZSIjgtPkkwIdOgRzcGVjYgdzZXNzaW9uIgwvdjEvc2Vzc2lvbnMShgEKCkdldFNlc3Npb24SIy5uZXh1cy5nYXRld2F5LnYxLkdldFNlc3Npb25SZXF1ZXN0GiQubmV4dXMuZ2F0ZXdheS52MS5HZXRTZXNzaW9uUmVzcG9uc2UiLZACAYLT5JMCJGIHc2Vzc2lvbhIZL3YxL3Nlc3Npb25zL3tzZXNzaW9uX2lkfRKMAQoNUmV2b2tlU2Vzc2lvbhImLm5leHVzLmdhdGV3YXkudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaJy5uZXh1cy5nYXRld2F5LnYxLlJldm9rZVNlc3Npb25SZXNwb25zZSIqgtPkkwIkYgdzZXNzaW9uKhkvdjEvc2Vzc2lvbnMve3Nlc3Npb25faWR9Eo4BCg1FeGNoYW5nZVRva2VuEiYubmV4dXMuZ2F0ZXdheS52MS5FeGNoYW5nZVRva2VuUmVxdWVzdBonLm5leHVzLmdhdGV3YXkudjEuRXhjaGFuZ2VUb2tlblJlc3BvbnNlIiyC0+STAiY6CGV4Y2hhbmdlYgZyZXN1bHQiEi92MS90b2tlbi1leGNoYW5nZRJ3CgdHZXRKd2tzEiAubmV4dXMuZ2F0ZXdheS52MS5HZXRKd2tzUmVxdWVzdBohLm5leHVzLmdhdGV3YXkudjEuR2V0Sndrc1Jlc3BvbnNlIieQAgGC0+STAh5iBGp3a3MSFi8ud2VsbC1rbm93bi9qd2tzLmpzb24S0QEKHkdldEF1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YRI3Lm5leHVzLmdhdGV3YXkudjEuR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVxdWVzdBo4Lm5leHVzLmdhdGV3YXkudjEuR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVzcG9uc2UiPJACAYLT5JMCM2IIbWV0YWRhdGESJy8ud2VsbC1rbm93bi9vYXV0aC1hdXRob3JpemF0aW9uLXNlcnZlchKPAQoRQ2FwdHVyZUNyZWRlbnRpYWwSKi5uZXh1cy5nYXRld2F5LnYxLkNhcHR1cmVDcmVkZW50aWFsUmVxdWVzdBorLm5leHVzLmdhdGV3YXkudjEuQ2FwdHVyZUNyZWRlbnRpYWxSZXNwb25zZSIhgtPkkwIbOgEqIhYvdjEvY2FwdHVyZS1jcmVkZW50aWFsYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_struct, file_nexus_common_v1_credential, file_nexus_common_v1_session]);
+  fileDesc("CiZuZXh1cy9nYXRld2F5L3YxL2dhdGV3YXlfc2VydmljZS5wcm90bxIQbmV4dXMuZ2F0ZXdheS52MSKfAQoYUmVxdWVzdENvbm5lY3Rpb25SZXF1ZXN0EhgKB3VzZXJfaWQYASABKAlCB+BBAqC7GAISGQoLcHJvdmlkZXJfaWQYAiABKAlCBKC7GAESGwoNcHJvdmlkZXJfbmFtZRgDIAEoCUIEoLsYAxIUCgZzY29wZXMYBCADKAlCBKC7GAQSGwoKcmV0dXJuX3VybBgFIAEoCUIH4EECoLsYBSKhAQoZUmVxdWVzdENvbm5lY3Rpb25SZXNwb25zZRIQCghhdXRoX3VybBgCIAEoCRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEg0KBXN0YXRlGAMgASgJEhMKC3Byb3ZpZGVyX2lkGAQgASgJEg4KBnNjb3BlcxgGIAMoCRISCgpleHBpcmVzX2F0GAcgASgNSgQIBRAGUg1wcm92aWRlcl9uYW1lIjgKFkNoZWNrQ29ubmVjdGlvblJlcXVlc3QSHgoNY29ubmVjdGlvbl9pZBgBIAEoCUIH4EECoLsYASI5ChdDaGVja0Nvbm5lY3Rpb25SZXNwb25zZRIOCgZzdGF0dXMYASABKAkSDgoGcmVhc29uGAIgASgJIqwBCgxQcm92aWRlckluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIRCglhdXRoX3R5cGUYAyABKAkSEAoIY2F0ZWdvcnkYBCABKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDgoGc2NvcGVzGAYgAygJEjgKCHRlbXBsYXRlGAcgASgLMiYubmV4dXMuZ2F0ZXdheS52MS5Qcm92aWRlclRlbXBsYXRlSW5mbyKdAQoUUHJvdmlkZXJUZW1wbGF0ZUluZm8SDAoEbmFtZRgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSEAoIZG9jc191cmwYAyABKAkSEwoLY29uc29sZV91cmwYBCABKAkSFAoMcmVkaXJlY3RfdXJpGAUgASgJEhMKC3NldHVwX3N0ZXBzGAYgAygJEg8KB3JlZnJlc2gYByABKAkiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiSgoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjEKCXByb3ZpZGVycxgBIAMoCzIeLm5leHVzLmdhdGV3YXkudjEuUHJvdmlkZXJJbmZvIkIKGUNhcHR1cmVDcmVkZW50aWFsUmVzcG9uc2USFQoNY29ubmVjdGlvbl9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkiEAoOR2V0Sndrc1JlcXVlc3QiNgoPR2V0Sndrc1Jlc3BvbnNlEiMKBGp3a3MYASABKAsyFS5uZXh1cy5jb21tb24udjEuSndrcyKVAgobQXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhEg4KBmlzc3VlchgBIAEoCRIWCg50b2tlbl9lbmRwb2ludBgCIAEoCRIQCghqd2tzX3VyaRgDIAEoCRIdChVncmFudF90eXBlc19zdXBwb3J0ZWQYBCADKAkSLQoldG9rZW5fZW5kcG9pbnRfYXV0aF9tZXRob2RzX3N1cHBvcnRlZBgFIAMoCRI4CjB0b2tlbl9lbmRwb2ludF9hdXRoX3NpZ25pbmdfYWxnX3ZhbHVlc19zdXBwb3J0ZWQYBiADKAkSNAosdG9rZW5fZXhjaGFuZ2Vfc3ViamVjdF90b2tlbl90eXBlc19zdXBwb3J0ZWQYByADKAkiJwolR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVxdWVzdCJpCiZHZXRBdXRob3JpemF0aW9uU2VydmVyTWV0YWRhdGFSZXNwb25zZRI/CghtZXRhZGF0YRgBIAEoCzItLm5leHVzLmdhdGV3YXkudjEuQXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhMtwPCg5HYXRld2F5U2VydmljZRKPAQoRUmVxdWVzdENvbm5lY3Rpb24SKi5uZXh1cy5nYXRld2F5LnYxLlJlcXVlc3RDb25uZWN0aW9uUmVxdWVzdBorLm5leHVzLmdhdGV3YXkudjEuUmVxdWVzdENvbm5lY3Rpb25SZXNwb25zZSIhgtPkkwIbOgEqIhYvdjEvcmVxdWVzdC1jb25uZWN0aW9uEpcBCg9DaGVja0Nvbm5lY3Rpb24SKC5uZXh1cy5nYXRld2F5LnYxLkNoZWNrQ29ubmVjdGlvblJlcXVlc3QaKS5uZXh1cy5nYXRld2F5LnYxLkNoZWNrQ29ubmVjdGlvblJlc3BvbnNlIi+QAgGC0+STAiYSJC92MS9jaGVjay1jb25uZWN0aW9uL3tjb25uZWN0aW9uX2lkfRKBAQoIR2V0VG9rZW4SIC5uZXh1cy5jb21tb24udjEuR2V0VG9rZW5SZXF1ZXN0GiEubmV4dXMuY29tbW9uLnYxLkdldFRva2VuUmVzcG9uc2UiMJACAYLT5JMCJ2IKY3JlZGVudGlhbBIZL3YxL3Rva2VuL3tjb25uZWN0aW9uX2lkfRKMAQoMUmVmcmVzaFRva2VuEiQubmV4dXMuY29tbW9uLnYxLlJlZnJlc2hUb2tlblJlcXVlc3QaJS5uZXh1cy5jb21tb24udjEuUmVmcmVzaFRva2VuUmVzcG9uc2UiL4LT5JMCKWIKY3JlZGVudGlhbCIbL3YxL3JlZnJlc2gve2Nvbm5lY3Rpb25faWR9En8KDFJlc29sdmVUb2tlbhIkLm5leHVzLmNvbW1vbi52MS5SZXNvbHZlVG9rZW5SZXF1ZXN0GiUubmV4dXMuY29tbW9uLnYxLlJlc29sdmVUb2tlblJlc3BvbnNlIiKQAgGC0+STAhliCmNyZWRlbnRpYWwSCy92MS9yZXNvbHZlEnoKDUxpc3RQcm92aWRlcnMSJi5uZXh1cy5nYXRld2F5LnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0GicubmV4dXMuZ2F0ZXdheS52MS5MaXN0UHJvdmlkZXJzUmVzcG9uc2UiGJACAYLT5JMCDxINL3YxL3Byb3ZpZGVycxKGAQoQR2V0Q2FwdHVyZVNjaGVtYRIoLm5leHVzLmNvbW1vbi52MS5HZXRDYXB0dXJlU2NoZW1hUmVxdWVzdBopLm5leHVzLmNvbW1vbi52MS5HZXRDYXB0dXJlU2NoZW1hUmVzcG9uc2UiHZACAYLT5JMCFBISL3YxL2NhcHR1cmUtc2NoZW1hEoMBCg1DcmVhdGVTZXNzaW9uEiUubmV4dXMuY29tbW9uLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0GiYubmV4dXMuY29tbW9uLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZSIjgtPkkwIdOgRzcGVjYgdzZXNzaW9uIgwvdjEvc2Vzc2lvbnMShAEKCkdldFNlc3Npb24SIi5uZXh1cy5jb21tb24udjEuR2V0U2Vzc2lvblJlcXVlc3QaIy5uZXh1cy5jb21tb24udjEuR2V0U2Vzc2lvblJlc3BvbnNlIi2QAgGC0+STAiRiB3Nlc3Npb24SGS92MS9zZXNzaW9ucy97c2Vzc2lvbl9pZH0SigEKDVJldm9rZVNlc3Npb24SJS5uZXh1cy5jb21tb24udjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaJi5uZXh1cy5jb21tb24udjEuUmV2b2tlU2Vzc2lvblJlc3BvbnNlIiqC0+STAiRiB3Nlc3Npb24qGS92MS9zZXNzaW9ucy97c2Vzc2lvbl9pZH0SjAEKDUV4Y2hhbmdlVG9rZW4SJS5uZXh1cy5jb21tb24udjEuRXhjaGFuZ2VUb2tlblJlcXVlc3QaJi5uZXh1cy5jb21tb24udjEuRXhjaGFuZ2VUb2tlblJlc3BvbnNlIiyC0+STAiY6CGV4Y2hhbmdlYgZyZXN1bHQiEi92MS90b2tlbi1leGNoYW5nZRJ3CgdHZXRKd2tzEiAubmV4dXMuZ2F0ZXdheS52MS5HZXRKd2tzUmVxdWVzdBohLm5leHVzLmdhdGV3YXkudjEuR2V0Sndrc1Jlc3BvbnNlIieQAgGC0+STAh5iBGp3a3MSFi8ud2VsbC1rbm93bi9qd2tzLmpzb24S0QEKHkdldEF1dGhvcml6YXRpb25TZXJ2ZXJNZXRhZGF0YRI3Lm5leHVzLmdhdGV3YXkudjEuR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVxdWVzdBo4Lm5leHVzLmdhdGV3YXkudjEuR2V0QXV0aG9yaXphdGlvblNlcnZlck1ldGFkYXRhUmVzcG9uc2UiPJACAYLT5JMCM2IIbWV0YWRhdGESJy8ud2VsbC1rbm93bi9vYXV0aC1hdXRob3JpemF0aW9uLXNlcnZlchKOAQoRQ2FwdHVyZUNyZWRlbnRpYWwSKS5uZXh1cy5jb21tb24udjEuQ2FwdHVyZUNyZWRlbnRpYWxSZXF1ZXN0GisubmV4dXMuZ2F0ZXdheS52MS5DYXB0dXJlQ3JlZGVudGlhbFJlc3BvbnNlIiGC0+STAhs6ASoiFi92MS9jYXB0dXJlLWNyZWRlbnRpYWxiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_nexus_common_v1_capture, file_nexus_common_v1_input_rules, file_nexus_common_v1_session, file_nexus_common_v1_token]);
 
 /**
- * Request of RequestConnection.
+ * Request of RequestConnection: the Broker's StartConnectionRequest field for
+ * field, except that the workspace is called `user_id` here.
  *
  * @generated from message nexus.gateway.v1.RequestConnectionRequest
  */
@@ -33,18 +36,18 @@ export type RequestConnectionRequest = Message<"nexus.gateway.v1.RequestConnecti
   userId: string;
 
   /**
-   * The provider, by name or alias. Give this or `provider_id`.
-   *
-   * @generated from field: string provider_name = 2;
-   */
-  providerName: string;
-
-  /**
    * The provider, by id. Give this or `provider_name`.
    *
-   * @generated from field: string provider_id = 3;
+   * @generated from field: string provider_id = 2;
    */
   providerId: string;
+
+  /**
+   * The provider, by name or alias. Give this or `provider_id`.
+   *
+   * @generated from field: string provider_name = 3;
+   */
+  providerName: string;
 
   /**
    * Scopes to ask for; the provider's defaults when empty.
@@ -56,6 +59,7 @@ export type RequestConnectionRequest = Message<"nexus.gateway.v1.RequestConnecti
   /**
    * An absolute URL the browser returns to after consent, with
    * `status=success&connection_id=<id>` or `status=error&error=<code>&connection_id=<id>`.
+   * Its host must be one of the Broker's ALLOWED_RETURN_DOMAINS.
    *
    * @generated from field: string return_url = 5;
    */
@@ -70,7 +74,8 @@ export const RequestConnectionRequestSchema: GenMessage<RequestConnectionRequest
   messageDesc(file_nexus_gateway_v1_gateway_service, 0);
 
 /**
- * Response of RequestConnection.
+ * Response of RequestConnection: the Broker's StartConnectionResponse field
+ * for field, without the provider's name (fields in the order REST lists them).
  *
  * @generated from message nexus.gateway.v1.RequestConnectionResponse
  */
@@ -78,14 +83,14 @@ export type RequestConnectionResponse = Message<"nexus.gateway.v1.RequestConnect
   /**
    * The URL to open in the user's browser.
    *
-   * @generated from field: string auth_url = 1;
+   * @generated from field: string auth_url = 2;
    */
   authUrl: string;
 
   /**
    * The new pending connection's id. Store it; never store tokens.
    *
-   * @generated from field: string connection_id = 2;
+   * @generated from field: string connection_id = 1;
    */
   connectionId: string;
 
@@ -106,14 +111,14 @@ export type RequestConnectionResponse = Message<"nexus.gateway.v1.RequestConnect
   /**
    * The scopes asked for.
    *
-   * @generated from field: repeated string scopes = 5;
+   * @generated from field: repeated string scopes = 6;
    */
   scopes: string[];
 
   /**
    * When the handshake expires, in unix seconds.
    *
-   * @generated from field: uint32 expires_at = 6;
+   * @generated from field: uint32 expires_at = 7;
    */
   expiresAt: number;
 };
@@ -176,147 +181,6 @@ export const CheckConnectionResponseSchema: GenMessage<CheckConnectionResponse> 
   messageDesc(file_nexus_gateway_v1_gateway_service, 3);
 
 /**
- * Request of GetToken.
- *
- * @generated from message nexus.gateway.v1.GetTokenRequest
- */
-export type GetTokenRequest = Message<"nexus.gateway.v1.GetTokenRequest"> & {
-  /**
-   * The connection's id.
-   *
-   * @generated from field: string connection_id = 1;
-   */
-  connectionId: string;
-};
-
-/**
- * Describes the message nexus.gateway.v1.GetTokenRequest.
- * Use `create(GetTokenRequestSchema)` to create a new message.
- */
-export const GetTokenRequestSchema: GenMessage<GetTokenRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 4);
-
-/**
- * Response of GetToken.
- *
- * @generated from message nexus.gateway.v1.GetTokenResponse
- */
-export type GetTokenResponse = Message<"nexus.gateway.v1.GetTokenResponse"> & {
-  /**
-   * The credential payload.
-   *
-   * @generated from field: nexus.common.v1.Credential credential = 1;
-   */
-  credential?: Credential | undefined;
-};
-
-/**
- * Describes the message nexus.gateway.v1.GetTokenResponse.
- * Use `create(GetTokenResponseSchema)` to create a new message.
- */
-export const GetTokenResponseSchema: GenMessage<GetTokenResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 5);
-
-/**
- * Request of RefreshToken.
- *
- * @generated from message nexus.gateway.v1.RefreshTokenRequest
- */
-export type RefreshTokenRequest = Message<"nexus.gateway.v1.RefreshTokenRequest"> & {
-  /**
-   * The connection's id.
-   *
-   * @generated from field: string connection_id = 1;
-   */
-  connectionId: string;
-};
-
-/**
- * Describes the message nexus.gateway.v1.RefreshTokenRequest.
- * Use `create(RefreshTokenRequestSchema)` to create a new message.
- */
-export const RefreshTokenRequestSchema: GenMessage<RefreshTokenRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 6);
-
-/**
- * Response of RefreshToken.
- *
- * @generated from message nexus.gateway.v1.RefreshTokenResponse
- */
-export type RefreshTokenResponse = Message<"nexus.gateway.v1.RefreshTokenResponse"> & {
-  /**
-   * The credential payload after the refresh.
-   *
-   * @generated from field: nexus.common.v1.Credential credential = 1;
-   */
-  credential?: Credential | undefined;
-};
-
-/**
- * Describes the message nexus.gateway.v1.RefreshTokenResponse.
- * Use `create(RefreshTokenResponseSchema)` to create a new message.
- */
-export const RefreshTokenResponseSchema: GenMessage<RefreshTokenResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 7);
-
-/**
- * Request of ResolveToken.
- *
- * @generated from message nexus.gateway.v1.ResolveTokenRequest
- */
-export type ResolveTokenRequest = Message<"nexus.gateway.v1.ResolveTokenRequest"> & {
-  /**
-   * The workspace (the `user_id` given to RequestConnection).
-   *
-   * @generated from field: string workspace_id = 1;
-   */
-  workspaceId: string;
-
-  /**
-   * The provider's name or alias.
-   *
-   * @generated from field: string provider_name = 2;
-   */
-  providerName: string;
-};
-
-/**
- * Describes the message nexus.gateway.v1.ResolveTokenRequest.
- * Use `create(ResolveTokenRequestSchema)` to create a new message.
- */
-export const ResolveTokenRequestSchema: GenMessage<ResolveTokenRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 8);
-
-/**
- * Response of ResolveToken.
- *
- * @generated from message nexus.gateway.v1.ResolveTokenResponse
- */
-export type ResolveTokenResponse = Message<"nexus.gateway.v1.ResolveTokenResponse"> & {
-  /**
-   * The credential payload.
-   *
-   * @generated from field: nexus.common.v1.Credential credential = 1;
-   */
-  credential?: Credential | undefined;
-
-  /**
-   * The connection that was resolved (gRPC and Connect; over REST the body is
-   * the credential alone).
-   *
-   * @generated from field: string connection_id = 2;
-   */
-  connectionId: string;
-};
-
-/**
- * Describes the message nexus.gateway.v1.ResolveTokenResponse.
- * Use `create(ResolveTokenResponseSchema)` to create a new message.
- */
-export const ResolveTokenResponseSchema: GenMessage<ResolveTokenResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 9);
-
-/**
  * Public metadata of a provider.
  *
  * @generated from message nexus.gateway.v1.ProviderInfo
@@ -364,6 +228,13 @@ export type ProviderInfo = Message<"nexus.gateway.v1.ProviderInfo"> & {
    * @generated from field: repeated string scopes = 6;
    */
   scopes: string[];
+
+  /**
+   * The template the provider was registered from; absent when none.
+   *
+   * @generated from field: nexus.gateway.v1.ProviderTemplateInfo template = 7;
+   */
+  template?: ProviderTemplateInfo | undefined;
 };
 
 /**
@@ -371,7 +242,71 @@ export type ProviderInfo = Message<"nexus.gateway.v1.ProviderInfo"> & {
  * Use `create(ProviderInfoSchema)` to create a new message.
  */
 export const ProviderInfoSchema: GenMessage<ProviderInfo> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 10);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 4);
+
+/**
+ * What a provider's template says about it: where it is documented and how
+ * an operator registers it. Public, like the rest of the provider list.
+ *
+ * @generated from message nexus.gateway.v1.ProviderTemplateInfo
+ */
+export type ProviderTemplateInfo = Message<"nexus.gateway.v1.ProviderTemplateInfo"> & {
+  /**
+   * The template's name, for example `google`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The provider's name as people write it.
+   *
+   * @generated from field: string display_name = 2;
+   */
+  displayName: string;
+
+  /**
+   * The provider's documentation.
+   *
+   * @generated from field: string docs_url = 3;
+   */
+  docsUrl: string;
+
+  /**
+   * Where the app or key is created.
+   *
+   * @generated from field: string console_url = 4;
+   */
+  consoleUrl: string;
+
+  /**
+   * The redirect URI the provider must know (empty for static credentials).
+   *
+   * @generated from field: string redirect_uri = 5;
+   */
+  redirectUri: string;
+
+  /**
+   * The setup steps, in order.
+   *
+   * @generated from field: repeated string setup_steps = 6;
+   */
+  setupSteps: string[];
+
+  /**
+   * What refresh needs.
+   *
+   * @generated from field: string refresh = 7;
+   */
+  refresh: string;
+};
+
+/**
+ * Describes the message nexus.gateway.v1.ProviderTemplateInfo.
+ * Use `create(ProviderTemplateInfoSchema)` to create a new message.
+ */
+export const ProviderTemplateInfoSchema: GenMessage<ProviderTemplateInfo> = /*@__PURE__*/
+  messageDesc(file_nexus_gateway_v1_gateway_service, 5);
 
 /**
  * Request of ListProviders.
@@ -386,7 +321,7 @@ export type ListProvidersRequest = Message<"nexus.gateway.v1.ListProvidersReques
  * Use `create(ListProvidersRequestSchema)` to create a new message.
  */
 export const ListProvidersRequestSchema: GenMessage<ListProvidersRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 11);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 6);
 
 /**
  * Response of ListProviders.
@@ -407,87 +342,11 @@ export type ListProvidersResponse = Message<"nexus.gateway.v1.ListProvidersRespo
  * Use `create(ListProvidersResponseSchema)` to create a new message.
  */
 export const ListProvidersResponseSchema: GenMessage<ListProvidersResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 12);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 7);
 
 /**
- * Request of GetCaptureSchema.
- *
- * @generated from message nexus.gateway.v1.GetCaptureSchemaRequest
- */
-export type GetCaptureSchemaRequest = Message<"nexus.gateway.v1.GetCaptureSchemaRequest"> & {
-  /**
-   * The state from RequestConnection.
-   *
-   * @generated from field: string state = 1;
-   */
-  state: string;
-};
-
-/**
- * Describes the message nexus.gateway.v1.GetCaptureSchemaRequest.
- * Use `create(GetCaptureSchemaRequestSchema)` to create a new message.
- */
-export const GetCaptureSchemaRequestSchema: GenMessage<GetCaptureSchemaRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 13);
-
-/**
- * Response of GetCaptureSchema.
- *
- * @generated from message nexus.gateway.v1.GetCaptureSchemaResponse
- */
-export type GetCaptureSchemaResponse = Message<"nexus.gateway.v1.GetCaptureSchemaResponse"> & {
-  /**
-   * The provider's name.
-   *
-   * @generated from field: string provider_name = 1;
-   */
-  providerName: string;
-
-  /**
-   * The JSON Schema of the fields to collect.
-   *
-   * @generated from field: google.protobuf.Struct schema = 2;
-   */
-  schema?: JsonObject | undefined;
-};
-
-/**
- * Describes the message nexus.gateway.v1.GetCaptureSchemaResponse.
- * Use `create(GetCaptureSchemaResponseSchema)` to create a new message.
- */
-export const GetCaptureSchemaResponseSchema: GenMessage<GetCaptureSchemaResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 14);
-
-/**
- * Request of CaptureCredential.
- *
- * @generated from message nexus.gateway.v1.CaptureCredentialRequest
- */
-export type CaptureCredentialRequest = Message<"nexus.gateway.v1.CaptureCredentialRequest"> & {
-  /**
-   * The state from RequestConnection.
-   *
-   * @generated from field: string state = 1;
-   */
-  state: string;
-
-  /**
-   * The fields the user entered.
-   *
-   * @generated from field: map<string, string> credentials = 2;
-   */
-  credentials: { [key: string]: string };
-};
-
-/**
- * Describes the message nexus.gateway.v1.CaptureCredentialRequest.
- * Use `create(CaptureCredentialRequestSchema)` to create a new message.
- */
-export const CaptureCredentialRequestSchema: GenMessage<CaptureCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 15);
-
-/**
- * Response of CaptureCredential.
+ * Response of CaptureCredential: the Broker's CaptureCredentialResponse
+ * without the redirect URL its own capture page follows.
  *
  * @generated from message nexus.gateway.v1.CaptureCredentialResponse
  */
@@ -512,175 +371,7 @@ export type CaptureCredentialResponse = Message<"nexus.gateway.v1.CaptureCredent
  * Use `create(CaptureCredentialResponseSchema)` to create a new message.
  */
 export const CaptureCredentialResponseSchema: GenMessage<CaptureCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 16);
-
-/**
- * Request of CreateSession.
- *
- * @generated from message nexus.gateway.v1.CreateSessionRequest
- */
-export type CreateSessionRequest = Message<"nexus.gateway.v1.CreateSessionRequest"> & {
-  /**
-   * What the session grants.
-   *
-   * @generated from field: nexus.common.v1.SessionSpec spec = 1;
-   */
-  spec?: SessionSpec | undefined;
-};
-
-/**
- * Describes the message nexus.gateway.v1.CreateSessionRequest.
- * Use `create(CreateSessionRequestSchema)` to create a new message.
- */
-export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 17);
-
-/**
- * Response of CreateSession.
- *
- * @generated from message nexus.gateway.v1.CreateSessionResponse
- */
-export type CreateSessionResponse = Message<"nexus.gateway.v1.CreateSessionResponse"> & {
-  /**
-   * The new session, with its token.
-   *
-   * @generated from field: nexus.common.v1.IssuedSession session = 1;
-   */
-  session?: IssuedSession | undefined;
-};
-
-/**
- * Describes the message nexus.gateway.v1.CreateSessionResponse.
- * Use `create(CreateSessionResponseSchema)` to create a new message.
- */
-export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 18);
-
-/**
- * Request of GetSession.
- *
- * @generated from message nexus.gateway.v1.GetSessionRequest
- */
-export type GetSessionRequest = Message<"nexus.gateway.v1.GetSessionRequest"> & {
-  /**
-   * The session's id.
-   *
-   * @generated from field: string session_id = 1;
-   */
-  sessionId: string;
-};
-
-/**
- * Describes the message nexus.gateway.v1.GetSessionRequest.
- * Use `create(GetSessionRequestSchema)` to create a new message.
- */
-export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 19);
-
-/**
- * Response of GetSession.
- *
- * @generated from message nexus.gateway.v1.GetSessionResponse
- */
-export type GetSessionResponse = Message<"nexus.gateway.v1.GetSessionResponse"> & {
-  /**
-   * The session.
-   *
-   * @generated from field: nexus.common.v1.SessionInfo session = 1;
-   */
-  session?: SessionInfo | undefined;
-};
-
-/**
- * Describes the message nexus.gateway.v1.GetSessionResponse.
- * Use `create(GetSessionResponseSchema)` to create a new message.
- */
-export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 20);
-
-/**
- * Request of RevokeSession.
- *
- * @generated from message nexus.gateway.v1.RevokeSessionRequest
- */
-export type RevokeSessionRequest = Message<"nexus.gateway.v1.RevokeSessionRequest"> & {
-  /**
-   * The session's id.
-   *
-   * @generated from field: string session_id = 1;
-   */
-  sessionId: string;
-};
-
-/**
- * Describes the message nexus.gateway.v1.RevokeSessionRequest.
- * Use `create(RevokeSessionRequestSchema)` to create a new message.
- */
-export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 21);
-
-/**
- * Response of RevokeSession.
- *
- * @generated from message nexus.gateway.v1.RevokeSessionResponse
- */
-export type RevokeSessionResponse = Message<"nexus.gateway.v1.RevokeSessionResponse"> & {
-  /**
-   * The session, now revoked.
-   *
-   * @generated from field: nexus.common.v1.SessionInfo session = 1;
-   */
-  session?: SessionInfo | undefined;
-};
-
-/**
- * Describes the message nexus.gateway.v1.RevokeSessionResponse.
- * Use `create(RevokeSessionResponseSchema)` to create a new message.
- */
-export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 22);
-
-/**
- * Request of ExchangeToken.
- *
- * @generated from message nexus.gateway.v1.ExchangeTokenRequest
- */
-export type ExchangeTokenRequest = Message<"nexus.gateway.v1.ExchangeTokenRequest"> & {
-  /**
-   * The RFC 8693 request.
-   *
-   * @generated from field: nexus.common.v1.TokenExchange exchange = 1;
-   */
-  exchange?: TokenExchange | undefined;
-};
-
-/**
- * Describes the message nexus.gateway.v1.ExchangeTokenRequest.
- * Use `create(ExchangeTokenRequestSchema)` to create a new message.
- */
-export const ExchangeTokenRequestSchema: GenMessage<ExchangeTokenRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 23);
-
-/**
- * Response of ExchangeToken.
- *
- * @generated from message nexus.gateway.v1.ExchangeTokenResponse
- */
-export type ExchangeTokenResponse = Message<"nexus.gateway.v1.ExchangeTokenResponse"> & {
-  /**
-   * The RFC 8693 answer with the credential payload.
-   *
-   * @generated from field: nexus.common.v1.TokenExchangeResult result = 1;
-   */
-  result?: TokenExchangeResult | undefined;
-};
-
-/**
- * Describes the message nexus.gateway.v1.ExchangeTokenResponse.
- * Use `create(ExchangeTokenResponseSchema)` to create a new message.
- */
-export const ExchangeTokenResponseSchema: GenMessage<ExchangeTokenResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 24);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 8);
 
 /**
  * Request of GetJwks.
@@ -695,7 +386,7 @@ export type GetJwksRequest = Message<"nexus.gateway.v1.GetJwksRequest"> & {
  * Use `create(GetJwksRequestSchema)` to create a new message.
  */
 export const GetJwksRequestSchema: GenMessage<GetJwksRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 25);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 9);
 
 /**
  * Response of GetJwks.
@@ -716,7 +407,7 @@ export type GetJwksResponse = Message<"nexus.gateway.v1.GetJwksResponse"> & {
  * Use `create(GetJwksResponseSchema)` to create a new message.
  */
 export const GetJwksResponseSchema: GenMessage<GetJwksResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 26);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 10);
 
 /**
  * RFC 8414 metadata of the Gateway as the issuer of session tokens.
@@ -779,7 +470,7 @@ export type AuthorizationServerMetadata = Message<"nexus.gateway.v1.Authorizatio
  * Use `create(AuthorizationServerMetadataSchema)` to create a new message.
  */
 export const AuthorizationServerMetadataSchema: GenMessage<AuthorizationServerMetadata> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 27);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 11);
 
 /**
  * Request of GetAuthorizationServerMetadata.
@@ -794,7 +485,7 @@ export type GetAuthorizationServerMetadataRequest = Message<"nexus.gateway.v1.Ge
  * Use `create(GetAuthorizationServerMetadataRequestSchema)` to create a new message.
  */
 export const GetAuthorizationServerMetadataRequestSchema: GenMessage<GetAuthorizationServerMetadataRequest> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 28);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 12);
 
 /**
  * Response of GetAuthorizationServerMetadata.
@@ -815,7 +506,7 @@ export type GetAuthorizationServerMetadataResponse = Message<"nexus.gateway.v1.G
  * Use `create(GetAuthorizationServerMetadataResponseSchema)` to create a new message.
  */
 export const GetAuthorizationServerMetadataResponseSchema: GenMessage<GetAuthorizationServerMetadataResponse> = /*@__PURE__*/
-  messageDesc(file_nexus_gateway_v1_gateway_service, 29);
+  messageDesc(file_nexus_gateway_v1_gateway_service, 13);
 
 /**
  * The public front door for agents and browsers.
@@ -830,7 +521,10 @@ export const GetAuthorizationServerMetadataResponseSchema: GenMessage<GetAuthori
  *
  * Errors carry a machine-readable reason (`connection_not_found`,
  * `attention_required`, `state_expired`, `provider_not_found`, ...) in a
- * `google.rpc.ErrorInfo` detail and at the start of the message.
+ * `google.rpc.ErrorInfo` detail (and at the start of the message, for
+ * people), the fields at fault in a `google.rpc.BadRequest` detail, and when
+ * to try again in a `google.rpc.RetryInfo` detail. Request fields follow the
+ * input rules their `(nexus.common.v1.input_rule)` option names.
  *
  * @generated from service nexus.gateway.v1.GatewayService
  */

@@ -6,11 +6,39 @@
 import type Provider from "oidc-provider";
 import type { Adapter, AdapterPayload } from "oidc-provider";
 
-/** An in-memory adapter store shared by all models, with a grant index so grants can be revoked by account. */
-export function createMemoryStore() {
+/** One stored model instance: its key is "Model:id"; `expiresAt` is epoch ms, null for never. */
+export type StoredEntry = [key: string, payload: AdapterPayload, expiresAt: number | null];
+
+/** Options of {@linkcode createMemoryStore}. */
+export interface MemoryStoreOptions {
+  /** Entries saved by an earlier process (see `saved()`). */
+  readonly restore?: readonly StoredEntry[];
+  /** Called after every change, to save them. */
+  readonly onChange?: () => void;
+}
+
+/**
+ * An in-memory adapter store shared by all models, with a grant index so
+ * grants can be revoked by account. `saved()` and `restore` let a process
+ * keep its grants and tokens across restarts.
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}) {
   const entries = new Map<string, { payload: AdapterPayload; expiresAt: number }>();
   const byGrant = new Map<string, Set<string>>();
   const secondary = new Map<string, string>(); // "uid:..." / "userCode:..." -> key
+  const changed = options.onChange ?? (() => {});
+  const put = (key: string, payload: AdapterPayload, expiresAt: number) => {
+    entries.set(key, { payload: structuredClone(payload), expiresAt });
+    if (payload.grantId !== undefined && !key.startsWith("Grant:")) {
+      const keys = byGrant.get(payload.grantId) ?? new Set<string>();
+      byGrant.set(payload.grantId, keys.add(key));
+    }
+    if (payload.uid !== undefined) secondary.set(`uid:${payload.uid}`, key);
+    if (payload.userCode !== undefined) secondary.set(`userCode:${payload.userCode}`, key);
+  };
+  for (const [key, payload, expiresAt] of options.restore ?? []) {
+    if (expiresAt === null || expiresAt > Date.now()) put(key, payload, expiresAt ?? Number.POSITIVE_INFINITY);
+  }
 
   const get = (key: string): AdapterPayload | undefined => {
     const entry = entries.get(key);
@@ -29,15 +57,9 @@ export function createMemoryStore() {
 
   const adapter = (model: string): Adapter => ({
     async upsert(id, payload, expiresIn) {
-      const key = `${model}:${id}`;
       const expiresAt = typeof expiresIn === "number" ? Date.now() + expiresIn * 1000 : Number.POSITIVE_INFINITY;
-      entries.set(key, { payload: structuredClone(payload), expiresAt });
-      if (payload.grantId !== undefined && model !== "Grant") {
-        const keys = byGrant.get(payload.grantId) ?? new Set<string>();
-        byGrant.set(payload.grantId, keys.add(key));
-      }
-      if (payload.uid !== undefined) secondary.set(`uid:${payload.uid}`, key);
-      if (payload.userCode !== undefined) secondary.set(`userCode:${payload.userCode}`, key);
+      put(`${model}:${id}`, payload, expiresAt);
+      changed();
     },
     async find(id) {
       return get(`${model}:${id}`);
@@ -53,12 +75,15 @@ export function createMemoryStore() {
     async consume(id) {
       const entry = entries.get(`${model}:${id}`);
       if (entry !== undefined) entry.payload.consumed = Math.floor(Date.now() / 1000);
+      changed();
     },
     async destroy(id) {
       entries.delete(`${model}:${id}`);
+      changed();
     },
     async revokeByGrantId(grantId) {
       revokeGrant(grantId);
+      changed();
     },
   });
 
@@ -67,9 +92,14 @@ export function createMemoryStore() {
       if (!key.startsWith("Grant:")) continue;
       if (accountId === undefined || entry.payload.accountId === accountId) revokeGrant(key.slice("Grant:".length));
     }
+    changed();
   };
 
-  return { adapter, revokeAccount };
+  /** Every entry not yet expired, to save. */
+  const saved = (): StoredEntry[] =>
+    [...entries].filter(([, e]) => e.expiresAt > Date.now()).map(([key, e]) => [key, e.payload, Number.isFinite(e.expiresAt) ? e.expiresAt : null]);
+
+  return { adapter, revokeAccount, saved };
 }
 
 

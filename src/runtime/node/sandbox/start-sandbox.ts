@@ -8,11 +8,11 @@
  * Both are registered on the Broker. Development only: never started by
  * `make broker` or `make gateway`.
  */
-import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { exportJWK, generateKeyPair } from "jose";
 import type { Configuration } from "oidc-provider";
+import { explainBusyPort } from "../busy-port.ts";
 import { createMemoryStore, loadProvider, quietly } from "./oidc-memory-store.ts";
+import { createStateSaver, loadSandboxState } from "./sandbox-state.ts";
 import { apiHomePage, consentPage, loginPage, sandboxUsers } from "./sandbox-pages.ts";
 
 /** Options of {@linkcode startSandbox}. */
@@ -25,6 +25,12 @@ export interface SandboxOptions {
   accessTokenTtl?: number;
   /** The Broker's admin API, to register the two providers. */
   broker: { url: string; apiKey: string };
+  /**
+   * Where the provider keeps its grants, tokens and keys across restarts, so
+   * that the Broker's connections stay active (make run: .nexus/sandbox.json).
+   * In memory only when unset.
+   */
+  stateFile?: string;
 }
 
 /** A running sandbox. */
@@ -40,16 +46,22 @@ const clientId = "nexus-sandbox";
 
 /** Starts the sandbox provider and API, and registers them on the Broker (idempotently). */
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
-  const clientSecret = randomBytes(24).toString("base64url");
   const apiKey = "sk_sandbox_demo";
   const idpServer = createServer();
-  const issuer = `http://127.0.0.1:${await listen(idpServer, options.port)}`;
+  const issuer = `http://127.0.0.1:${await listen(idpServer, options.port, "NEXUS_SANDBOX_PORT")}`;
   const apiServer = createServer((req, res) => sandboxApi(req, res, apiKey));
-  const apiUrl = `http://127.0.0.1:${await listen(apiServer, options.port === 0 ? 0 : options.port + 1)}`;
+  const apiUrl = `http://127.0.0.1:${await listen(apiServer, options.port === 0 ? 0 : options.port + 1, "NEXUS_SANDBOX_PORT (the sandbox API uses the port after it)")
+    .catch((error: unknown) => {
+      idpServer.close();
+      throw error;
+    })}`;
 
   const Provider = await loadProvider();
-  const store = createMemoryStore();
-  const { privateKey } = await generateKeyPair("RS256", { extractable: true });
+  const state = await loadSandboxState(options.stateFile);
+  const { clientSecret } = state;
+  const saver = createStateSaver(options.stateFile, () => ({ ...state, entries: store.saved() }));
+  const store = createMemoryStore({ restore: state.entries, onChange: saver.changed });
+  saver.changed();
   const ttl = options.accessTokenTtl ?? 120;
   const configuration: Configuration = {
     clients: [{
@@ -58,8 +70,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "client_secret_basic",
     }],
     adapter: (name: string) => store.adapter(name),
-    jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: "sandbox-1", use: "sig", alg: "RS256" }] },
-    cookies: { keys: [randomBytes(32).toString("base64url")] },
+    jwks: { keys: [{ ...state.signingKey, kid: "sandbox-1", use: "sig", alg: "RS256" }] },
+    cookies: { keys: [...state.cookieKeys] },
     pkce: { required: () => true },
     features: { devInteractions: { enabled: false }, revocation: { enabled: true }, userinfo: { enabled: true } },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
@@ -103,6 +115,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         s.closeAllConnections();
         await new Promise((r) => s.close(r));
       }
+      await saver.flush();
     },
   };
 }
@@ -158,11 +171,11 @@ async function register(broker: SandboxOptions["broker"], profile: Record<string
   if (!res.ok) throw new Error(`registering the ${profile.name as string} provider failed: ${res.status} ${await res.text()}`);
 }
 
-function listen(server: Server, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
+function listen(server: Server, port: number, variable: string): Promise<number> {
+  return explainBusyPort(port, variable, () => new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, "127.0.0.1", () => resolve((server.address() as { port: number }).port));
-  });
+  }));
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
