@@ -11,15 +11,21 @@
  * processes (autocannon, a connect-node gRPC loop). CPU per request counts
  * the Gateway, the Broker and every PostgreSQL process.
  *
+ * After the throughput runs, how long each kind of change (revocation, a
+ * disabled agent, a rotated key, a rewritten credential, a revoked session)
+ * takes to reach the Gateway's answers, idle and under REST load.
+ *
  *   npx tsx bench/token-retrieval.ts [--duration 10] [--rounds 3] [--connections 1,10,10000]
  *     [--concurrency 32] [--only rest,grpc,...] [--soak 300] [--profile] [--built] [--cache-seconds 0]
+ *     [--propagation-trials 5] [--gateway-cache-seconds 0]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { machine, root } from "./lib.ts";
 import { killAll, memoryMb, postgresCpuSeconds, runWorker, cpuSeconds, type WorkerOutcome } from "./load/procs.ts";
 import { markdownTable, type Measurement, median } from "./load/report.ts";
-import { runProfile } from "./load/profile.ts";
+import { runFloorProfile, runProfile } from "./load/profile.ts";
+import { measurePropagation, type PropagationResult } from "./load/propagation.ts";
 import { runSoak } from "./load/soak.ts";
 import { startTokenStack, type TokenStack } from "./token-stack.ts";
 
@@ -33,8 +39,11 @@ const { values } = parseArgs({
     only: { type: "string", default: "bare,floor,rest,connect,grpc,data" },
     built: { type: "boolean", default: false },
     "cache-seconds": { type: "string" },
+    "gateway-cache-seconds": { type: "string" },
+    "propagation-trials": { type: "string", default: "5" },
     soak: { type: "string", default: "0" },
     profile: { type: "boolean", default: false },
+    "profile-floor": { type: "boolean", default: false },
   },
 });
 const seconds = Number(values.duration);
@@ -59,7 +68,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => 
 async function measure(stack: TokenStack, target: Target, ids: string[]): Promise<Run> {
   const auth = { authorization: `Bearer ${stack.agentKey}` };
   const paths = ids.map((id) => `/v1/token/${id}`);
-  const timing = { warmupSeconds, seconds };
+  // The Gateway's cache is measured in its steady state, as agents reading their credentials again and again
+  // see it: the warm-up reads every connection once (at 800 reads a second or more) before the measured part.
+  const gatewayTarget = target === "rest" || target === "connect" || target === "grpc";
+  const timing = { warmupSeconds: gatewayTarget ? Math.max(warmupSeconds, Math.ceil(ids.length / 800)) : warmupSeconds, seconds };
   // CPU seconds of each process that does the serving, read from /proc around the measured part.
   const sample = (): Record<string, number> =>
     target === "bare" ? { server: cpuSeconds(stack.bare.process.pid!) }
@@ -101,7 +113,32 @@ async function measure(stack: TokenStack, target: Target, ids: string[]): Promis
   return { ...outcome, cpuUsPerRequest, cpuUs };
 }
 
+/** Propagation idle, then while REST load over every connection keeps the Gateway and the Broker busy. */
+async function propagationRuns(stack: TokenStack, trials: number): Promise<PropagationResult[]> {
+  if (trials <= 0) return [];
+  const idle = await measurePropagation(stack, { trials, underLoad: false, log });
+  let loadDone = false;
+  const load = runWorker("bench/load/http-load.ts", {
+    origin: stack.gatewayOrigin, method: "GET", paths: stack.ids.map((id) => `/v1/token/${id}`),
+    headers: { authorization: `Bearer ${stack.agentKey}` }, connections: concurrency, warmupSeconds: 2, seconds: 60,
+  }).finally(() => (loadDone = true));
+  // Past the load's warm-up, so every trial runs under it.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const busy = await measurePropagation(stack, { trials, underLoad: true, log });
+  if (loadDone) throw new Error("the REST load ended before the propagation trials under load did; raise its duration");
+  const loaded = await load;
+  log(`propagation under load: REST at ${Math.round(loaded.rps)} req/s meanwhile`);
+  return [...idle, ...busy];
+}
+
 async function main(): Promise<void> {
+  if (values["profile-floor"]) {
+    const summary = await runFloorProfile({ concurrency, seconds, warmupSeconds, log });
+    mkdirSync(`${root}bench/results`, { recursive: true });
+    writeFileSync(`${root}bench/results/floor-profile.md`, `${summary}\n`);
+    process.stdout.write(`${summary}\n`);
+    return;
+  }
   if (values.profile) {
     const summary = await runProfile({ connections: Math.max(...counts), concurrency, seconds, warmupSeconds, built: values.built, log });
     mkdirSync(`${root}bench/results`, { recursive: true });
@@ -110,7 +147,11 @@ async function main(): Promise<void> {
     return;
   }
   const cacheSeconds = values["cache-seconds"] === undefined ? undefined : Number(values["cache-seconds"]);
-  const stack = await startTokenStack({ connections: Math.max(...counts), built: values.built, log, ...(cacheSeconds === undefined ? {} : { cacheSeconds }) });
+  const gatewayCacheSeconds = values["gateway-cache-seconds"] === undefined ? undefined : Number(values["gateway-cache-seconds"]);
+  const stack = await startTokenStack({
+    connections: Math.max(...counts), built: values.built, log,
+    ...(cacheSeconds === undefined ? {} : { cacheSeconds }), ...(gatewayCacheSeconds === undefined ? {} : { gatewayCacheSeconds }),
+  });
   const measurements: Measurement[] = [];
   try {
     for (const n of counts) {
@@ -135,9 +176,14 @@ async function main(): Promise<void> {
       }
     }
     const memory = { gatewayPeakMb: memoryMb(stack.gateway.process.pid!, "VmHWM"), brokerPeakMb: memoryMb(stack.broker.process.pid!, "VmHWM") };
-    const soak = Number(values.soak) > 0 ? await runSoak(stack, { seconds: Number(values.soak), concurrency, log }) : undefined;
     const cacheLookups = (await stack.brokerMetrics()).split("\n").filter((l) => l.startsWith("nexus_token_cache_lookups_total"));
-    const result = { machine: machine(), seconds, rounds, concurrency, connections: stack.ids.length, cacheSeconds: cacheSeconds ?? "default", measurements, memory, soak, cacheLookups };
+    const gatewayCacheLookups = (await stack.gatewayMetrics()).split("\n").filter((l) => l.startsWith("nexus_gateway_token_cache_lookups_total"));
+    const propagation = await propagationRuns(stack, Number(values["propagation-trials"]));
+    const soak = Number(values.soak) > 0 ? await runSoak(stack, { seconds: Number(values.soak), concurrency, log }) : undefined;
+    const result = {
+      machine: machine(), seconds, rounds, concurrency, connections: stack.ids.length, cacheSeconds: cacheSeconds ?? "default",
+      gatewayCacheSeconds: gatewayCacheSeconds ?? "default", measurements, memory, propagation, soak, cacheLookups, gatewayCacheLookups,
+    };
     mkdirSync(`${root}bench/results`, { recursive: true });
     writeFileSync(`${root}bench/results/token-retrieval${cacheSeconds === undefined ? "" : `-cache-${cacheSeconds}`}.json`, JSON.stringify(result, null, 2));
     process.stdout.write(`${markdownTable(result)}\n`);

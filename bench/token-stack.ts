@@ -16,7 +16,11 @@ import { parentOf, track } from "./load/procs.ts";
 /** A running stack and what the benchmark needs to drive and measure it. */
 export interface TokenStack {
   readonly gatewayOrigin: string;
+  readonly brokerOrigin: string;
   readonly bareOrigin: string;
+  /** The Broker's API key (admin calls). */
+  readonly adminKey: string;
+  /** A registered agent's API key: the load's caller, and the owner of every connection. */
   readonly agentKey: string;
   /** Active connection ids, in creation order. */
   readonly ids: string[];
@@ -33,6 +37,8 @@ export interface TokenStack {
   readonly postmaster: number;
   /** The Broker's Prometheus metrics text. */
   brokerMetrics(): Promise<string>;
+  /** The Gateway's Prometheus metrics text. */
+  gatewayMetrics(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -43,6 +49,8 @@ export interface TokenStackOptions {
   built?: boolean;
   /** The Broker's TOKEN_CACHE_SECONDS (0 turns its token cache off); the Broker's default when absent. */
   cacheSeconds?: number;
+  /** The Gateway's GATEWAY_TOKEN_CACHE_SECONDS (0 turns its cache off); the Gateway's default when absent. */
+  gatewayCacheSeconds?: number;
   /** Extra node flags for the Broker and Gateway (such as --cpu-prof), keyed by service. */
   nodeArgs?: { broker?: string; gateway?: string };
   log?: (line: string) => void;
@@ -68,7 +76,6 @@ export async function startTokenStack(options: TokenStackOptions): Promise<Token
     const databaseUrl = await pg.createDatabase("token_bench");
     const encryptionKey = randomBytes(32).toString("base64");
     const adminKey = `bench-admin-${randomBytes(12).toString("hex")}`;
-    const agentKey = `bench-agent-${randomBytes(12).toString("hex")}`;
     const brokerPort = await freePort();
     const gatewayPort = await freePort();
     const barePort = await freePort();
@@ -86,11 +93,15 @@ export async function startTokenStack(options: TokenStackOptions): Promise<Token
       ...(options.cacheSeconds === undefined ? {} : { TOKEN_CACHE_SECONDS: String(options.cacheSeconds) }),
     }, { healthz: brokerPort }, options.nodeArgs?.broker);
     const gateway = await start(entry("gateway"), [], {
-      BROKER_URL: `http://127.0.0.1:${brokerPort}`, BROKER_API_KEY: adminKey, AGENT_API_KEYS: agentKey,
+      BROKER_URL: `http://127.0.0.1:${brokerPort}`, BROKER_API_KEY: adminKey,
       GATEWAY_PORT: String(gatewayPort), LOG_LEVEL: "warn",
+      ...(options.gatewayCacheSeconds === undefined ? {} : { GATEWAY_TOKEN_CACHE_SECONDS: String(options.gatewayCacheSeconds) }),
     }, { healthz: gatewayPort }, options.nodeArgs?.gateway);
     const gatewayOrigin = `http://127.0.0.1:${gatewayPort}`;
-    await registerProvider(`http://127.0.0.1:${brokerPort}`, adminKey);
+    const brokerOrigin = `http://127.0.0.1:${brokerPort}`;
+    await registerProvider(brokerOrigin, adminKey);
+    // A registered agent, as agents are meant to be: the Broker checks its access to each connection.
+    const agentKey = (await registerAgent(brokerOrigin, adminKey, "bench-agent")).apiKey;
     const t0 = performance.now();
     const ids = await createConnections(gatewayOrigin, agentKey, options.connections);
     log(`${ids.length} connections created through the Gateway API in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -115,9 +126,10 @@ export async function startTokenStack(options: TokenStackOptions): Promise<Token
     await sql.end({ timeout: 5 });
     if (postmaster === 0) throw new Error("cannot find the PostgreSQL postmaster in /proc");
     return {
-      gatewayOrigin, bareOrigin: `http://127.0.0.1:${barePort}`, agentKey, ids, databaseUrl, encryptionKey,
+      gatewayOrigin, brokerOrigin, bareOrigin: `http://127.0.0.1:${barePort}`, adminKey, agentKey, ids, databaseUrl, encryptionKey,
       gateway, broker, bare, postmaster, connectFloorOrigin: `http://127.0.0.1:${floorPort}`, connectFloor,
       brokerMetrics: async () => (await fetch(`http://127.0.0.1:${brokerPort}/metrics`)).text(),
+      gatewayMetrics: async () => (await fetch(`${gatewayOrigin}/metrics`)).text(),
       stop,
     };
   } catch (error) {
@@ -135,8 +147,20 @@ async function registerProvider(brokerOrigin: string, adminKey: string): Promise
   if (res.status !== 201) throw new Error(`provider registration answered ${res.status}: ${await res.text()}`);
 }
 
+/** Registers an agent; returns its id and API key. */
+export async function registerAgent(brokerOrigin: string, adminKey: string, name: string): Promise<{ id: string; apiKey: string }> {
+  const res = await fetch(`${brokerOrigin}/agents`, {
+    method: "POST",
+    headers: { "x-api-key": adminKey, "content-type": "application/json" },
+    body: JSON.stringify({ agent: { name, description: "token retrieval benchmark" } }),
+  });
+  const body = (await res.json()) as { api_key?: string; agent?: { id?: string } };
+  if (res.status !== 201 || body.api_key === undefined || body.agent?.id === undefined) throw new Error(`agent registration answered ${res.status}: ${JSON.stringify(body)}`);
+  return { id: body.agent.id, apiKey: body.api_key };
+}
+
 /** Creates `n` active connections as an agent and a user would: request, then capture, 16 at a time. */
-async function createConnections(gateway: string, agentKey: string, n: number): Promise<string[]> {
+export async function createConnections(gateway: string, agentKey: string, n: number): Promise<string[]> {
   const ids = new Array<string>(n);
   let next = 0;
   const post = async (path: string, body: unknown, auth: boolean) => {

@@ -1,7 +1,7 @@
 /**
  * The data-path baseline: what GetToken costs below the RPC layers. Each op
- * runs the Broker's own uncached reads through its own repositories (the
- * connection, its provider, its credential, each by primary key) and opens
+ * runs the Broker's own uncached read through its own repository (the
+ * connection, its provider and its credential, in one statement) and opens
  * the sealed credential with the vault, as credentialPayload does. Using the
  * code under src/ keeps this baseline honest when that code changes.
  *
@@ -9,7 +9,6 @@
  */
 import { createSql } from "../../src/broker/db/sql.ts";
 import { createConnectionRepository } from "../../src/broker/repositories/connection-repository.ts";
-import { createProviderRepository } from "../../src/broker/repositories/provider-repository.ts";
 import { credentialPayload } from "../../src/broker/services/credential-payload.ts";
 import { createKeyRing } from "../../src/broker/vault/key-ring.ts";
 import { createVault } from "../../src/broker/vault/vault.ts";
@@ -30,18 +29,14 @@ const config = await readConfig<DataPathConfig>();
 // The Broker's pool size, so both see PostgreSQL through the same number of backends.
 const sql = createSql(config.databaseUrl, { applicationName: "nexus-bench-data-path" });
 const connections = createConnectionRepository(sql);
-const providers = createProviderRepository(sql);
 const vault = createVault(createKeyRing(new Map([["primary", Buffer.from(config.encryptionKey, "base64")]]), "primary"));
 let next = 0;
 
 /** One GetToken's worth of storage work, failing loudly if the rows are not there. */
 async function op(id: string): Promise<void> {
-  const connection = await connections.get(id);
-  if (connection === undefined) throw new Error(`no connection ${id}`);
-  const provider = await providers.getById(connection.providerId, { includeDeleted: true });
-  const record = await connections.getCredential(id);
-  if (provider === undefined || record === undefined) throw new Error(`no provider or credential for ${id}`);
-  credentialPayload(provider, record, vault);
+  const read = await connections.readForToken!(id);
+  if (read?.credential === undefined) throw new Error(`no connection or credential for ${id}`);
+  credentialPayload(read.provider, read.credential, vault);
 }
 
 async function drive(seconds: number, recorder: Recorder | undefined): Promise<void> {

@@ -6,6 +6,7 @@ import { ConnectionService } from "../../gen/nexus/broker/v1/connection_service_
 import { ProviderService } from "../../gen/nexus/broker/v1/provider_service_pb.ts";
 import { SessionService } from "../../gen/nexus/broker/v1/session_service_pb.ts";
 import { StatusService } from "../../gen/nexus/broker/v1/status_service_pb.ts";
+import { TokenCacheService } from "../../gen/nexus/broker/v1/token_cache_service_pb.ts";
 import { createErrorInterceptor } from "../shared/connect-errors.ts";
 import type { Logger } from "../shared/logger.ts";
 import { noRequestScope, type RequestScope } from "../shared/request-scope.ts";
@@ -25,6 +26,7 @@ import { createConnectionHandlers } from "./handlers/connection-handlers.ts";
 import { createProviderHandlers } from "./handlers/provider-handlers.ts";
 import { createSessionHandlers } from "./handlers/session-handlers.ts";
 import { createStatusHandlers } from "./handlers/status-handlers.ts";
+import { createTokenCacheHandlers } from "./handlers/token-cache-handlers.ts";
 import { createAuditMetrics } from "./metrics/audit-metrics.ts";
 import { createBrokerMetrics } from "./metrics/broker-metrics.ts";
 import { createDiscovery } from "./oauth/discovery.ts";
@@ -63,12 +65,14 @@ import { verifyKeyChecks } from "./services/key-check-service.ts";
 import { assertKeysLoaded } from "./services/key-rotation-service.ts";
 import { createEndpointResolver } from "./services/provider-endpoints.ts";
 import { createProviderService } from "./services/provider-service.ts";
+import { createReadCoalescer } from "./services/read-coalescer.ts";
 import { loadTemplateCatalogue } from "./templates/template-catalogue.ts";
 import { templateFiles } from "./templates/template-files.ts";
 import { createRefreshService } from "./services/refresh-service.ts";
 import { createSessionKeys } from "./services/session-keys.ts";
 import { createSessionService } from "./services/session-service.ts";
 import { createStatusService } from "./services/status-service.ts";
+import { createTokenChangeHub } from "./services/token-change-hub.ts";
 import { createTokenExchangeService } from "./services/token-exchange-service.ts";
 import { createTokenService } from "./services/token-service.ts";
 import type { Vault } from "./vault/vault.ts";
@@ -151,7 +155,17 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   const fetch = createOutboundFetch(deps.fetch, { allowLoopback: allowHttpLoopback });
   const discovery = createDiscovery({ fetch, now: deps.now, allowInsecureLoopback: allowHttpLoopback });
   const base = config.baseUrl.href.replace(/\/$/, "");
-  const tokenCache = createCredentialCache({ now: deps.now, ttlMs: config.tokenCacheSeconds * 1000, maxEntries: config.tokenCacheMaxEntries });
+  // Agents are read on every agent call; kept in memory, dropped at once by any Broker's change (the feed below).
+  const agentCache = createAgentCache({ now: deps.now, ttlMs: 60_000, maxEntries: 10_000 });
+  // Whatever drops an answer from these caches also reaches the Gateways watching (their own caches).
+  const changes = createTokenChangeHub();
+  const caches = changes.watching({
+    tokens: createCredentialCache({ now: deps.now, ttlMs: config.tokenCacheSeconds * 1000, maxEntries: config.tokenCacheMaxEntries }),
+    agents: agentCache,
+  });
+  const tokenCache = caches.tokens;
+  // Successful reads are audited as one event per connection and caller per second, with a count.
+  const reads = createReadCoalescer({ audit, now: deps.now });
   const providers = cacheInvalidatingProviders(timed("providers", createProviderRepository(deps.sql)), tokenCache);
   const connections = cacheInvalidatingConnections(timed("connections", createConnectionRepository(deps.sql)), tokenCache);
   const endpoints = createEndpointResolver(discovery, allowHttpLoopback);
@@ -190,8 +204,6 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     states, connections, providers, patterns, sealer: deps.vault, fetch, audit, metrics,
     settings: { allowHttpLoopback, providerTimeoutMs, ...refreshTiming },
   });
-  // Agents are read on every agent call; kept in memory, dropped at once by any Broker's change (the feed below).
-  const agentCache = createAgentCache({ now: deps.now, ttlMs: 60_000, maxEntries: 10_000 });
   const agentStore = timed("agents", createAgentRepository(deps.sql));
   // Exchanges check every agent up a session's chain: through the cache the change feed keeps true.
   const cachedAgents = {
@@ -211,7 +223,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   // The browser routes answer pages of their own and store no request text.
   const inputValidation = createInputValidation({ exemptProcedures: [`/${AuthorizationService.typeName}/`] });
   const tokens = createTokenService({
-    connections, providers, sealer: deps.vault, refresher, audit, metrics, now: deps.now,
+    connections, providers, sealer: deps.vault, refresher, audit: reads.log, metrics, now: deps.now,
     ...(config.tokenCacheSeconds > 0 ? { cache: tokenCache } : {}),
   });
   const signingKeys = timed("session_keys", createSigningKeyRepository(deps.sql));
@@ -248,14 +260,18 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
           connections, providers, endpoints, sealer: deps.vault, fetch, audit, logger: deps.logger, settings: { providerTimeoutMs },
         }),
         captures,
+        cacheHints: { brokerId: instanceId, now: deps.now },
       }));
+      router.service(TokenCacheService, createTokenCacheHandlers({ hub: changes, reads, metrics, brokerId: instanceId }));
       router.service(SessionService, sessionHandlers);
       router.service(StatusService, createStatusHandlers(createStatusService({
         store: timed("status", createStatusRepository(deps.sql)), sealed: createSealedValueRepository(deps.sql), keys: deps.vault,
         migrationsKnown: deps.migrationsKnown ?? [], instanceId, now: deps.now,
       })));
-      router.service(AgentService, createAgentHandlers(createAgentService({ agents: agentStore, audit, randomUUID: deps.randomUUID, cache: agentCache })));
-      router.service(AuditService, createAuditHandlers(audit));
+      // Read your writes: a disabled or rotated agent is refused by this Broker (and its Gateways) before the call returns.
+      router.service(AgentService, createAgentHandlers(createAgentService({ agents: agentStore, audit, randomUUID: deps.randomUUID, cache: caches.agents })));
+      // Read your writes: reads counted a moment ago are part of the answer.
+      router.service(AuditService, createAuditHandlers({ ...audit, list: (query) => (reads.flush(), audit.list(query)) }));
       router.service(AuthorizationService, createAuthorizationHandlers({
         callbacks: createCallbackService({
           states, connections, providers, endpoints, idTokens, sealer: deps.vault, fetch, audit, now: deps.now,
@@ -300,7 +316,7 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   });
   void housekeeping.runOnce();
   // Runs whether or not the token cache is on: the agent cache needs it too.
-  const cacheSync = startCredentialCacheSync({ feed: createCredentialChangeFeed(deps.sql), cache: tokenCache, agents: agentCache, logger: deps.logger, instanceId });
+  const cacheSync = startCredentialCacheSync({ feed: createCredentialChangeFeed(deps.sql), cache: tokenCache, agents: caches.agents, logger: deps.logger, instanceId });
   return {
     app,
     wakeRefreshLoop: loop.wake,
@@ -308,11 +324,15 @@ export async function buildBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     async close(options = {}) {
       const deadline = deps.now() + (options.deadlineMs ?? config.shutdownDrainSeconds * 1000);
       const left = () => Math.max(0, deadline - deps.now());
+      // Change streams never end by themselves: ending them now lets the server's drain finish.
+      changes.close();
       await Promise.all([loop.stop(), housekeeping.stop()]);
       await refresher.drain(left());
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([options.whenServed ?? Promise.resolve(), new Promise((resolve) => (timer = setTimeout(resolve, left())))]);
       clearTimeout(timer);
+      // Reads counted so far (a Gateway's last report included) become their events now.
+      reads.close();
       // The audit log always gets a last chance to flush, even when the refreshes used up the drain.
       await audit.close({ deadlineMs: Math.max(left(), 2000) });
       await cacheSync.stop();

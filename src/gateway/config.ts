@@ -23,6 +23,10 @@ export interface GatewayConfig {
   readonly logLevel: LogLevel;
   /** A folder of static files (the built web app) to serve at `/`; none when unset. */
   readonly webAppDir: string | undefined;
+  /** Longest an answer to GetToken is kept in the Gateway's cache (GATEWAY_TOKEN_CACHE_SECONDS); 0 turns the cache off. */
+  readonly tokenCacheSeconds: number;
+  /** Most answers kept (GATEWAY_TOKEN_CACHE_MAX_ENTRIES); the oldest go first. */
+  readonly tokenCacheMaxEntries: number;
 }
 
 const originPattern = /^https?:\/\/(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/;
@@ -62,6 +66,8 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     serverLimits: readServerLimits(r),
     logLevel: r.logLevel(),
     webAppDir: r.string("GATEWAY_WEB_APP_DIR"),
+    tokenCacheSeconds: r.integer("GATEWAY_TOKEN_CACHE_SECONDS", { default: 30, min: 0, max: 300 }),
+    tokenCacheMaxEntries: r.integer("GATEWAY_TOKEN_CACHE_MAX_ENTRIES", { default: 20_000, min: 1, max: 10_000_000 }),
   } satisfies GatewayConfig;
   r.finish();
   return Object.freeze(config);

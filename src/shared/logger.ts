@@ -19,6 +19,8 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
   /** A logger that adds `fields` to every line. */
   child(fields: LogFields): Logger;
+  /** Whether lines of `level` are written, so a hot path can skip building them. Absent: assume they are. */
+  enabled?(level: LogLevel): boolean;
 }
 
 /** Options of {@linkcode createLogger}. */
@@ -62,6 +64,7 @@ export function createLogger(options: LoggerOptions): Logger {
       warn: (m, f) => emit("warn", m, f, extra),
       error: (m, f) => emit("error", m, f, extra),
       child: (fields) => make({ ...extra, ...fields }),
+      enabled: (level) => rank[level] >= threshold,
     };
   }
   return make({});

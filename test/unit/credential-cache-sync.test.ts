@@ -35,6 +35,7 @@ const entry = (id: string): CachedAnswer => ({
   agentId: null,
   providerName: "p",
   payload: { strategy: { type: "oauth2", config: {} }, credentials: { access_token: "t" }, expiresAt: undefined },
+  readUntilMs: Number.POSITIVE_INFINITY,
 });
 
 function setup() {

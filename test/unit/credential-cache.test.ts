@@ -11,6 +11,7 @@ function answer(id: string, status: Connection["status"] = "active", token = `to
     agentId: null,
     providerName: "p",
     payload: { strategy: { type: "oauth2", config: {} }, credentials: { access_token: token }, expiresAt: undefined },
+    readUntilMs: Number.POSITIVE_INFINITY,
   };
 }
 

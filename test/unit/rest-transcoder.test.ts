@@ -23,6 +23,7 @@ import { ProviderProfileSchema, ProviderService } from "../../gen/nexus/broker/v
 import { GatewayService, RequestConnectionRequestSchema } from "../../gen/nexus/gateway/v1/gateway_service_pb.ts";
 import { createPathTemplate, decodePathValue } from "../../src/shared/server/path-template.ts";
 import { createRestTranscoder, type RestMatch, type RestTranscoder } from "../../src/shared/server/rest-transcoder.ts";
+import { createUnaryDispatch, recordImplementations } from "../../src/shared/server/unary-dispatch.ts";
 
 // ---------------------------------------------------------------------------
 // A test-only service, built at runtime, for template and type features the
@@ -117,7 +118,7 @@ const recorder: Interceptor = (next) => async (req) => {
 };
 
 function build(readMaxBytes = 4096): RestTranscoder {
-  const router = createConnectRouter({ interceptors: [recorder], jsonOptions: { ignoreUnknownFields: false } });
+  const { router, implementations } = recordImplementations(createConnectRouter({ interceptors: [recorder], jsonOptions: { ignoreUnknownFields: false } }));
   router.service(GatewayService, {
     requestConnection: (req) => ({ connectionId: "c-1", authUrl: toJsonString(RequestConnectionRequestSchema, req), scopes: req.scopes }),
     checkConnection: (req, ctx) => ({
@@ -172,7 +173,7 @@ function build(readMaxBytes = 4096): RestTranscoder {
   for (const m of EchoService.methods) {
     router.rpc(m, ((req: Message) => ({ method: m.name, json: toJsonString(EchoRequest, req) })) as never);
   }
-  return createRestTranscoder(router.handlers, { readMaxBytes });
+  return createRestTranscoder(implementations.values(), { readMaxBytes, dispatch: createUnaryDispatch({ interceptors: [recorder] }) });
 }
 
 const transcoder = build();
@@ -552,7 +553,7 @@ describe("request building", () => {
 });
 
 describe("invocation", () => {
-  it("calls the handler in process over binary Connect, with filtered headers and context values, through interceptors", async () => {
+  it("calls the handler in process with the bound message, filtered headers and context values, through interceptors", async () => {
     intercepted.length = 0;
     const contextValues = createContextValues().set(callerKey, "agent-7");
     const reply = await call("GET", `${base}/v1/check-connection/c-9?x=1`, {

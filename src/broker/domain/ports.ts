@@ -237,6 +237,12 @@ export interface ConnectionStore {
   revoke(connectionId: string): Promise<Connection | undefined>;
   getCredential(connectionId: string): Promise<CredentialRecord | undefined>;
   /**
+   * A token read's three records (connection, provider, credential) in one
+   * round trip; undefined when there is no such connection. Optional: without
+   * it, a token read asks for them one by one.
+   */
+  readForToken?(connectionId: string): Promise<TokenReadRow | undefined>;
+  /**
    * Stores the tokens a refresh under `lease` received, if the credential's
    * version is still `expectedVersion` (compare-and-set: only another refresh
    * moves it), releasing the lease and clearing the failure bookkeeping and the
@@ -264,6 +270,13 @@ export interface ConnectionStore {
   recordRefreshFailure(
     connectionId: string, lease: LeaseRef, failure: { error: string; retryInSeconds: number; keepMark: boolean },
   ): Promise<{ failureCount: number; failingSince: Date } | undefined>;
+}
+
+/** What a token read reads: the connection, its provider (even a deleted one) and its credential (none once revoked). */
+export interface TokenReadRow {
+  readonly connection: Connection;
+  readonly provider: Provider;
+  readonly credential: CredentialRecord | undefined;
 }
 
 /** One refresh claim: a fresh id per claim, and the Broker that holds it. */
@@ -428,6 +441,8 @@ export interface AuditEventInput {
   readonly outcome: "success" | "failure";
   readonly reason?: string;
   readonly details?: JsonObject;
+  /** When it happened, when that was before it is recorded (a coalesced read's last read); now when absent. */
+  readonly occurredAt?: Date;
 }
 
 /** A recorded audit event. */
@@ -491,8 +506,8 @@ export interface AuditMetrics {
 
 /** Credential metrics as services report them (no label ever holds a secret or a user id). */
 export interface BrokerMetrics {
-  /** A GetToken/ResolveToken answered, by the provider's name. */
-  tokenGet(provider: string, status: "success" | "error"): void;
+  /** A GetToken/ResolveToken answered (`count` of them: reads a Gateway answered from its cache), by the provider's name. */
+  tokenGet(provider: string, status: "success" | "error", count?: number): void;
   /** A refresh attempt ended, and how long it took. */
   refresh(status: "success" | "error", seconds: number): void;
   /** A static credential capture ended. */

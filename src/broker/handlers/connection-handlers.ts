@@ -8,6 +8,7 @@ import type { ConnectionService, ConnectionView } from "../services/connection-s
 import type { CredentialPayload } from "../services/credential-payload.ts";
 import type { HandshakeService } from "../services/handshake-service.ts";
 import type { TokenService } from "../services/token-service.ts";
+import { auditCaller } from "../domain/principal.ts";
 import { callerOf, principalOf } from "./caller.ts";
 
 /** The use cases the connection RPCs call. */
@@ -16,7 +17,12 @@ export interface ConnectionHandlerDeps {
   readonly tokens: TokenService;
   readonly connections: ConnectionService;
   readonly captures: CaptureService;
+  /** Describes GetToken answers to Gateways that ask, so that they may keep them (token-cache-hint.ts). */
+  readonly cacheHints?: { readonly brokerId: string; readonly now: () => number };
 }
+
+/** The request header a Gateway sends to ask for a cache hint, and the response header that carries it. */
+export const cacheHintHeader = "x-nexus-cache-hint";
 
 /** The ConnectionService RPCs. */
 export function createConnectionHandlers(deps: ConnectionHandlerDeps): ServiceImpl<typeof ConnectionServiceDesc> {
@@ -37,7 +43,22 @@ export function createConnectionHandlers(deps: ConnectionHandlerDeps): ServiceIm
     },
     async getToken(req, ctx) {
       ctx.responseHeader.set("cache-control", "no-store");
-      return { credential: credentialToProto(await deps.tokens.get(req.connectionId, principalOf(ctx), ctx.signal)) };
+      const principal = principalOf(ctx);
+      if (deps.cacheHints === undefined || ctx.requestHeader.get(cacheHintHeader) !== "1") {
+        return { credential: credentialToProto(await deps.tokens.get(req.connectionId, principal, ctx.signal)) };
+      }
+      const read = await deps.tokens.read(req.connectionId, principal, ctx.signal);
+      const who = auditCaller(principal);
+      // What the Gateway needs to keep the answer (how long, and from which Broker) and to audit the reads it answers from it.
+      ctx.responseHeader.set(cacheHintHeader, new URLSearchParams({
+        broker: deps.cacheHints.brokerId,
+        max_age_ms: String(Math.max(0, Math.min(read.readUntilMs - deps.cacheHints.now(), 86_400_000))),
+        provider_id: read.providerId,
+        provider: read.providerName,
+        caller: who.caller,
+        agent: who.agentId ?? "",
+      }).toString());
+      return { credential: credentialToProto(read.payload) };
     },
     async refreshToken(req, ctx) {
       ctx.responseHeader.set("cache-control", "no-store");

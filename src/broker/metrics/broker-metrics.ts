@@ -66,7 +66,7 @@ export function createBrokerMetrics(registry: Registry): BrokerMetrics {
     captures.inc({ status }, 0);
   }
   return {
-    tokenGet: (provider, status) => tokenGets.inc({ provider, status }),
+    tokenGet: (provider, status, count = 1) => tokenGets.inc({ provider, status }, count),
     refresh(status, seconds) {
       refreshes.inc({ status });
       refreshDuration.observe(seconds);

@@ -1,6 +1,7 @@
 import type { Sql } from "../db/sql.ts";
 import type { Connection, CredentialRecord, Handshake } from "../domain/connection.ts";
 import type { ConnectionStore } from "../domain/ports.ts";
+import { readForToken } from "./token-read.ts";
 
 const connectionColumns = "id, workspace_id, provider_id, status, status_reason, scopes, granted_scopes, return_url, created_by, agent_id, created_at, updated_at, pending_until, version";
 const handshakeColumns = "id, connection_id, provider_id, kind, key_id, verifier_ct, nonce, issuer, iss_required, redirect_uri, return_url, expires_at, expires_at <= now() as expired";
@@ -100,6 +101,7 @@ export function createConnectionRepository(sql: Sql): ConnectionStore {
       const [row] = await sql<CredentialRecord[]>`select * from credentials where connection_id = ${connectionId}`;
       return row;
     },
+    readForToken: (connectionId) => readForToken(sql, connectionId),
     async storeRefreshed(connectionId, lease, expectedVersion, cred) {
       const life = cred.expiresInSeconds ?? null;
       // A narrowing refresh stored only a rotated refresh token: the access token's schedule is untouched.

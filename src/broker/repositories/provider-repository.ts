@@ -4,7 +4,8 @@ import type { ProviderStore, ProviderWrite } from "../domain/ports.ts";
 import type { AuthType, JsonObject, Provider, ProviderParams, Strategy } from "../domain/provider.ts";
 import { authTypeImmutable, defaultProviderParams } from "../domain/provider.ts";
 
-interface ProviderRow {
+/** A providers row with its aliases, as read. */
+export interface ProviderRow {
   id: string;
   name: string;
   authType: AuthType;
@@ -183,7 +184,8 @@ function stringsOf(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
 }
 
-function toProvider(r: ProviderRow): Provider {
+/** A provider record from its row. */
+export function toProvider(r: ProviderRow): Provider {
   return {
     ...r,
     params: { ...defaultProviderParams, ...paramsFromJson(r.params) },

@@ -59,10 +59,10 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
 
   return {
     record(event: AuditEventInput) {
-      queue.push(sanitiseAuditEvent(event, new Date(deps.now())));
+      queue.push(sanitiseAuditEvent(event, event.occurredAt ?? new Date(deps.now())));
     },
     async recordNow(event: AuditEventInput) {
-      await queue.writeNow(sanitiseAuditEvent(event, new Date(deps.now())));
+      await queue.writeNow(sanitiseAuditEvent(event, event.occurredAt ?? new Date(deps.now())));
     },
     async list(query) {
       const { default: defaultLimit, max } = inputLimits.auditPageSize;

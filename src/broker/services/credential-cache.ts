@@ -16,6 +16,8 @@ export interface CachedAnswer {
   readonly providerId: string;
   readonly providerName: string;
   readonly payload: CredentialPayload;
+  /** When (ms) reading the token would refresh it: no copy of the answer may be used past it. */
+  readonly readUntilMs: number;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { NexusError } from "../../shared/errors.ts";
-import type { Connection } from "../domain/connection.ts";
+import type { Connection, CredentialRecord } from "../domain/connection.ts";
+import type { Provider } from "../domain/provider.ts";
 import type { AuditLog, BrokerMetrics, ConnectionStore, ProviderStore, Sealer } from "../domain/ports.ts";
 import { parseProviderName, parseUuid, parseWorkspaceId } from "../../shared/input-rules.ts";
 import { agentScope, assertMayUse, auditCaller, type Principal } from "../domain/principal.ts";
@@ -11,6 +12,8 @@ import { expired, type RefreshService, refreshOnReadFrom } from "./refresh-servi
 export interface TokenService {
   /** The credential of an active connection; an expired access token is refreshed first. */
   get(connectionId: string, principal: Principal, signal?: AbortSignal): Promise<CredentialPayload>;
+  /** Like {@linkcode TokenService.get}, with what a Gateway needs to keep the answer and account for its reads. */
+  read(connectionId: string, principal: Principal, signal?: AbortSignal): Promise<TokenRead>;
   /** Refreshes now (OAuth 2.0 only) and returns the new credential. */
   refresh(connectionId: string, principal: Principal, signal?: AbortSignal): Promise<CredentialPayload>;
   /**
@@ -20,14 +23,30 @@ export interface TokenService {
   resolve(workspaceId: string, providerName: string, principal: Principal, signal?: AbortSignal): Promise<{ connectionId: string; payload: CredentialPayload }>;
 }
 
+/** A credential and what keeping it elsewhere (a Gateway's cache) must know. */
+export interface TokenRead {
+  readonly payload: CredentialPayload;
+  readonly providerId: string;
+  readonly providerName: string;
+  /** Until when (ms) the answer stays true barring a change: reading later would refresh it. */
+  readonly readUntilMs: number;
+}
+
 /** What a lookup learnt before it failed, for the audit row. */
 interface Seen {
   providerId?: string;
 }
 
+/** The provider and credential read with the connection, in one round trip. */
+interface Read {
+  readonly provider: Provider | undefined;
+  readonly credential: CredentialRecord | undefined;
+}
+
 /** What the token service uses. */
 export interface TokenServiceDeps {
-  readonly connections: Pick<ConnectionStore, "get" | "getCredential" | "newestActive">;
+  /** `readForToken` reads a cache miss's three records in one round trip; without it they are read one by one. */
+  readonly connections: Pick<ConnectionStore, "get" | "getCredential" | "newestActive" | "readForToken">;
   readonly providers: Pick<ProviderStore, "getById" | "getByName">;
   /** Opens stored credentials for the answer. */
   readonly sealer: Pick<Sealer, "openText">;
@@ -47,12 +66,14 @@ export interface TokenServiceDeps {
  */
 export function createTokenService(deps: TokenServiceDeps): TokenService {
   const { refresher, cache } = deps;
-  async function load(connection: Connection, force: boolean, principal: Principal, ticket: number, signal?: AbortSignal): Promise<CachedAnswer> {
+  async function load(
+    connection: Connection, read: Read | undefined, force: boolean, principal: Principal, ticket: number, signal?: AbortSignal,
+  ): Promise<CachedAnswer> {
     // Before anything else: a stranger's connection says nothing about its status.
     assertMayUse(principal, connection);
     assertUsable(connection);
-    const provider = await deps.providers.getById(connection.providerId, { includeDeleted: true });
-    let record = await deps.connections.getCredential(connection.id);
+    const provider = read === undefined ? await deps.providers.getById(connection.providerId, { includeDeleted: true }) : read.provider;
+    let record = read === undefined ? await deps.connections.getCredential(connection.id) : read.credential;
     if (provider === undefined || record === undefined) throw new NexusError("connection_not_found", `connection ${connection.id} has no credential`);
     // The refresh's own audit events (token.refreshed, ...) name the caller and its agent too.
     const who = auditCaller(principal);
@@ -64,25 +85,25 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     }
     const answer: CachedAnswer = {
       connectionId: connection.id, status: connection.status, agentId: connection.agentId, providerId: provider.id, providerName: provider.name,
-      payload: credentialPayload(provider, record, deps.sealer),
+      payload: credentialPayload(provider, record, deps.sealer), readUntilMs: refreshOnReadFrom(record),
     };
     // Kept only until reading would refresh it; an expired token without a refresh token is never kept.
-    if (!force) cache?.set(ticket, answer, refreshOnReadFrom(record));
+    if (!force) cache?.set(ticket, answer, answer.readUntilMs);
     return answer;
   }
 
   /** Runs `lookup` and records the outcome (metric and audit row) either way. */
-  async function answer(lookup: (seen: Seen) => Promise<CachedAnswer>, id: string, force: boolean, principal: Principal): Promise<CredentialPayload> {
+  async function answer(lookup: (seen: Seen) => Promise<CachedAnswer>, id: string, force: boolean, principal: Principal): Promise<CachedAnswer> {
     const eventType = force ? "token.refreshed_on_request" : "token.read";
     const who = auditCaller(principal);
     const seen: Seen = {};
     let providerName = "unknown";
     try {
-      const { providerId, payload, ...found } = await lookup(seen);
+      const found = await lookup(seen);
       providerName = found.providerName;
       deps.metrics.tokenGet(providerName, "success");
-      deps.audit.record({ eventType, connectionId: id, providerId, providerName, ...who, outcome: "success" });
-      return payload;
+      deps.audit.record({ eventType, connectionId: id, providerId: found.providerId, providerName, ...who, outcome: "success" });
+      return found;
     } catch (error) {
       deps.metrics.tokenGet(providerName, "error");
       const providerId = seen.providerId;
@@ -104,24 +125,32 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     return hit;
   }
 
-  /** Reads the connection, then its credential. */
+  /** Reads the connection, its provider and its credential: in one round trip when the store can. */
   async function fromDatabase(id: string, known: Connection | undefined, force: boolean, principal: Principal, seen: Seen, signal?: AbortSignal): Promise<CachedAnswer> {
     // Taken before the first read, so an invalidation racing the reads keeps their result out of the cache.
     const ticket = cache?.ticket() ?? 0;
-    const connection = known ?? await deps.connections.get(id);
+    const oneTrip = deps.connections.readForToken !== undefined;
+    const read = oneTrip ? await deps.connections.readForToken!(id) : undefined;
+    const connection = oneTrip ? read?.connection : known ?? await deps.connections.get(id);
     if (connection === undefined) throw new NexusError("connection_not_found", `no connection ${id}`, { field: "connection_id" });
     seen.providerId = connection.providerId;
-    return load(connection, force, principal, ticket, signal);
+    return load(connection, read, force, principal, ticket, signal);
   }
+
+  const get = (id: string, principal: Principal, signal?: AbortSignal) =>
+    answer(async (seen) => cached(id, principal) ?? fromDatabase(id, undefined, false, principal, seen, signal), id, false, principal);
 
   return {
     async get(connectionId, principal, signal) {
-      const id = parseUuid(connectionId, "connection_id");
-      return answer(async (seen) => cached(id, principal) ?? fromDatabase(id, undefined, false, principal, seen, signal), id, false, principal);
+      return (await get(parseUuid(connectionId, "connection_id"), principal, signal)).payload;
+    },
+    async read(connectionId, principal, signal) {
+      const found = await get(parseUuid(connectionId, "connection_id"), principal, signal);
+      return { payload: found.payload, providerId: found.providerId, providerName: found.providerName, readUntilMs: found.readUntilMs };
     },
     async refresh(connectionId, principal, signal) {
       const id = parseUuid(connectionId, "connection_id");
-      return answer((seen) => fromDatabase(id, undefined, true, principal, seen, signal), id, true, principal);
+      return (await answer((seen) => fromDatabase(id, undefined, true, principal, seen, signal), id, true, principal)).payload;
     },
     async resolve(workspaceId, providerName, principal, signal) {
       const ws = parseWorkspaceId(workspaceId);
@@ -135,8 +164,8 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         deps.metrics.tokenGet(provider?.name ?? "unknown", "error");
         throw new NexusError("connection_not_found", `workspace has no active connection to "${name}"`);
       }
-      const payload = await answer(async (seen) => cached(connection.id, principal) ?? fromDatabase(connection.id, connection, false, principal, seen, signal), connection.id, false, principal);
-      return { connectionId: connection.id, payload };
+      const found = await answer(async (seen) => cached(connection.id, principal) ?? fromDatabase(connection.id, connection, false, principal, seen, signal), connection.id, false, principal);
+      return { connectionId: connection.id, payload: found.payload };
     },
   };
 }

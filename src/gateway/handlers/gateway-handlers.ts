@@ -7,6 +7,7 @@ import type { Logger } from "../../shared/logger.ts";
 import { kCaller } from "../../shared/request-context.ts";
 import { basicCredentials, kAgentCredential } from "../agent-auth.ts";
 import type { BrokerClients } from "../broker-clients.ts";
+import type { CachedTokenReads } from "../cached-token-reads.ts";
 import { assertionAlgorithms } from "../../shared/assertion-algorithms.ts";
 
 /**
@@ -16,7 +17,10 @@ import { assertionAlgorithms } from "../../shared/assertion-algorithms.ts";
  * (`createInputValidation`, by the rules the contract names, the same as the
  * Broker's). The Broker's errors reach the agent with their code and details.
  */
-export function createGatewayHandlers(broker: BrokerClients, logger: Logger, publicUrl: string): ServiceImpl<typeof GatewayService> {
+export function createGatewayHandlers(
+  broker: BrokerClients, logger: Logger, publicUrl: string, cached: { tokens?: CachedTokenReads } = {},
+): ServiceImpl<typeof GatewayService> {
+  const tokens = cached.tokens;
   function options(ctx: HandlerContext): CallOptions {
     const timeoutMs = ctx.timeoutMs();
     const caller = ctx.values.get(kCaller);
@@ -49,8 +53,11 @@ export function createGatewayHandlers(broker: BrokerClients, logger: Logger, pub
     },
     async getToken(req, ctx) {
       ctx.responseHeader.set("cache-control", "no-store");
-      const r = await relay(() => broker.connections.getToken({ connectionId: req.connectionId }, options(ctx)));
-      return r.credential === undefined ? {} : { credential: r.credential };
+      const connectionId = req.connectionId;
+      const credential = await relay(async () => tokens === undefined
+        ? (await broker.connections.getToken({ connectionId }, options(ctx))).credential
+        : tokens.get(connectionId, ctx, () => options(ctx)));
+      return credential === undefined ? {} : { credential };
     },
     async refreshToken(req, ctx) {
       ctx.responseHeader.set("cache-control", "no-store");

@@ -13,6 +13,8 @@ export interface BrokerTransportOptions {
   interceptors: readonly Interceptor[];
   /** Applied when the caller gives no deadline. */
   defaultTimeoutMs: number;
+  /** Carries streaming calls (the token cache's change stream); without it they fail as unimplemented. */
+  streams?: Transport;
 }
 
 type AnyUnaryFn = (req: UnaryRequest) => Promise<UnaryResponse>;
@@ -27,7 +29,8 @@ type AnyUnaryFn = (req: UnaryRequest) => Promise<UnaryResponse>;
  * (BENCHMARKS.md). It speaks the same wire protocol, runs the same
  * interceptors, carries the deadline (`connect-timeout-ms`) and cancellation,
  * and turns Broker errors back into ConnectErrors with their details, so
- * handlers see no difference. Streaming RPCs are not used on this hop.
+ * handlers see no difference. The one streaming call on this hop (the token
+ * cache's change stream, long-lived and rare) goes to `streams`.
  */
 export function createBrokerTransport(options: BrokerTransportOptions): Transport {
   const send = options.baseUrl.protocol === "https:" ? httpsRequest : httpRequest;
@@ -101,7 +104,8 @@ export function createBrokerTransport(options: BrokerTransportOptions): Transpor
       };
       return (await call(request as unknown as UnaryRequest)) as unknown as UnaryResponse<I, O>;
     },
-    stream() {
+    stream(...args) {
+      if (options.streams !== undefined) return options.streams.stream(...args);
       return Promise.reject(new ConnectError("streaming calls to the Broker are not supported", Code.Unimplemented));
     },
   };

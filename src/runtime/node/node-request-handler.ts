@@ -1,15 +1,12 @@
 import { createContextValues } from "@connectrpc/connect";
-import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { Logger } from "../../shared/logger.ts";
 import { kRemoteAddress } from "../../shared/request-context.ts";
 import type { HttpApp } from "../../shared/server/http-app.ts";
 import { healthRequestReserve } from "../../shared/server-limits.ts";
 import { answerAndStop } from "./answer-and-stop.ts";
+import { type NodeServerRequest, type NodeServerResponse, requestFromNode, writeResponse } from "./node-universal.ts";
 
-/** A node:http or node:http2 (compatibility API) request. */
-export type NodeServerRequest = Parameters<typeof universalRequestFromNodeRequest>[0];
-/** A node:http or node:http2 (compatibility API) response. */
-export type NodeServerResponse = Parameters<typeof universalResponseToNodeResponse>[1];
+export type { NodeServerRequest, NodeServerResponse } from "./node-universal.ts";
 
 /** Hands Node requests to an HttpApp and counts the ones in flight. */
 export interface NodeRequestHandler {
@@ -50,18 +47,17 @@ export function createNodeRequestHandler(app: HttpApp, logger: Logger, options: 
       }
     }
     inFlight++;
-    // connect-node's writer waits for an "end" event Node never emits on responses, so
-    // completion is tracked on "close", which fires once the response is done or abandoned.
+    // Completion is tracked on "close", which fires once the response is done or abandoned.
     res.once("close", () => {
       inFlight--;
       if (closing && inFlight === 0) drained?.();
     });
     try {
       const contextValues = createContextValues().set(kRemoteAddress, req.socket?.remoteAddress ?? "");
-      const request = universalRequestFromNodeRequest(req, res, undefined, contextValues);
+      const request = requestFromNode(req, res, contextValues);
       const response = await app.handle(request);
       if ((closing || options.http1KeepAlive === false) && req.httpVersionMajor === 1) response.header?.set("connection", "close");
-      void universalResponseToNodeResponse(response, res).catch((error: unknown) => {
+      void writeResponse(response, res).catch((error: unknown) => {
         // The client went away mid-response.
         logger.debug("response not completed", { err: error });
         res.destroy?.();

@@ -1,6 +1,8 @@
+import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { buildGateway } from "../../gateway/app.ts";
 import { createBrokerTransport } from "./broker-transport.ts";
@@ -47,7 +49,10 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
     // Every call to the Broker carries the agent request's x-request-id and trace context.
     brokerTransport: (interceptors) => createBrokerTransport({
       baseUrl: config.brokerUrl, agent, interceptors: [...interceptors, propagateRequest(observability.scope, observability.tracing)], defaultTimeoutMs: 30_000,
+      // The change stream: one long-lived call, so connect-node's own client is fine for it.
+      streams: createConnectTransport({ baseUrl: config.brokerUrl.href, httpVersion: "1.1", useBinaryFormat: true, interceptors }),
     }),
+    digest: (credential) => createHash("sha256").update(credential).digest("base64url"),
     now: options.now ?? Date.now,
     registry,
     logger,
@@ -75,7 +80,8 @@ export async function startGateway(env: Env, options: StartOptions = {}): Promis
     url: `http://127.0.0.1:${server.port}`,
     async close() {
       await server.close(10_000, () => shutdown.abort());
-      await gateway.close();
+      // After the drain: the reads answered from the cache until the last request reach the Broker's audit log.
+      await gateway.close({ deadlineMs: 5000 });
       agent.destroy();
       await observability.tracing.close();
     },

@@ -45,7 +45,23 @@ export function bytesResponse(status: number, contentType: string, body: Uint8Ar
   return { status, header: h, body: once(typeof body === "string" ? new TextEncoder().encode(body) : body) };
 }
 
-/** An async iterable yielding one chunk: the body shape universal responses take. */
-export async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
-  yield chunk;
+const single = Symbol("single chunk");
+
+/**
+ * An async iterable yielding one chunk: the body shape universal responses
+ * take. It is marked, so a runtime can write it whole with a content-length
+ * instead of iterating it (see {@linkcode singleChunkOf}).
+ */
+export function once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
+  return {
+    [single]: chunk,
+    async *[Symbol.asyncIterator]() {
+      yield chunk;
+    },
+  } as AsyncIterable<Uint8Array>;
+}
+
+/** The one chunk of a body made by {@linkcode once}; undefined for any other body. */
+export function singleChunkOf(body: unknown): Uint8Array | undefined {
+  return typeof body === "object" && body !== null && single in body ? (body as { [single]: Uint8Array })[single] : undefined;
 }

@@ -10,6 +10,9 @@ import { type HealthSource, registerHealth } from "./health-service.ts";
 import { addProtocolErrorReasons } from "./protocol-error-reasons.ts";
 import { registerReflection } from "./reflection-service.ts";
 import { createRestTranscoder, type RestRouteInfo } from "./rest-transcoder.ts";
+import { createConnectUnary } from "./connect-unary.ts";
+import { createGrpcUnary } from "./grpc-unary.ts";
+import { createUnaryDispatch, recordImplementations } from "./unary-dispatch.ts";
 import { toConnectError } from "../connect-errors.ts";
 import { inputPatterns } from "../input-rules.ts";
 
@@ -82,22 +85,31 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     binaryOptions: { recursionLimit },
     ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }),
   });
-  options.routes(router);
+  const recorded = recordImplementations(router);
+  options.routes(recorded.router);
   const own = uniqueServices(router.handlers);
   registerHealth(router, options.health, ["", ...own.map((s) => s.typeName)]);
   registerReflection(router, uniqueServices(router.handlers));
   const services = uniqueServices(router.handlers);
   const handlers = router.handlers.map(addProtocolErrorReasons);
   const byPath = new Map<string, UniversalHandler>(handlers.map((h) => [h.requestPath, h]));
-  const transcoder = createRestTranscoder(handlers, { readMaxBytes, recursionLimit, oauthErrorMethods: options.oauthErrorMethods ?? [] });
+  const dispatch = createUnaryDispatch({ interceptors: options.interceptors, ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }) });
+  const transcoder = createRestTranscoder(recorded.implementations.values(), { dispatch, readMaxBytes, recursionLimit, oauthErrorMethods: options.oauthErrorMethods ?? [] });
+  // Plain Connect and gRPC unary calls skip connect-es's handlers; every other call on an RPC path goes through them.
+  const maxTimeoutMs = options.maxTimeoutMs ?? 60_000;
+  const connectUnary = createConnectUnary({ dispatch, readMaxBytes, recursionLimit, maxTimeoutMs });
+  const grpcUnary = createGrpcUnary({ dispatch, readMaxBytes, recursionLimit, maxTimeoutMs });
   const cors = options.corsAllowedOrigins === undefined ? undefined : createCors(options.corsAllowedOrigins);
   const metricsAccess = options.metricsAccess ?? "public";
 
   async function route(request: UniversalServerRequest, url: URL): Promise<UniversalServerResponse> {
     const rpc = byPath.get(url.pathname);
-    if (rpc !== undefined) return rpc(request);
+    if (rpc !== undefined) {
+      const spec = recorded.implementations.get(url.pathname);
+      return (spec === undefined ? undefined : connectUnary(request, spec) ?? grpcUnary(request, spec)) ?? rpc(request);
+    }
     const rest = transcoder.match(request.method, url.pathname);
-    if (rest?.kind === "route") return transcoder.handle(request, rest);
+    if (rest?.kind === "route") return transcoder.handle(request, rest, url);
     if (rest?.kind === "method_not_allowed") {
       return errorResponse("not_found", `${request.method} is not allowed on ${url.pathname}; use ${rest.allowed.join(" or ")}`, {
         status: 405,
@@ -146,7 +158,9 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     // taken for the next request on the connection, so the connection ends with this answer.
     if (response.status === 413 && request.httpVersion.startsWith("1")) response.header?.set("connection", "close");
     // Paths only: query strings of /auth/* carry codes and states.
-    logger.debug("request", { method: request.method, path: redactPath(url.pathname), status: response.status, ms: Date.now() - started });
+    if (logger.enabled?.("debug") !== false) {
+      logger.debug("request", { method: request.method, path: redactPath(url.pathname), status: response.status, ms: Date.now() - started });
+    }
     return response;
   }
 

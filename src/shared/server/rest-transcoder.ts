@@ -1,19 +1,22 @@
-import { create, type DescField, type DescMessage, fromBinary, getOption, hasOption, type JsonObject, type JsonValue, type Message, toBinary, toJson } from "@bufbuild/protobuf";
+import { create, type DescField, type DescMessage, getOption, hasOption, type JsonObject, type JsonValue, type Message, toJson } from "@bufbuild/protobuf";
 import { type ReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
-import { ConnectError } from "@connectrpc/connect";
-import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { ConnectError, createContextValues } from "@connectrpc/connect";
+import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { http } from "../../../gen/google/api/annotations_pb.ts";
 import type { HttpRule } from "../../../gen/google/api/http_pb.ts";
 import type { HttpBody } from "../../../gen/google/api/httpbody_pb.ts";
 import { withReason } from "../connect-errors.ts";
-import { bytesResponse, connectErrorResponse, once } from "./error-response.ts";
-import { connectErrorOf, oauthErrorResponse } from "./oauth-error-response.ts";
+import { connectErrorResponse, once } from "./error-response.ts";
+import { oauthErrorResponse } from "./oauth-error-response.ts";
 import { stripInputOnlyFields } from "./input-only-fields.ts";
 import { createPathTemplate, type PathTemplate } from "./path-template.ts";
 import { createRestRequestBuilder, type RestBody, type RestRequestBuilder } from "./rest-request-builder.ts";
+import type { UnaryDispatch, UnaryImplSpec } from "./unary-dispatch.ts";
 
 /** Options of {@linkcode createRestTranscoder}. */
 export interface RestTranscoderOptions {
+  /** Runs the implementation through the interceptors every protocol runs. */
+  dispatch: UnaryDispatch;
   /** Largest request body read, in bytes; reading stops as soon as it is passed. */
   readMaxBytes: number;
   /** Deepest message nesting accepted. @default 100 (protobuf-es's own) */
@@ -46,7 +49,9 @@ export interface RestRouteInfo {
 export interface RestRoute {
   readonly info: RestRouteInfo;
   readonly template: PathTemplate;
-  readonly handler: UniversalHandler;
+  readonly spec: UnaryImplSpec;
+  /** The method's RPC path, `/pkg.Service/Method`. */
+  readonly requestPath: string;
   readonly builder: RestRequestBuilder;
   /** The output field `response_body` renders alone, if any. */
   readonly responseField: DescField | undefined;
@@ -61,30 +66,31 @@ export type RestMatch =
 export interface RestTranscoder {
   /** undefined when no route's path template matches the path. */
   match(httpMethod: string, pathname: string): RestMatch | undefined;
-  /** Handles a request that matched kind "route". */
-  handle(request: UniversalServerRequest, match: Extract<RestMatch, { kind: "route" }>): Promise<UniversalServerResponse>;
+  /** Handles a request that matched kind "route"; `url` is its URL if the caller has parsed it already. */
+  handle(request: UniversalServerRequest, match: Extract<RestMatch, { kind: "route" }>, url?: URL): Promise<UniversalServerResponse>;
   readonly routes: readonly RestRouteInfo[];
 }
 
-// Framing of the inner call, and what only describes the outer body; compression
-// is left to the outer server, as the inner response must come back decodable.
+// What only describes the outer body, which the handler never sees (it gets the bound message).
 const droppedRequestHeaders = new Set(["content-type", "content-length", "content-encoding", "transfer-encoding", "accept-encoding"]);
 const droppedResponseHeaders = new Set(["content-type", "content-length", "content-encoding", "x-http-code"]);
 
 /**
- * Builds REST routes for every unary handler whose method carries a
- * google.api.http option, including its additional bindings. A REST call runs
- * the very handler a Connect call would (binary Connect protocol, in process),
- * so interceptors see no difference. Throws at startup on a bad annotation.
+ * Builds REST routes for every unary implementation whose method carries a
+ * google.api.http option, including its additional bindings. A REST call is
+ * bound once to the method's request message and runs the very
+ * implementation a Connect call would, through the same interceptors, in
+ * process and without encoding the message to bytes and back; the output
+ * message is written as JSON directly. Throws at startup on a bad annotation.
  */
-export function createRestTranscoder(handlers: readonly UniversalHandler[], options: RestTranscoderOptions): RestTranscoder {
+export function createRestTranscoder(implementations: Iterable<UnaryImplSpec>, options: RestTranscoderOptions): RestTranscoder {
   const routes: RestRoute[] = [];
-  for (const handler of handlers) {
-    const method = handler.method;
-    if (method.methodKind !== "unary" || !hasOption(method, http)) continue;
+  for (const spec of implementations) {
+    const method = spec.method;
+    if (!hasOption(method, http)) continue;
     const rule = getOption(method, http);
     for (const binding of [rule, ...rule.additionalBindings]) {
-      const route = compileRoute(handler, binding, options.recursionLimit);
+      const route = compileRoute(spec, binding, options.recursionLimit);
       if (route !== undefined) routes.push(route);
     }
   }
@@ -111,46 +117,51 @@ export function createRestTranscoder(handlers: readonly UniversalHandler[], opti
 
   const oauthMethods = new Set(options.oauthErrorMethods ?? []);
 
-  async function handle(request: UniversalServerRequest, matched: Extract<RestMatch, { kind: "route" }>): Promise<UniversalServerResponse> {
-    if (!oauthMethods.has(`${matched.route.info.service}/${matched.route.info.method}`)) return handleRest(request, matched);
-    const response = await handleRest(request, matched);
-    return response.status === 200 || response.status === 201 ? response : oauthErrorResponse(await connectErrorOf(response), request.header.get("authorization"));
+  async function handle(request: UniversalServerRequest, matched: Extract<RestMatch, { kind: "route" }>, url = new URL(request.url)): Promise<UniversalServerResponse> {
+    const { route } = matched;
+    const outcome = await run(request, matched, url);
+    if (outcome.kind === "ok") return render(route, outcome.message, outcome.header);
+    if (oauthMethods.has(`${route.info.service}/${route.info.method}`)) return oauthErrorResponse(outcome.error, request.header.get("authorization"));
+    return connectErrorResponse(outcome.error, { header: passedHeaders(outcome.header), ...(outcome.status === undefined ? {} : { status: outcome.status }) });
   }
 
-  async function handleRest(request: UniversalServerRequest, matched: Extract<RestMatch, { kind: "route" }>): Promise<UniversalServerResponse> {
+  async function run(request: UniversalServerRequest, matched: Extract<RestMatch, { kind: "route" }>, url: URL): Promise<Outcome> {
     const { route, captures } = matched;
-    const url = new URL(request.url);
     let input: Message;
     try {
       const body = await readBody(request, route.builder.takesBody, options.readMaxBytes);
-      if (body.kind === "unsupported") return connectErrorResponse(withReason("invalid_argument", body.message, {}), { status: 415 });
+      if (body.kind === "unsupported") return { kind: "error", error: withReason("invalid_argument", body.message, {}), header: new Headers(), status: 415 };
       input = route.builder.build(captures, url.searchParams, body.kind === "none" ? undefined : body);
     } catch (error) {
-      if (error instanceof ConnectError) return connectErrorResponse(error);
+      if (error instanceof ConnectError) return { kind: "error", error, header: new Headers() };
       throw error;
     }
-    const header = new Headers();
-    for (const [name, value] of request.header) {
-      if (!droppedRequestHeaders.has(name) && !isProtocolHeader(name)) header.append(name, value);
-    }
+    // The headers a Connect call of the method would carry, so interceptors see no difference. Edited in
+    // place: the outer request is this call's alone, and copying every header costs on each read.
+    const header = request.header;
+    const dropped: string[] = [];
+    for (const name of header.keys()) if (droppedRequestHeaders.has(name) || isProtocolHeader(name)) dropped.push(name);
+    for (const name of dropped) header.delete(name);
     header.set("content-type", "application/proto");
     header.set("connect-protocol-version", "1");
-    const response = await route.handler({
-      httpVersion: request.httpVersion,
-      url: url.origin + route.handler.requestPath,
-      method: "POST",
-      header,
-      body: once(toBinary(route.handler.method.input, input)),
-      signal: request.signal,
-      ...(request.contextValues === undefined ? {} : { contextValues: request.contextValues }),
+    const result = await options.dispatch({
+      spec: route.spec, message: input, header, url: url.origin + route.requestPath, signal: request.signal,
+      contextValues: request.contextValues ?? createContextValues(),
     });
-    return render(route, response);
+    // REST has no trailers: what a handler set as one is a header here.
+    result.trailer.forEach((value, name) => result.header.set(name, value));
+    return result;
   }
 
   return { match, handle, routes: routes.map((r) => r.info) };
 }
 
-function compileRoute(handler: UniversalHandler, rule: HttpRule, recursionLimit: number | undefined): RestRoute | undefined {
+/** What running a route came to: an output message, or an error with the status it is answered with. */
+type Outcome =
+  | { readonly kind: "ok"; readonly message: Message; readonly header: Headers }
+  | { readonly kind: "error"; readonly error: ConnectError; readonly header: Headers; readonly status?: number };
+
+function compileRoute(spec: UnaryImplSpec, rule: HttpRule, recursionLimit: number | undefined): RestRoute | undefined {
   const pattern = rule.pattern;
   let httpMethod: string;
   let path: string;
@@ -165,7 +176,7 @@ function compileRoute(handler: UniversalHandler, rule: HttpRule, recursionLimit:
       httpMethod = pattern.case.toUpperCase();
       path = pattern.value;
   }
-  const method = handler.method;
+  const method = spec.method;
   const template = createPathTemplate(path);
   const builder = createRestRequestBuilder({ input: method.input, template, body: rule.body, httpMethod, ...(recursionLimit === undefined ? {} : { recursionLimit }) });
   let responseField: DescField | undefined;
@@ -173,8 +184,8 @@ function compileRoute(handler: UniversalHandler, rule: HttpRule, recursionLimit:
     responseField = method.output.fields.find((f) => f.name === rule.responseBody);
     if (responseField === undefined) throw new Error(`${method.toString()}: response_body names no field ${rule.responseBody}`);
   }
-  const info = { httpMethod, pathTemplate: path, service: handler.service.typeName, method: method.name, body: rule.body, responseBody: rule.responseBody };
-  return { info, template, handler, builder, responseField };
+  const info = { httpMethod, pathTemplate: path, service: method.parent.typeName, method: method.name, body: rule.body, responseBody: rule.responseBody };
+  return { info, template, spec, requestPath: `/${method.parent.typeName}/${method.name}`, builder, responseField };
 }
 
 type ReadBody = RestBody | { readonly kind: "none" } | { readonly kind: "unsupported"; readonly message: string };
@@ -238,29 +249,27 @@ async function readAll(body: AsyncIterable<Uint8Array>, limit: number, lengthHea
   return concat(chunks, total);
 }
 
-async function render(route: RestRoute, response: UniversalServerResponse): Promise<UniversalServerResponse> {
+/** The response headers a handler set that REST callers see: none of the protocol's own. */
+function passedHeaders(from: Headers): Headers {
   const header = new Headers();
-  for (const [name, value] of response.header ?? []) {
+  for (const [name, value] of from) {
     if (!droppedResponseHeaders.has(name) && !isProtocolHeader(name)) header.append(name, value);
   }
-  const body: unknown = response.body;
-  if (response.status !== 200) {
-    const contentType = response.header?.get("content-type");
-    if (contentType != null) header.set("content-type", contentType);
-    return { status: response.status, header, body: body instanceof Uint8Array ? once(body) : response.body };
-  }
-  const code = response.header?.get("x-http-code");
+  return header;
+}
+
+function render(route: RestRoute, message: Message, responseHeader: Headers): UniversalServerResponse {
+  const header = passedHeaders(responseHeader);
+  const code = responseHeader.get("x-http-code");
   const status = code != null && /^[1-5]\d\d$/.test(code) ? Number(code) : 200;
-  const bytes = body instanceof Uint8Array ? body : isAsyncIterable(body) ? await readAll(body, Number.MAX_SAFE_INTEGER, null) : new Uint8Array(0);
-  const output = route.handler.method.output;
-  const message = fromBinary(output, bytes);
+  const output = route.spec.method.output;
   let schema: DescMessage = output;
   let value: Message = message;
   const field = route.responseField;
   if (field !== undefined) {
     if (field.fieldKind !== "message") {
       const json = toJson(output, message, { useProtoFieldName: true, alwaysEmitImplicit: true }) as JsonObject;
-      return bytesResponse(status, "application/json", JSON.stringify(json[field.name] ?? null), header);
+      return answer(status, "application/json", JSON.stringify(json[field.name] ?? null), header);
     }
     const r = reflect(output, message);
     schema = field.message;
@@ -268,12 +277,29 @@ async function render(route: RestRoute, response: UniversalServerResponse): Prom
   }
   if (schema.typeName === "google.api.HttpBody") {
     const page = value as HttpBody;
-    return bytesResponse(status, page.contentType === "" ? "application/octet-stream" : page.contentType, page.data, header);
+    return answer(status, page.contentType === "" ? "application/octet-stream" : page.contentType, page.data, header);
   }
+  // A frozen message cannot change, so its JSON is made once (a cached answer's, read over and over).
+  const frozen = Object.isFrozen(value);
+  const known = frozen ? renderedJson.get(value) : undefined;
+  if (known !== undefined) return answer(status, "application/json", known, header);
   // REST callers get a stable shape: empty lists and zero values are written out, not omitted.
   const json = stripInputOnlyFields(schema, toJson(schema, value, { useProtoFieldName: true, alwaysEmitImplicit: true }));
-  return bytesResponse(status, "application/json", JSON.stringify(json), header);
+  const bytes = encoder.encode(JSON.stringify(json));
+  if (frozen) renderedJson.set(value, bytes);
+  return answer(status, "application/json", bytes, header);
 }
+
+/** The JSON of frozen output messages, rendered once each (see render). */
+const renderedJson = new WeakMap<object, Uint8Array>();
+
+/** A response with `header` (ours to change) as its headers. */
+function answer(status: number, contentType: string, body: string | Uint8Array, header: Headers): UniversalServerResponse {
+  header.set("content-type", contentType);
+  return { status, header, body: once(typeof body === "string" ? encoder.encode(body) : body) };
+}
+
+const encoder = new TextEncoder();
 
 
 

@@ -144,7 +144,10 @@ export type AuditEvent = Message<"nexus.broker.v1.AuditEvent"> & {
   reason: string;
 
   /**
-   * Further non-secret details.
+   * Further non-secret details. A successful `token.read` stands for every
+   * read of its connection by its caller within about a second: `count`
+   * (how many), `first_read_at` and `last_read_at` (RFC 3339); the event's
+   * time is the last read's.
    *
    * @generated from field: google.protobuf.Struct details = 10;
    */
