@@ -36,13 +36,18 @@ class Live:
         """A client of the Gateway as the stack's own agent (or with `key`)."""
         return NexusClient(self.gateway_url, key or self.agent_key, **options)
 
-    def credential_reads(self, provider: str) -> float:
-        """How many credentials of `provider` the Broker has handed out (GetToken, ResolveToken), from its
-        /metrics (`oauth_token_get_total`): a count on the server's side, which the SDK cannot fake."""
-        with urllib.request.urlopen(f"{self.broker_url}/metrics", timeout=10) as answer:
+    def gateway_token_calls(self) -> float:
+        """How many GetToken calls the Gateway has answered, from its /metrics (`grpc_server_handled_total`,
+        every protocol and outcome): a count on the server's side, which the SDK cannot fake. (The Broker's
+        own count would lag: the Gateway answers repeated reads from its cache and reports them once a second.)"""
+        with urllib.request.urlopen(f"{self.gateway_url}/metrics", timeout=10) as answer:
             text = answer.read().decode("utf-8")
-        wanted = f'oauth_token_get_total{{provider="{provider}",status="success"}} '
-        return sum(float(line[len(wanted):]) for line in text.splitlines() if line.startswith(wanted))
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("grpc_server_handled_total{") and 'grpc_service="nexus.gateway.v1.GatewayService"' in line \
+                    and 'grpc_method="GetToken"' in line:
+                total += float(line.rsplit(" ", 1)[1])
+        return total
 
 
 def live() -> Live:

@@ -85,7 +85,7 @@ class Cache(unittest.TestCase):
     def test_a_hundred_concurrent_requests_cost_one_gateway_call(self) -> None:
         send = CountingSend()
         client = self.stack.client(send=send)
-        before = self.stack.credential_reads("acme-header")
+        before = self.stack.gateway_token_calls()
         expected = f"Token {self.stack.secrets['header']}"
         statuses: list[int] = []
         with StandIn() as api:
@@ -105,7 +105,7 @@ class Cache(unittest.TestCase):
             self.assertEqual(len(api.seen), 100)
         self.assertEqual(statuses, [200] * 100)
         self.assertEqual(send.calls, {"GetToken": 1})
-        self.assertEqual(self.stack.credential_reads("acme-header") - before, 1)
+        self.assertEqual(self.stack.gateway_token_calls() - before, 1)
 
     def test_sessions_of_one_client_share_its_cache(self) -> None:
         send = CountingSend()
