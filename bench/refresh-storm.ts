@@ -4,10 +4,14 @@
  * and counts any token presented twice. Reports refreshes per second, time to
  * drain, duplicates and peak memory.
  *
- *   npx tsx bench/refresh-storm.ts [--connections 10000] [--concurrency 64] [--built]
+ *   npx tsx bench/refresh-storm.ts [--connections 10000] [--concurrency 64] [--built] [--profile]
+ *
+ * --profile runs the Brokers under `node --cpu-prof` and prints the hottest
+ * functions of the first one (self time), to show where a refresh's CPU goes.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { writeFileSync, mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createSql } from "../src/broker/db/sql.ts";
 import { sealedFields } from "../src/broker/domain/sealed-fields.ts";
@@ -15,9 +19,11 @@ import { createKeyRing } from "../src/broker/vault/key-ring.ts";
 import { createVault } from "../src/broker/vault/vault.ts";
 import { freePort } from "../test/support/free-port.ts";
 import { type Child, machine, root, spawnNode, startBenchPostgres, until } from "./lib.ts";
+import { selfTimes } from "./load/profile.ts";
 
 const { values } = parseArgs({
-  options: { connections: { type: "string", default: "10000" }, concurrency: { type: "string", default: "64" }, built: { type: "boolean", default: false } },
+  options: { connections: { type: "string", default: "10000" }, concurrency: { type: "string", default: "64" }, built: { type: "boolean", default: false },
+    profile: { type: "boolean", default: false } },
 });
 // --built runs the Broker from `make build`'s bundle on plain Node, as production would.
 const brokerEntry = values.built ? ".nexus/build/node/broker.mjs" : "src/runtime/node/broker.ts";
@@ -66,7 +72,8 @@ async function run(pg: Awaited<ReturnType<typeof startBenchPostgres>>, brokers: 
   const started: Child[] = [];
   for (let b = 0; b < brokers; b++) {
     const port = await freePort();
-    started.push(await spawnNode(brokerEntry, [], { ...env, BROKER_PORT: String(port) }, { healthz: port }));
+    const nodeArgs = values.profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}/broker-${brokers}-${b}`] : [];
+    started.push(await spawnNode(brokerEntry, [], { ...env, BROKER_PORT: String(port) }, { healthz: port }, nodeArgs));
   }
   process.stderr.write(`${brokers} Broker(s) up with ${total} connections seeded; starting the storm\n`);
   await new Promise((r) => setTimeout(r, 500));
@@ -88,6 +95,18 @@ async function run(pg: Awaited<ReturnType<typeof startBenchPostgres>>, brokers: 
   return result;
 }
 
+const profileDir = `${root}bench/results/profiles/refresh`;
+if (values.profile) rmSync(profileDir, { recursive: true, force: true });
+
+/** The hottest functions of the first Broker of each run (its profile is written when it stops). */
+function profileReport(brokers: number): string {
+  const dir = `${profileDir}/broker-${brokers}-0`;
+  const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+  if (file === undefined) return `no profile in ${dir}\n`;
+  const top = selfTimes(JSON.parse(readFileSync(join(dir, file), "utf8"))).slice(0, 20);
+  return `\nTop self time, Broker 1 of ${brokers} (node --cpu-prof, refresh storm):\n\n| Self | Function |\n|---|---|\n${top.map(([f, share]) => `| ${(share * 100).toFixed(1)}% | \`${f}\` |`).join("\n")}\n`;
+}
+
 const pg = await startBenchPostgres();
 const results: Result[] = [];
 try {
@@ -106,3 +125,4 @@ process.stdout.write("| Brokers | refreshes/s | time to drain | duplicate refres
 for (const r of results) {
   process.stdout.write(`| ${r.brokers} | ${Math.round(r.perSecond)} | ${r.drainSeconds.toFixed(1)} s | ${r.duplicates} | ${r.requests} | ${r.peakRssMb.map((m) => `${m} MB`).join(", ")} | ${r.cpuSeconds.join(", ")} |\n`);
 }
+if (values.profile) for (const r of results) process.stdout.write(profileReport(r.brokers));

@@ -117,21 +117,28 @@ export function createCachedReadReporter(deps: CachedReadReporterDeps): CachedRe
     failures = 0;
   }
 
+  async function drain(): Promise<void> {
+    while (pending.size > 0) {
+      await sendPending();
+      if (failures > 0) break;
+    }
+  }
+
   function flush(): Promise<void> {
     cancel?.();
     cancel = undefined;
-    sending ??= (async () => {
-      try {
-        while (pending.size > 0) {
-          await sendPending();
-          if (failures > 0) break;
-        }
-      } finally {
+    if (sending !== undefined) return sending;
+    // Cleared by a `.finally` callback, which never runs before `sending` is set: a drain that finds nothing
+    // to send ends at once, and clearing it inside would leave a settled promise behind, which every later
+    // flush would return without sending anything.
+    const run: Promise<void> = drain()
+      .catch((error: unknown) => deps.logger.error("reporting cached reads failed", { err: error, hint: "a fault in the Gateway: the reads of that report may be missing from the audit log" }))
+      .finally(() => {
         sending = undefined;
-      }
-      if (pending.size > 0) schedule(Math.min(flushMs * 2 ** failures, 10_000));
-    })();
-    return sending;
+        if (pending.size > 0) schedule(Math.min(flushMs * 2 ** failures, 10_000));
+      });
+    sending = run;
+    return run;
   }
 
   return {

@@ -17,11 +17,12 @@ function setup(options: { maxPending?: number } = {}) {
   const timers = createManualTimers(1_000_000);
   const sent: { connectionId: string; count: number; first: number; last: number }[] = [];
   const dropped: [ReadDropReason, number][] = [];
-  const broker = { up: true, calls: 0 };
+  const broker: { up: boolean; calls: number; hold?: Promise<void> } = { up: true, calls: 0 };
   const logs: string[] = [];
   const reporter = createCachedReadReporter({
     async send(reads) {
       broker.calls++;
+      await broker.hold;
       if (!broker.up) throw new Error("unavailable");
       for (const r of reads) {
         sent.push({ connectionId: r.connectionId!, count: Number(r.count), first: Number(r.firstTime!.seconds) * 1000 + r.firstTime!.nanos! / 1e6, last: Number(r.lastTime!.seconds) * 1000 + r.lastTime!.nanos! / 1e6 });
@@ -89,5 +90,25 @@ describe("createCachedReadReporter()", () => {
     await closing;
     assert.deepEqual(down.dropped, [["shutdown", 4]]);
     assert.ok(down.logs.some((l) => l.includes("cached reads not reported")));
+  });
+
+  it("keeps reporting after a timer fires with nothing left to send (a report in flight took it)", async () => {
+    const { reporter, timers, broker, sent, total } = setup();
+    reporter.record(read("c1"));
+    let release = () => {};
+    broker.hold = new Promise<void>((resolve) => (release = resolve));
+    await timers.advance(1000);
+    // Recorded while c1's report is on the wire: it schedules a timer, and the report in flight takes it too.
+    reporter.record(read("c2"));
+    release();
+    await timers.advance(0);
+    assert.deepEqual(sent.map((s) => s.connectionId), ["c1", "c2"]);
+    // The timer c2 scheduled fires with nothing to send; later reads must still be reported.
+    await timers.advance(1000);
+    reporter.record(read("c3"));
+    await timers.advance(1000);
+    assert.equal(total(), 3);
+    await reporter.close(5000);
+    assert.equal(total(), 3);
   });
 });

@@ -55,18 +55,20 @@ export function createSessionKeys(deps: SessionKeysDeps): SessionKeys {
 
   /** Reads the key list, one read at a time; `at` is taken before the read, so a key made during it counts as unseen. */
   function load(): Promise<StoredSigningKey[]> {
-    loading ??= (async () => {
-      const at = deps.now();
-      try {
-        const list = await deps.store.list();
-        cache = { keys: list, at };
-        keySet = undefined;
-        return list;
-      } finally {
-        loading = undefined;
-      }
-    })();
-    return loading;
+    if (loading !== undefined) return loading;
+    const at = deps.now();
+    // Cleared by a `.finally` callback, which never runs before `loading` is set (clearing it inside the
+    // read would leave a settled promise behind if the read failed before its first await).
+    const read: Promise<StoredSigningKey[]> = (async () => {
+      const list = await deps.store.list();
+      cache = { keys: list, at };
+      keySet = undefined;
+      return list;
+    })().finally(() => {
+      loading = undefined;
+    });
+    loading = read;
+    return read;
   }
 
   /** A read that starts now: one already under way may have started before a key was made. */
