@@ -117,21 +117,18 @@ export function createCachedReadReporter(deps: CachedReadReporterDeps): CachedRe
     failures = 0;
   }
 
-  async function drain(): Promise<void> {
-    while (pending.size > 0) {
-      await sendPending();
-      if (failures > 0) break;
-    }
-  }
-
+  /**
+   * Sends what is pending now, once: reads that come in meanwhile wait for the next timer, so under steady load
+   * the Broker gets one report per `flushMs`, not one after another as fast as they are answered.
+   */
   function flush(): Promise<void> {
     cancel?.();
     cancel = undefined;
     if (sending !== undefined) return sending;
-    // Cleared by a `.finally` callback, which never runs before `sending` is set: a drain that finds nothing
-    // to send ends at once, and clearing it inside would leave a settled promise behind, which every later
-    // flush would return without sending anything.
-    const run: Promise<void> = drain()
+    if (pending.size === 0) return Promise.resolve();
+    // Cleared by a `.finally` callback, which never runs before `sending` is set (clearing it inside the send
+    // could leave a settled promise behind, which every later flush would return without sending anything).
+    const run: Promise<void> = sendPending()
       .catch((error: unknown) => deps.logger.error("reporting cached reads failed", { err: error, hint: "a fault in the Gateway: the reads of that report may be missing from the audit log" }))
       .finally(() => {
         sending = undefined;

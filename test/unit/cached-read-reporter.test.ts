@@ -17,12 +17,13 @@ function setup(options: { maxPending?: number } = {}) {
   const timers = createManualTimers(1_000_000);
   const sent: { connectionId: string; count: number; first: number; last: number }[] = [];
   const dropped: [ReadDropReason, number][] = [];
-  const broker: { up: boolean; calls: number; hold?: Promise<void> } = { up: true, calls: 0 };
+  const broker: { up: boolean; calls: number; hold?: Promise<void>; delayMs?: number } = { up: true, calls: 0 };
   const logs: string[] = [];
   const reporter = createCachedReadReporter({
     async send(reads) {
       broker.calls++;
       await broker.hold;
+      if (broker.delayMs !== undefined) await new Promise<void>((resolve) => timers.setTimer(resolve, broker.delayMs!));
       if (!broker.up) throw new Error("unavailable");
       for (const r of reads) {
         sent.push({ connectionId: r.connectionId!, count: Number(r.count), first: Number(r.firstTime!.seconds) * 1000 + r.firstTime!.nanos! / 1e6, last: Number(r.lastTime!.seconds) * 1000 + r.lastTime!.nanos! / 1e6 });
@@ -92,23 +93,42 @@ describe("createCachedReadReporter()", () => {
     assert.ok(down.logs.some((l) => l.includes("cached reads not reported")));
   });
 
-  it("keeps reporting after a timer fires with nothing left to send (a report in flight took it)", async () => {
+  it("keeps reporting after a timer fires with nothing left to send", async () => {
     const { reporter, timers, broker, sent, total } = setup();
     reporter.record(read("c1"));
     let release = () => {};
     broker.hold = new Promise<void>((resolve) => (release = resolve));
     await timers.advance(1000);
-    // Recorded while c1's report is on the wire: it schedules a timer, and the report in flight takes it too.
+    // Recorded while c1's report is on the wire: it waits for the next timer.
     reporter.record(read("c2"));
     release();
     await timers.advance(0);
-    assert.deepEqual(sent.map((s) => s.connectionId), ["c1", "c2"]);
-    // The timer c2 scheduled fires with nothing to send; later reads must still be reported.
+    assert.deepEqual(sent.map((s) => s.connectionId), ["c1"]);
     await timers.advance(1000);
+    assert.deepEqual(sent.map((s) => s.connectionId), ["c1", "c2"]);
+    // A timer that finds nothing to send leaves the reporter able to send the next reads.
+    await reporter.flush();
     reporter.record(read("c3"));
     await timers.advance(1000);
     assert.equal(total(), 3);
     await reporter.close(5000);
     assert.equal(total(), 3);
+  });
+
+  it("sends one report per second under steady reads, however long each report takes", async () => {
+    const { reporter, timers, broker, total } = setup();
+    let recorded = 0;
+    // Each report takes 50 ms on the wire; reads keep coming every 10 ms meanwhile.
+    broker.delayMs = 50;
+    for (let t = 0; t < 3000; t += 10) {
+      reporter.record(read("c1"));
+      recorded++;
+      await timers.advance(10);
+    }
+    assert.ok(broker.calls <= 4, `${broker.calls} reports in 3 s`);
+    const closing = reporter.close(5000);
+    await timers.advance(1000);
+    await closing;
+    assert.equal(total(), recorded);
   });
 });
