@@ -6,9 +6,8 @@ import type { BrokerClients } from "./broker-clients.ts";
 import type { CachedReadReporter } from "./cached-read-reporter.ts";
 import { type TokenAnswerCache, tokenCacheKey } from "./token-answer-cache.ts";
 import type { TokenCacheMetrics } from "./token-cache-metrics.ts";
+import { cacheHintHeader, parseCacheHint } from "../shared/token-cache-hint.ts";
 
-/** The header that asks the Broker for, and brings back, what keeping an answer needs (connection-handlers.ts). */
-const hintHeader = "x-nexus-cache-hint";
 
 /** Dependencies of {@linkcode createCachedTokenReads}. */
 export interface CachedTokenReadsDeps {
@@ -70,9 +69,9 @@ export function createCachedTokenReads(deps: CachedTokenReadsDeps): CachedTokenR
       let hint: string | null = null;
       const call = options();
       const headers = new Headers(call.headers);
-      headers.set(hintHeader, "1");
-      const r = await deps.broker.connections.getToken({ connectionId }, { ...call, headers, onHeader: (h) => (hint = h.get(hintHeader)) });
-      const kept = hint === null ? undefined : parseHint(hint);
+      headers.set(cacheHintHeader, "1");
+      const r = await deps.broker.connections.getToken({ connectionId }, { ...call, headers, onHeader: (h) => (hint = h.get(cacheHintHeader)) });
+      const kept = hint === null ? undefined : parseCacheHint(hint);
       // Only answers of the Broker whose stream we hear: another one may not have heard a change yet.
       if (r.credential !== undefined && kept !== undefined && kept.brokerId === deps.watch.brokerId) {
         // Frozen: every hit hands out this very object, and a frozen message's JSON is rendered once (rest-transcoder.ts).
@@ -80,17 +79,6 @@ export function createCachedTokenReads(deps: CachedTokenReadsDeps): CachedTokenR
       }
       return r.credential;
     },
-  };
-}
-
-function parseHint(hint: string) {
-  const p = new URLSearchParams(hint);
-  const maxAgeMs = Number(p.get("max_age_ms"));
-  if (!(maxAgeMs > 0)) return undefined;
-  return {
-    brokerId: p.get("broker") ?? "",
-    maxAgeMs,
-    audit: { providerId: p.get("provider_id") ?? "", providerName: p.get("provider") ?? "", caller: p.get("caller") ?? "", agentId: p.get("agent") ?? "" },
   };
 }
 

@@ -10,6 +10,7 @@ import type { HandshakeService } from "../services/handshake-service.ts";
 import type { TokenService } from "../services/token-service.ts";
 import { auditCaller } from "../domain/principal.ts";
 import { callerOf, principalOf } from "./caller.ts";
+import { cacheHintHeader, formatCacheHint } from "../../shared/token-cache-hint.ts";
 
 /** The use cases the connection RPCs call. */
 export interface ConnectionHandlerDeps {
@@ -17,12 +18,10 @@ export interface ConnectionHandlerDeps {
   readonly tokens: TokenService;
   readonly connections: ConnectionService;
   readonly captures: CaptureService;
-  /** Describes GetToken answers to Gateways that ask, so that they may keep them (token-cache-hint.ts). */
+  /** Describes GetToken answers to Gateways that ask, so that they may keep them (src/shared/token-cache-hint.ts). */
   readonly cacheHints?: { readonly brokerId: string; readonly now: () => number };
 }
 
-/** The request header a Gateway sends to ask for a cache hint, and the response header that carries it. */
-export const cacheHintHeader = "x-nexus-cache-hint";
 
 /** The ConnectionService RPCs. */
 export function createConnectionHandlers(deps: ConnectionHandlerDeps): ServiceImpl<typeof ConnectionServiceDesc> {
@@ -50,14 +49,11 @@ export function createConnectionHandlers(deps: ConnectionHandlerDeps): ServiceIm
       const read = await deps.tokens.read(req.connectionId, principal, ctx.signal);
       const who = auditCaller(principal);
       // What the Gateway needs to keep the answer (how long, and from which Broker) and to audit the reads it answers from it.
-      ctx.responseHeader.set(cacheHintHeader, new URLSearchParams({
-        broker: deps.cacheHints.brokerId,
-        max_age_ms: String(Math.max(0, Math.min(read.readUntilMs - deps.cacheHints.now(), 86_400_000))),
-        provider_id: read.providerId,
-        provider: read.providerName,
-        caller: who.caller,
-        agent: who.agentId ?? "",
-      }).toString());
+      ctx.responseHeader.set(cacheHintHeader, formatCacheHint({
+        brokerId: deps.cacheHints.brokerId,
+        maxAgeMs: Math.max(0, Math.min(read.readUntilMs - deps.cacheHints.now(), 86_400_000)),
+        audit: { providerId: read.providerId, providerName: read.providerName, caller: who.caller, agentId: who.agentId ?? "" },
+      }));
       return { credential: credentialToProto(read.payload) };
     },
     async refreshToken(req, ctx) {
